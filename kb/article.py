@@ -1,0 +1,121 @@
+"""Articles: Markdown with YAML front matter -> Article records with sections and paragraphs.
+
+The format (see docs/format.md)::
+
+    ---
+    title: Wat je nog niet wist over krachttraining!
+    publisher: Fysicure Mol
+    language: nl
+    ---
+
+    ## Pijnvermindering via actief herstel {#pijn}
+
+    Het idee dat rust zonder belasting ...
+
+A heading may carry an explicit id (``{#pijn}``); otherwise its id is a slug of its words.
+Text before the first heading belongs to a section with id ``intro``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import Diagnostic, Location, Severity
+from .model import Article, Section
+from .yamlsafe import YamlProblem, parse_yaml
+
+__all__ = ["parse_article", "slugify", "normalize_text"]
+
+_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([a-z0-9][a-z0-9-]*)\})?\s*#*\s*$")
+_FRONT_KEYS = {"title", "publisher", "language", "url", "published", "author", "retrieved", "source", "notes"}
+
+
+def slugify(text: str) -> str:
+    """"Pijnvermindering via actief herstel" -> "pijnvermindering-via-actief-herstel"."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80] or "section"
+
+
+def normalize_text(text: str) -> str:
+    """Text compared for anchoring: NFC, straight quotes, single spaces."""
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse_article(text: str, rel: str, article_id: str) -> tuple[Article, list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    meta: dict = {}
+    body_start = 0
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+        if end is None:
+            diagnostics.append(Diagnostic(Severity.ERROR, "article-front-matter", "front matter opened with '---' is never closed", Location(rel, 1, 1)))
+        else:
+            try:
+                data, positions = parse_yaml("\n".join(lines[1:end]))
+            except YamlProblem as p:
+                diagnostics.append(Diagnostic(Severity.ERROR, p.code, p.message, Location(rel, p.line + 1, p.column), p.hint))
+                data, positions = {}, {}
+            if data is not None and not isinstance(data, dict):
+                diagnostics.append(Diagnostic(Severity.ERROR, "wrong-type", "front matter must be a mapping", Location(rel, 2, 1)))
+                data = {}
+            meta = data or {}
+            for key in meta:
+                if key not in _FRONT_KEYS:
+                    line = positions.get((key,), (0, 0))[0] + 1
+                    diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line, 1),
+                                                  f"expected one of: {', '.join(sorted(_FRONT_KEYS))}"))
+            body_start = end + 1
+
+    sections: list[Section] = []
+    current = {"id": "intro", "title": "", "level": 1, "line": body_start + 1, "paragraphs": []}
+    paragraph: list[str] = []
+    seen_ids: set[str] = set()
+
+    def flush_paragraph():
+        if paragraph:
+            current["paragraphs"].append(" ".join(s.strip() for s in paragraph))
+            paragraph.clear()
+
+    def flush_section():
+        flush_paragraph()
+        if current["paragraphs"] or current["title"]:
+            sections.append(Section(current["id"], current["title"], current["level"], current["line"], tuple(current["paragraphs"])))
+
+    for number, line in enumerate(lines[body_start:], start=body_start + 1):
+        match = _HEADING_RE.match(line)
+        if match:
+            flush_section()
+            title = match.group(2)
+            section_id = match.group(3) or slugify(title)
+            if section_id in seen_ids:
+                diagnostics.append(Diagnostic(Severity.ERROR, "duplicate-section", f"section id {section_id!r} is used twice", Location(rel, number, 1),
+                                              "give the heading an explicit id: ## Heading {#other-id}"))
+            seen_ids.add(section_id)
+            current = {"id": section_id, "title": title, "level": len(match.group(1)), "line": number, "paragraphs": []}
+        elif line.strip():
+            paragraph.append(line)
+        else:
+            flush_paragraph()
+    flush_section()
+
+    def meta_text(key: str) -> str:
+        value = meta.get(key, "")
+        return "" if value is None else str(value)
+
+    article = Article(
+        id=article_id,
+        title=meta_text("title") or (sections[0].title if sections else article_id),
+        language=meta_text("language") or "nl",
+        sections=tuple(sections),
+        publisher=meta_text("publisher"),
+        url=meta_text("url"),
+        published=meta_text("published"),
+        author=meta_text("author"),
+        meta=meta,
+        location=Location(rel, 1),
+    )
+    return article, diagnostics

@@ -1,0 +1,62 @@
+"""The command-line interface: the only code that reads argv, prints, or picks an exit code.
+
+Each subcommand lives in a module of this package with a ``register(subparsers)`` function that
+adds its parser and sets ``handler`` to a ``cmd_<name>(args) -> int`` of a few lines calling the
+public API. Exit codes: 0 clean (or warnings only), 1 errors or a KbError, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from importlib import import_module
+
+from .. import __version__
+from ..errors import KbError
+
+__all__ = ["main", "build_parser"]
+
+#: Subcommand modules, in the order `kb --help` lists them.
+COMMAND_MODULES = ("check", "query", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kb",
+        description="Trace health claims to their sources: check, query and render an evidence knowledge base.",
+        epilog="Run 'kb COMMAND --help' for a command's options. Docs: README.md and docs/.",
+    )
+    parser.add_argument("--version", action="version", version=f"kb {__version__}")
+    parser.add_argument("--kb", metavar="DIR", default=".", help="the knowledge-base folder (default: the current folder)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show more detail, and tracebacks for errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMAND_MODULES:
+        import_module(f".{name}", __name__).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.handler(args)
+    except KbError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"kb: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kb: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:  # a bug in kb, not a user error: show it, and say how to report it
+        traceback.print_exc()
+        print(f"kb: internal error (kb {__version__}); this is a bug, please report it with the command you ran and the traceback above",
+              file=sys.stderr)
+        return 70

@@ -1,0 +1,73 @@
+"""Helpers shared by the subcommand modules: loading, printing diagnostics, writing output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Iterable
+
+from ..errors import Diagnostic, KbError, Severity
+from ..load import load_kb
+from ..model import KnowledgeBase
+from ..output import write_atomic
+from ..validate import validate
+
+__all__ = ["add_output_options", "emit", "has_errors", "load_checked", "load_valid", "print_diagnostics", "summary_line", "to_json"]
+
+
+def summary_line(diagnostics: Iterable[Diagnostic]) -> str:
+    diagnostics = list(diagnostics)
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], *, quiet: bool = False) -> None:
+    for d in diagnostics:
+        if quiet and d.severity is not Severity.ERROR:
+            continue
+        print(d, file=sys.stderr)
+    if diagnostics and not quiet:
+        print(summary_line(diagnostics), file=sys.stderr)
+
+
+def load_checked(args, *, ignore: Iterable[str] = ()) -> tuple[KnowledgeBase, list[Diagnostic]]:
+    """Load and validate the knowledge base named by --kb; returns it with its diagnostics."""
+    kb = load_kb(args.kb)
+    ignored = set(ignore)
+    return kb, [d for d in validate(kb) if d.code not in ignored]
+
+
+def load_valid(args) -> KnowledgeBase:
+    """Load and validate; print the errors and raise KbError if there are any (warnings pass)."""
+    kb, diagnostics = load_checked(args)
+    if has_errors(diagnostics):
+        print_diagnostics([d for d in diagnostics if d.severity is Severity.ERROR])
+        raise KbError("the knowledge base has errors; fix them first (kb check)")
+    return kb
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def add_output_options(parser, formats: list[str], default: str) -> None:
+    parser.add_argument("--format", choices=formats, default=default, help=f"output format (default: {default})")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (atomically)")
+    parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+
+def emit(args, text: str | bytes) -> None:
+    """Write command output to -o FILE (atomically, refusing to overwrite without --force) or stdout."""
+    if getattr(args, "output", None) and args.output != "-":
+        write_atomic(args.output, text, force=args.force)
+        if not args.quiet:
+            print(f"wrote {args.output}", file=sys.stderr)
+    elif isinstance(text, bytes):
+        sys.stdout.buffer.write(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def to_json(data) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

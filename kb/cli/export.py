@@ -1,0 +1,22 @@
+"""kb export: the knowledge base in machine-readable formats."""
+
+from __future__ import annotations
+
+from ..export import export_document
+from ._common import add_output_options, emit, load_valid, to_json
+
+#: format name -> function(kb) -> str | bytes. Other modules add graph and bibliography formats.
+EXPORTERS = {"json": lambda kb: to_json(export_document(kb))}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export the knowledge base (json, ...)",
+                              description="Export the whole knowledge base. json: claims and references, normalised and resolved (docs/export.md).")
+    add_output_options(p, sorted(EXPORTERS), "json")
+    p.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args) -> int:
+    kb = load_valid(args)
+    emit(args, EXPORTERS[args.format](kb))
+    return 0
