@@ -1,0 +1,209 @@
+"""kb's citation styles (kb/styles: vancouver, apa) and pybtex's own, on small fixtures and on the
+real references of this repository (golden files in tests/cases/styles/expected/)."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+from pybtex.database import parse_file, parse_string
+from pybtex.plugin import find_plugin
+
+from conftest import check_golden
+from kb.cite import MarkdownBackend, cited_bibliography, format_reference, get_style, in_text, style_names
+from kb.errors import ConfigError
+from kb.load import load_kb
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+CASE = TESTS / "cases" / "styles"
+FIXTURES = parse_file(str(CASE / "fixtures.bib"))
+
+
+def fmt(style: str, key: str, backend: str = "text", bib=FIXTURES) -> str:
+    return get_style(style).format_entry(key, bib.entries[key]).text.render_as(backend)
+
+
+# -- registration ----------------------------------------------------------------------------
+
+def test_styles_are_pybtex_plugins():
+    from kb.styles import ApaStyle, VancouverStyle
+
+    assert find_plugin("pybtex.style.formatting", "vancouver") is VancouverStyle
+    assert find_plugin("pybtex.style.formatting", "apa") is ApaStyle
+    assert {"vancouver", "apa", "plain", "unsrt", "alpha"} <= set(style_names())
+
+
+def test_entry_points_in_pyproject_name_the_style_classes():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    points = project["entry-points"]["pybtex.style.formatting"]
+    assert set(points) == {"vancouver", "apa"}
+    for name, target in points.items():
+        module, cls = target.split(":")
+        assert getattr(import_module(module), cls) is find_plugin("pybtex.style.formatting", name)
+    module, cls = project["entry-points"]["pybtex.style.labels"]["apa"].split(":")
+    assert getattr(import_module(module), cls).__name__ == "ApaLabelStyle"
+
+
+def test_unknown_style_is_a_config_error_with_a_hint():
+    with pytest.raises(ConfigError) as info:
+        get_style("vancuover")
+    assert "unknown citation style 'vancuover'" in str(info.value)
+    assert "did you mean 'vancouver'?" in str(info.value)
+
+
+# -- Vancouver -------------------------------------------------------------------------------
+
+def test_vancouver_particles_accents_and_lineage():
+    assert fmt("vancouver", "particles") == (
+        "van der Esch M, de Vries AL, Müller J, Çelik Ö, García Márquez J, Smith JA Jr. "
+        "A fictitious test of Dutch name particles and ümlauts in BibTeX. Fict J Test. 2020;12(3):101-9."
+    )
+
+
+def test_vancouver_cuts_more_than_six_authors_to_six_and_et_al():
+    assert fmt("vancouver", "seven").startswith("Jansen JP, Bakker B, Visser V, Smit S, Meijer M, de Boer B, et al. Seven authors:")
+    assert "Mulder" not in fmt("vancouver", "seven")
+    assert fmt("vancouver", "seven").endswith("Fictitious Journal of Testing. 2021;13:e1234.")
+
+
+def test_vancouver_other_entry_types():
+    assert fmt("vancouver", "book") == "World Health Organization. A fictitious book title for testing. 2nd ed. Geneva: Test Press; 2019."
+    assert fmt("vancouver", "chapter") == (
+        "Peeters P. A fictitious chapter. In: van den Berg K, Dekker D, editors. A fictitious handbook. Amsterdam: Test Press; 2018. p. 45-67."
+    )
+    assert fmt("vancouver", "web") == "A fictitious web page [Internet]. 2024 [cited 2025-01-31]. Available from: https://example.org/page"
+
+
+def test_vancouver_geneen_as_in_the_brief():
+    kb = load_kb(REPO)
+    text, problem = format_reference(kb, "geneen2017", "vancouver")
+    assert problem is None
+    assert text.startswith("Geneen LJ, Moore RA, Clarke C, Martin D, Colvin LA, Smith BH. Physical activity and exercise for chronic pain in adults")
+    assert "doi:10.1002/14651858.cd011279.pub3" in text
+
+
+def test_vancouver_leaves_no_dangling_punctuation_when_volume_and_pages_are_missing():
+    bib = parse_string("@article{x, author={Doe, Jane}, title={T}, journal={J}, year={2023}}", "bibtex")
+    assert fmt("vancouver", "x", bib=bib) == "Doe J. T. J. 2023."
+
+
+# -- APA -------------------------------------------------------------------------------------
+
+def test_apa_particles_accents_and_lineage():
+    assert fmt("apa", "particles") == (
+        "van der Esch, M., de Vries, A.-L., Müller, J., Çelik, Ö., García Márquez, J., & Smith, J. A., Jr. (2020). "
+        "A fictitious test of Dutch name particles and ümlauts in BibTeX. Fictitious Journal of Testing, 12(3), 101–109."
+    )
+
+
+def test_apa_lists_up_to_twenty_authors_then_nineteen_ellipsis_last():
+    seven = fmt("apa", "seven")
+    assert seven.startswith("Jansen, J.-P., Bakker, B., Visser, V., Smit, S., Meijer, M., de Boer, B., & Mulder, M. (2021). Seven authors: Where")
+    many = fmt("apa", "many")
+    assert "A19, A., . . . Last, L. (2022)." in many
+    assert "A20" not in many
+
+
+def test_apa_other_entry_types_and_italics():
+    assert fmt("apa", "book") == "World Health Organization. (2019). A fictitious book title for testing (2nd ed.). Test Press."
+    assert fmt("apa", "chapter") == "Peeters, P. (2018). A fictitious chapter. In K. van den Berg & D. Dekker (Eds.), A fictitious handbook (pp. 45–67). Test Press."
+    assert fmt("apa", "web") == "A fictitious web page. (2024). https://example.org/page"
+    assert fmt("apa", "particles", "html").count("<em>") == 2  # journal and volume
+    assert "*Fictitious Journal of Testing*, *12*(3), 101–109." in get_style("apa").format_entry("particles", FIXTURES.entries["particles"]).text.render(MarkdownBackend())
+
+
+def test_apa_labels_are_author_date_with_suffixes():
+    bib = parse_string(
+        "@article{a, author={Lim, J. and Choi, A. and Kim, B.}, title={A}, journal={J}, year={2024}}\n"
+        "@article{b, author={Lim, J. and Park, C. and Kim, B.}, title={B}, journal={J}, year={2024}}\n"
+        "@article{c, author={Seguin, Rebecca and Nelson, Miriam E.}, title={C}, journal={J}, year={2003}}\n"
+        "@article{d, author={van der Esch, Martin}, title={D}, journal={J}, year={2019}}\n", "bibtex")
+    style = get_style("apa")
+    entries = list(style.sort(bib.entries.values()))
+    labels = dict(zip((e.key for e in entries), style.format_labels(entries)))
+    assert labels == {"a": "Lim et al., 2024a", "b": "Lim et al., 2024b", "c": "Seguin & Nelson, 2003", "d": "van der Esch, 2019"}
+
+
+def test_sentence_case_keeps_braces_acronyms_and_capitalises_after_colon():
+    from pybtex.richtext import Text
+
+    from kb.styles._common import sentence_case
+
+    title = Text.from_latex("The Effects of RCT Designs in {Europe}: A Meta-Analysis of COVID-19 and mRNA Trials")
+    assert str(sentence_case(title)) == "The effects of RCT designs in Europe: A meta-analysis of COVID-19 and mRNA trials"
+    assert str(sentence_case(title, after_colon=False)) == "The effects of RCT designs in Europe: a meta-analysis of COVID-19 and mRNA trials"
+
+
+def test_page_ranges():
+    from pybtex.richtext import Text
+
+    from kb.styles._common import elide_pages, en_dash_pages
+
+    assert [str(elide_pages(Text(p))) for p in ("141--149", "2019--2052", "329--348", "5--9", "1100--1200", "CD011279", "e1--e9")] == [
+        "141-9", "2019-52", "329-48", "5-9", "1100-200", "CD011279", "e1-9"]
+    assert str(en_dash_pages(Text("871--877"))) == "871\u2013877"
+
+
+# -- markdown and html output ----------------------------------------------------------------
+
+def test_markdown_backend_escapes_markup_but_stays_readable():
+    bib = parse_string("@article{x, author={Doe, Jane}, title={Use of *stars* and _under_ and @at [x] <b>}, journal={J \\& K}, "
+                       "year={2023}, url={https://example.org/a_(b)}}", "bibtex")
+    text = get_style("apa").format_entry("x", bib.entries["x"]).text.render(MarkdownBackend())
+    assert text == ("Doe, J. (2023). Use of \\*stars\\* and \\_under\\_ and \\@at \\[x\\] \\<b\\>. *J & K*. "
+                    "[https://example.org/a\\_(b)](https://example.org/a_%28b%29)")
+
+
+def test_markdown_backend_drops_unsafe_links():
+    bib = parse_string("@misc{x, title={T}, year={2020}, url={javascript:alert(1)}}", "bibtex")
+    text = get_style("apa").format_entry("x", bib.entries["x"]).text.render(MarkdownBackend())
+    assert "](" not in text and "javascript" in text  # shown as text, never a link
+
+
+# -- documents: order, labels and in-text citations -------------------------------------------
+
+def test_cited_bibliography_orders_and_labels_like_the_style():
+    kb = load_kb(REPO)
+    order = ["lim2024", "geneen2017", "seguin2003"]
+    vancouver = cited_bibliography(kb, order, "vancouver")
+    assert [(e.key, e.label) for e in vancouver] == [("lim2024", "1"), ("geneen2017", "2"), ("seguin2003", "3")]
+    plain = cited_bibliography(kb, order, "plain")
+    assert [(e.key, e.label) for e in plain] == [("geneen2017", "1"), ("lim2024", "2"), ("seguin2003", "3")]
+    apa = cited_bibliography(kb, order, "apa")
+    assert [e.label for e in apa] == ["Geneen et al., 2017", "Lim et al., 2024", "Seguin & Nelson, 2003"]
+    assert cited_bibliography(kb, ["nosuchkey"], "apa")[0].problem == "unknown reference"
+
+
+def test_in_text_citations():
+    assert in_text(["1", "2"], "vancouver") == "[1, 2]"
+    assert in_text(["3", "1", "2", "5"], "unsrt") == "[1\u20133, 5]"
+    assert in_text(["GMC+17"], "alpha") == "[GMC+17]"
+    assert in_text(["Lim et al., 2024", "Geneen et al., 2017"], "apa") == "(Geneen et al., 2017; Lim et al., 2024)"
+    assert in_text([], "apa") == ""
+
+
+# -- golden: every style on the real references ----------------------------------------------
+
+@pytest.mark.parametrize("style", ["vancouver", "apa", "plain", "unsrt", "alpha"])
+@pytest.mark.parametrize("backend", ["text", "md"])
+def test_golden_real_references(style, backend, update_golden):
+    kb = load_kb(REPO)
+    entries = cited_bibliography(kb, list(kb.references), style, backend)
+    assert all(e.problem is None for e in entries), [e for e in entries if e.problem]
+    actual = "".join(f"[{e.label}] {e.text}\n" for e in entries)
+    check_golden(CASE / "expected" / f"krachttraining.{style}.{backend}", actual, update_golden)
+
+
+@pytest.mark.parametrize("style", ["vancouver", "apa", "plain", "unsrt", "alpha"])
+def test_golden_fixtures(style, update_golden):
+    s = get_style(style)
+    out = []
+    for key, entry in FIXTURES.entries.items():
+        try:
+            out.append(f"{key}: {s.format_entry(key, entry).text.render_as('text')}\n")
+        except Exception as exc:  # pybtex's own styles refuse some fixtures (e.g. misc without author is fine, book without editor...)
+            out.append(f"{key}: ERROR {type(exc).__name__}: {exc}\n")
+    check_golden(CASE / "expected" / f"fixtures.{style}.txt", "".join(out), update_golden)
