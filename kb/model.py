@@ -196,7 +196,7 @@ class Config:
     title: str = "Knowledge base"
     description: str = ""
     languages: tuple[str, ...] = ("en",)
-    style: str = "unsrt"
+    style: str = "vancouver"
     old_source_years: int = 15
 
     @property
