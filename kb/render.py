@@ -17,16 +17,33 @@ that leave the folder are refused too, so a template override cannot read other 
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
+from html import escape
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup
 
 from .errors import RenderError
 from .resources import resource_dir
 
-__all__ = ["UI_LANGUAGES", "make_env", "render_template", "template_dirs", "ui_words"]
+__all__ = [
+    "UI_LANGUAGES",
+    "doi_url",
+    "make_env",
+    "pmc_url",
+    "pubmed_url",
+    "read_asset",
+    "render_template",
+    "safe_url",
+    "sanitize_html",
+    "template_dirs",
+    "ui_words",
+]
 
 UI_LANGUAGES = ("nl", "en")
 
@@ -63,7 +80,141 @@ def make_env(dirs: list[Path]) -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["safe_url"] = safe_url
+    env.filters["doi_url"] = doi_url
+    env.filters["pubmed_url"] = pubmed_url
+    env.filters["pmc_url"] = pmc_url
+    env.filters["sanitize_html"] = sanitize_html
     return env
+
+
+def read_asset(env: jinja2.Environment, name: str) -> str:
+    """The raw text of a static file (CSS, JS) found on the template search path, so that a knowledge
+    base can override ``assets/site.css`` like any template. Not rendered: copied as is."""
+    try:
+        return env.loader.get_source(env, name)[0]
+    except jinja2.TemplateNotFound:
+        raise RenderError(f"asset {name!r} not found", hint="search path: " + ", ".join(env.loader.searchpath)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Links and markup from untrusted data (claims, BibTeX): URLs only http(s), markup only from an
+# allowlist. Jinja's autoescape makes plain text inert; these two cover the places where a value
+# becomes an attribute (href) or where a library (pybtex's HTML backend) hands us markup.
+
+_SCHEMES = ("http", "https")
+
+
+def safe_url(url: Any) -> str:
+    """``url`` if it is an absolute http(s) URL with a host, else "" (refuses javascript:, data:,
+    vbscript:, relative and protocol-relative URLs, and anything with control characters or spaces)."""
+    if not isinstance(url, str):
+        return ""
+    url = url.strip()
+    if not url or re.search(r"[\x00-\x20\x7f<>\"'`\\]", url):
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in _SCHEMES or not parts.netloc or parts.netloc.startswith("@"):
+        return ""
+    return url
+
+
+_DOI_RE = re.compile(r"^10\.\d{4,9}/[^\s]+$")
+
+
+def doi_url(doi: Any) -> str:
+    """https://doi.org/<doi> for a well-formed DOI, else "". The DOI is percent-encoded where needed."""
+    from urllib.parse import quote
+
+    if not isinstance(doi, str) or not _DOI_RE.match(doi.strip()):
+        return ""
+    return "https://doi.org/" + quote(doi.strip(), safe="/:;()._-")
+
+
+def pubmed_url(pmid: Any) -> str:
+    pmid = str(pmid or "").strip()
+    return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" if re.fullmatch(r"\d{1,9}", pmid) else ""
+
+
+def pmc_url(pmcid: Any) -> str:
+    pmcid = str(pmcid or "").strip()
+    return f"https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/" if re.fullmatch(r"PMC\d{1,10}", pmcid) else ""
+
+
+_ALLOWED_TAGS = {"a", "b", "i", "em", "strong", "span", "sup", "sub", "code", "cite"}
+_VOID_DROP = {"script", "style", "iframe", "object", "embed", "template", "noscript", "svg", "math", "title", "textarea", "xmp"}
+
+
+class _Sanitizer(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.dropping = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _VOID_DROP:
+            self.dropping += 1
+            return
+        if self.dropping or tag not in _ALLOWED_TAGS:
+            return
+        kept = ""
+        if tag == "a":
+            href = safe_url(dict(attrs).get("href") or "")
+            if not href:
+                self.open.append("")  # keep the text, drop the link
+                return
+            kept = f' href="{escape(href, quote=True)}" rel="noopener noreferrer"'
+        elif tag == "span":
+            cls = dict(attrs).get("class") or ""
+            if cls == "bibtex-protected":
+                kept = ' class="bibtex-protected"'
+        self.out.append(f"<{tag}{kept}>")
+        self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in _VOID_DROP:
+            self.dropping = max(0, self.dropping - 1)
+            return
+        if self.dropping or tag not in _ALLOWED_TAGS:
+            return
+        # close up to the matching open tag, if any
+        if tag in self.open or (tag == "a" and "" in self.open):
+            while self.open:
+                top = self.open.pop()
+                if top:
+                    self.out.append(f"</{top}>")
+                if top == tag or (tag == "a" and top == ""):
+                    break
+
+    def handle_startendtag(self, tag, attrs):
+        if tag == "br" and not self.dropping:
+            self.out.append("<br>")
+
+    def handle_data(self, data):
+        if not self.dropping:
+            self.out.append(escape(data, quote=False))
+
+    def result(self) -> str:
+        self.close()
+        while self.open:
+            top = self.open.pop()
+            if top:
+                self.out.append(f"</{top}>")
+        return "".join(self.out)
+
+
+def sanitize_html(fragment: Any) -> Markup:
+    """An HTML fragment reduced to an allowlist of inline tags (a, em, i, b, strong, span, sup, sub,
+    code, cite), with no attributes except a checked http(s) ``href`` and ``class="bibtex-protected"``.
+    Script, style and other active elements are dropped with their content; all text is re-escaped.
+    Used for citation text from pybtex's HTML backend, which does not escape URLs."""
+    parser = _Sanitizer()
+    parser.feed(str(fragment or ""))
+    return Markup(parser.result())
 
 
 def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:

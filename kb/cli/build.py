@@ -1,0 +1,91 @@
+"""kb build: check the knowledge base, build the evidence graph, render the static site."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ConfigError, Severity
+from ..render import UI_LANGUAGES
+from ._common import has_errors, load_checked, print_diagnostics
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "build",
+        help="check, then render the static site (annotated article, claim and reference pages, audit)",
+        description="Check the knowledge base (stop with its errors, exit 1), build the evidence graph and render a static "
+                    "site that works from the file system and any web server, with no network. The site is written to a "
+                    "fresh folder next to the output folder and swapped in only when the whole build succeeded.",
+    )
+    p.add_argument("-o", "--output", metavar="DIR", default="build", help="the site folder (default: build/); replaced as a whole")
+    p.add_argument("--lang", choices=UI_LANGUAGES, help="interface language (default: the first language in kb.yaml)")
+    p.add_argument("--style", help="citation style for the bibliographies (default: the knowledge base's; see kb render --help)")
+    p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name (before <kb>/templates)")
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only errors")
+    p.set_defaults(handler=cmd_build)
+
+
+class _Progress:
+    """A progress bar on stderr when it is a terminal; otherwise nothing until the summary."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.tty = enabled and sys.stderr.isatty()
+        self.width = 28
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, path: str) -> None:
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if done < total and now - self.last < 0.05:
+            return
+        self.last = now
+        filled = self.width * done // max(total, 1)
+        name = path if len(path) <= 40 else "…" + path[-39:]
+        sys.stderr.write(f"\r\x1b[2K  [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {name}")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
+def cmd_build(args) -> int:
+    from ..graph import build_graph
+    from ..site import build_site
+
+    quiet = getattr(args, "quiet", False)
+    started = time.monotonic()
+    kb, diagnostics = load_checked(args)
+    if has_errors(diagnostics):
+        print_diagnostics([d for d in diagnostics if d.severity is Severity.ERROR])
+        print("kb: the knowledge base has errors; nothing was built (fix them, then run kb build again)", file=sys.stderr)
+        return 1
+    warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
+    if warnings and not quiet:
+        print(f"kb: {len(warnings)} warning{'s' * (len(warnings) != 1)} (run kb check to see them)", file=sys.stderr)
+    lang = args.lang or kb.config.language
+    if lang not in UI_LANGUAGES:
+        raise ConfigError(f"no interface words for language {lang!r}", hint=f"pass --lang with one of: {', '.join(UI_LANGUAGES)}")
+    if args.templates and not Path(args.templates).is_dir():
+        raise ConfigError(f"template folder {args.templates!r} does not exist")
+    graph = build_graph(kb)
+    if not quiet and not sys.stderr.isatty():
+        print(f"kb: building the site in {args.output}/ ...", file=sys.stderr)
+    progress = _Progress(not quiet)
+    try:
+        result = build_site(kb, graph, args.output, lang=lang, style=args.style, templates=args.templates, progress=progress)
+    finally:
+        progress.finish()
+    if not quiet:
+        seconds = time.monotonic() - started
+        index = os.path.join(args.output, "index.html")
+        print(f"kb: built {len(result.pages)} files ({len(kb.claims)} claims, {len(kb.references)} references, "
+              f"{len(kb.articles)} article{'s' * (len(kb.articles) != 1)}) in {seconds:.1f} s; language {lang}", file=sys.stderr)
+        print(f"kb: open {index}", file=sys.stderr)
+    return 0

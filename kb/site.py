@@ -1,0 +1,669 @@
+"""``kb build``: the knowledge base as a static web site (stage 4 of the pipeline, for HTML).
+
+The site works from ``file://`` and from any web server: every link is relative, every style sheet
+and script is copied into the site, nothing is loaded from the network. Pages::
+
+    index.html                      home: what the knowledge base holds, coverage, links
+    article/<article-id>.html       the article, every claim marked in place, footnotes, bibliography
+    claims/index.html               every claim, by verdict
+    claims/<claim-id>.html          one claim's evidence card
+    references/index.html           every reference
+    references/<file>.html          one reference: metadata, links, claims resting on it, retraction impact
+    audit.html                      the audit report (kb.audit.build_audit and templates/audit.html.j2)
+    assets/site.css, assets/site.js
+
+Each page comes from a template (``site/<name>.html.j2``) that receives a ready-made view model built
+here from the KnowledgeBase records and the evidence graph (kb.graph); templates never query either.
+``build_site`` renders every page into a fresh folder next to the target and swaps it in with
+``kb.output.replace_tree`` only when the whole build succeeded, so a failed or killed build leaves the
+previous site as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .article import normalize_text
+from .cite import format_reference
+from .errors import ExportError, RenderError
+from .model import SUPPORTING, Article, Claim, KnowledgeBase, Reference
+from .output import replace_tree
+from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
+
+__all__ = [
+    "ASSETS",
+    "Anchor",
+    "Page",
+    "SiteResult",
+    "anchor_claims",
+    "build_site",
+    "reference_filename",
+    "site_pages",
+]
+
+#: Static files copied from the template search path into the site (overridable like templates).
+ASSETS = ("assets/site.css", "assets/site.js")
+
+VERDICT_ORDER = ("supported", "overstated", "source-misdescribed", "unsupported", "uncited")
+CERTAINTY_ORDER = ("high", "moderate", "low", "very-low", "not-graded")
+
+
+# ---------------------------------------------------------------------------------------------
+# Anchoring claims in the article text
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a claim's text sits in an article: one piece per paragraph it touches."""
+
+    claim_id: str
+    #: (paragraph index over the whole article, start, end) in the paragraph's NFC text.
+    pieces: tuple[tuple[int, int, int], ...]
+
+    @property
+    def start(self) -> tuple[int, int]:
+        return self.pieces[0][0], self.pieces[0][1]
+
+
+def _normalized_with_map(text: str) -> tuple[str, list[int]]:
+    """normalize_text(text) for NFC text, plus for each output character its index in ``text``."""
+    out: list[str] = []
+    where: list[int] = []
+    pending_space = False
+    for index, char in enumerate(text):
+        if char.isspace():
+            pending_space = bool(out)
+            continue
+        if pending_space:
+            out.append(" ")
+            where.append(index - 1)
+            pending_space = False
+        out.append({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}.get(char, char))
+        where.append(index)
+    return "".join(out), where
+
+
+def _paragraphs(article: Article) -> list[tuple[str, str]]:
+    """(section id, NFC paragraph text) for every paragraph of the article, in order."""
+    return [(s.id, unicodedata.normalize("NFC", p)) for s in article.sections for p in s.paragraphs]
+
+
+def anchor_claims(article: Article, claims: list[Claim]) -> tuple[dict[str, Anchor], list[str]]:
+    """Locate each claim's Dutch text (whitespace and quotes normalised) in the article.
+
+    The claim's own section is searched first, then the whole article; a claim may span
+    paragraphs. Returns the anchors by claim id and the ids of claims whose text was not found
+    (``kb check`` reports those as errors, so a checked knowledge base has none).
+    """
+    paragraphs = _paragraphs(article)
+    joined: list[str] = []
+    owner: list[tuple[int, int]] = []  # per joined char: (paragraph index, offset in NFC paragraph)
+    section_span: dict[str, tuple[int, int]] = {}
+    for number, (section_id, text) in enumerate(paragraphs):
+        norm, where = _normalized_with_map(text)
+        if joined:
+            joined.append(" ")
+            owner.append((number, -1))  # the gap between paragraphs
+        begin = len(owner)
+        joined.extend(norm)
+        owner.extend((number, w) for w in where)
+        start, _ = section_span.get(section_id, (begin, begin))
+        section_span[section_id] = (start, len(owner))
+    haystack = "".join(joined)
+    anchors: dict[str, Anchor] = {}
+    missing: list[str] = []
+    for claim in claims:
+        needle = normalize_text(unicodedata.normalize("NFC", claim.text.nl))
+        if not needle:
+            missing.append(claim.id)
+            continue
+        lo, hi = section_span.get(claim.section, (0, len(haystack)))
+        found = haystack.find(needle, lo, hi)
+        if found < 0:
+            found = haystack.find(needle)
+        if found < 0:
+            missing.append(claim.id)
+            continue
+        pieces: list[list[int]] = []
+        for position in range(found, found + len(needle)):
+            number, offset = owner[position]
+            if offset < 0:
+                continue
+            if pieces and pieces[-1][0] == number:
+                pieces[-1][2] = offset + 1
+            else:
+                pieces.append([number, offset, offset + 1])
+        anchors[claim.id] = Anchor(claim.id, tuple(tuple(p) for p in pieces))
+    return anchors, missing
+
+
+def _paragraph_tokens(text: str, spans: list[tuple[str, int, int, bool, bool]]) -> list[dict[str, Any]]:
+    """Split one paragraph into tokens for the template: text, open, close and note.
+
+    ``spans`` are (claim id, start, end, first piece?, last piece?). Nested spans nest; spans that
+    cross are closed and reopened (the reopened part is a continuation without the claim's id), so
+    the HTML is well formed and every claim has exactly one element carrying its id.
+    """
+    starts: dict[int, list[tuple]] = {}
+    for span in spans:
+        starts.setdefault(span[1], []).append(span)
+    boundaries = sorted({s[1] for s in spans} | {s[2] for s in spans} | {0, len(text)})
+    tokens: list[dict[str, Any]] = []
+    stack: list[tuple] = []
+    last = 0
+    for position in boundaries:
+        if position > last:
+            tokens.append({"type": "text", "text": text[last:position]})
+            last = position
+        if any(s[2] == position for s in stack):
+            reopen = []
+            while any(s[2] == position for s in stack):
+                top = stack.pop()
+                tokens.append({"type": "close", "claim": top[0]})
+                if top[2] == position:
+                    if top[4]:
+                        tokens.append({"type": "note", "claim": top[0]})
+                else:
+                    reopen.append(top)
+            for span in reversed(reopen):
+                tokens.append({"type": "open", "claim": span[0], "first": False})
+                stack.append(span)
+        for span in sorted(starts.get(position, ()), key=lambda s: (-s[2], s[0])):
+            tokens.append({"type": "open", "claim": span[0], "first": span[3]})
+            stack.append(span)
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# View models
+
+
+def reference_filename(key: str) -> str:
+    """A file name for a reference page: the key itself when it is a safe name, else a slug plus a
+    short hash (BibTeX keys may contain characters such as ':' or '/')."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", key) and not key.endswith("."):
+        return f"{key}.html"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-")[:60] or "ref"
+    return f"{slug}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}.html"
+
+
+def _claim_text(claim: Claim, lang: str) -> str:
+    return claim.text.get(lang)
+
+
+def _authors(ref: Reference) -> list[str]:
+    return [f"{a.given} {a.full_family}".strip() + (f" {a.suffix}" if a.suffix else "") for a in ref.authors]
+
+
+class _Views:
+    """Builds the view models of every page for one knowledge base, graph, language and style."""
+
+    def __init__(self, kb: KnowledgeBase, graph: Any, lang: str, style: str) -> None:
+        from . import graph as graphlib
+
+        self.kb = kb
+        self.graph = graph
+        self.g = graphlib
+        self.lang = lang
+        self.style = style
+        self.t = ui_words(lang)
+        self.ref_files = {key: reference_filename(key) for key in kb.references}
+        self._cite_cache: dict[str, Any] = {}
+        # who rests on whom, read from the graph
+        self.derived_by: dict[str, list[str]] = {cid: [] for cid in kb.claims}
+        for claim in kb.claims.values():
+            for other in claim.derived_from:
+                if other in self.derived_by:
+                    self.derived_by[other].append(claim.id)
+
+    # -- small pieces ---------------------------------------------------------------------
+    def citation_html(self, key: str):
+        if key not in self._cite_cache:
+            text, problem = format_reference(self.kb, key, self.style, "html")
+            self._cite_cache[key] = (sanitize_html(text), problem)
+        return self._cite_cache[key]
+
+    def ref_brief(self, key: str) -> dict[str, Any]:
+        ref = self.kb.references.get(key)
+        citation, problem = self.citation_html(key)
+        if ref is None:
+            return {"key": key, "known": False, "short": key, "citation": citation, "problem": problem, "href": None,
+                    "anchor": "bib-" + reference_filename(key)[:-5],
+                    "study_type": "", "verified": False, "doi": "", "pmid": "", "year": None, "retraction": ""}
+        return {
+            "key": key,
+            "known": True,
+            "short": ref.short,
+            "title": ref.title,
+            "citation": citation,
+            "problem": problem,
+            "href": "references/" + self.ref_files[key],
+            "anchor": "bib-" + self.ref_files[key][:-5],
+            "study_type": ref.study_type,
+            "verified": ref.verified,
+            "doi": ref.doi,
+            "pmid": ref.pmid,
+            "year": ref.year,
+            "retraction": ref.retraction,
+            "discrepancy": ref.discrepancy,
+        }
+
+    def evidence_views(self, claim: Claim, numbers: dict[str, int] | None = None) -> list[dict[str, Any]]:
+        out = []
+        for ev in claim.evidence:
+            out.append({
+                "ref": self.ref_brief(ev.ref),
+                "number": (numbers or {}).get(ev.ref),
+                "relation": ev.relation,
+                "supporting": ev.relation in SUPPORTING,
+                "cited_in_article": ev.cited_in_article,
+                "certainty": ev.certainty,
+                "locator": ev.locator,
+                "found": ev.found,
+                "quote": ev.quote,
+            })
+        return out
+
+    def claim_brief(self, claim: Claim) -> dict[str, Any]:
+        return {
+            "id": claim.id,
+            "href": f"claims/{claim.id}.html",
+            "text": _claim_text(claim, self.lang),
+            "text_nl": claim.text.nl,
+            "text_en": claim.text.en,
+            "verdict": claim.verdict,
+            "kind": claim.kind,
+            "section": claim.section,
+            "article": claim.article,
+            "status": claim.status,
+            "n_sources": len(claim.evidence),
+        }
+
+    # -- pages ----------------------------------------------------------------------------
+    def home(self) -> dict[str, Any]:
+        kb = self.kb
+        figures = self.g.stats(kb, self.graph)
+        articles = []
+        for article in kb.articles.values():
+            claims = [c for c in kb.claims.values() if c.article == article.id]
+            articles.append({"id": article.id, "title": article.title, "publisher": article.publisher, "href": f"article/{article.id}.html",
+                             "n_claims": len(claims), "n_sections": len(article.sections)})
+        return {
+            "articles": articles,
+            "stats": _coverage(figures),
+            "verdicts": [{"name": v, "count": figures.by_verdict.get(v, 0)} for v in VERDICT_ORDER],
+            "certainties": [{"name": c, "count": figures.by_certainty.get(c, 0)} for c in CERTAINTY_ORDER + ("none",)],
+            "study_types": [{"name": k, "count": v} for k, v in figures.references_by_study_type.items()],
+            "relied_on": [{"ref": self.ref_brief(key), "count": count} for key, count in figures.most_relied_on[:8]
+                          if key in kb.references],
+            "single_source": [self.claim_brief(kb.claims[c]) for c in figures.single_source if c in kb.claims],
+        }
+
+    def article(self, article: Article) -> dict[str, Any]:
+        claims = [c for c in self.kb.claims.values() if c.article == article.id]
+        anchors, missing = anchor_claims(article, claims)
+        order = sorted(anchors.values(), key=lambda a: (a.start, -(a.pieces[-1][0] * 10**9 + a.pieces[-1][2]), a.claim_id))
+        number_of = {a.claim_id: n for n, a in enumerate(order, 1)}
+        # numbered citations: in order of first appearance
+        cite_no: dict[str, int] = {}
+        for anchor in order:
+            for ev in self.kb.claims[anchor.claim_id].evidence:
+                cite_no.setdefault(ev.ref, len(cite_no) + 1)
+        notes = []
+        for anchor in order:
+            claim = self.kb.claims[anchor.claim_id]
+            view = self.claim_brief(claim)
+            view.update({
+                "number": number_of[claim.id],
+                "evidence": self.evidence_views(claim, cite_no),
+                "verdict_reason": claim.verdict_reason,
+                "derived_from": [self._claim_link(other, number_of) for other in claim.derived_from],
+                "derived_by": [self._claim_link(other, number_of) for other in self.derived_by.get(claim.id, ())],
+                "cites": _cites(claim, cite_no),
+            })
+            notes.append(view)
+        by_id = {n["id"]: n for n in notes}
+        spans_by_paragraph: dict[int, list[tuple]] = {}
+        for anchor in anchors.values():
+            last = len(anchor.pieces) - 1
+            for index, (number, start, end) in enumerate(anchor.pieces):
+                spans_by_paragraph.setdefault(number, []).append((anchor.claim_id, start, end, index == 0, index == last))
+        tokens = _iter_paragraph_tokens(article, spans_by_paragraph)
+        sections = [
+            {"id": section.id, "title": section.title, "level": min(max(section.level, 2), 6),
+             "paragraphs": [next(tokens) for _ in section.paragraphs]}
+            for section in article.sections
+        ]
+        bibliography = []
+        for key, n in sorted(cite_no.items(), key=lambda kv: kv[1]):
+            brief = self.ref_brief(key)
+            uses = [ev for c in claims for ev in c.evidence if ev.ref == key]
+            brief.update({"number": n, "cited_in_article": any(ev.cited_in_article for ev in uses),
+                          "reviewer_added": any(not ev.cited_in_article for ev in uses)})
+            bibliography.append(brief)
+        present = _count(c.verdict for c in claims)
+        return {
+            "article": {"id": article.id, "title": article.title, "publisher": article.publisher, "author": article.author,
+                        "published": article.published, "url": article.url, "language": article.language},
+            "sections": sections,
+            "claims": by_id,
+            "notes": notes,
+            "unanchored": [self.claim_brief(self.kb.claims[cid]) for cid in missing],
+            "bibliography": bibliography,
+            "legend": [{"name": v, "count": present.get(v, 0)} for v in VERDICT_ORDER],
+        }
+
+    def _claim_link(self, other: str, numbers: dict[str, int]) -> dict[str, Any]:
+        claim = self.kb.claims.get(other)
+        return {"id": other, "number": numbers.get(other), "text": _claim_text(claim, self.lang) if claim else other,
+                "verdict": claim.verdict if claim else "", "href": f"claims/{other}.html"}
+
+    def claim(self, claim: Claim) -> dict[str, Any]:
+        view = self.claim_brief(claim)
+        article = self.kb.articles.get(claim.article)
+        section = article.section(claim.section) if article else None
+        view.update({
+            "evidence": self.evidence_views(claim),
+            "verdict_reason": claim.verdict_reason,
+            "reviewer": claim.reviewer,
+            "reviewed_on": claim.reviewed_on,
+            "notes": claim.notes,
+            "tags": list(claim.tags),
+            "article_title": article.title if article else claim.article,
+            "article_href": f"article/{claim.article}.html#claim-{claim.id}" if article else None,
+            "section_title": section.title if section else claim.section,
+            "derived_from": [self._claim_link(o, {}) for o in claim.derived_from],
+            "derived_by": [self._claim_link(o, {}) for o in self.derived_by.get(claim.id, ())],
+            "why": self._why(claim.id),
+        })
+        return {"claim": view}
+
+    def _why(self, claim_id: str) -> dict[str, Any]:
+        return _why_view(self.g.why(self.graph, claim_id), self)
+
+    def reference(self, ref: Reference) -> dict[str, Any]:
+        brief = self.ref_brief(ref.key)
+        uses = []
+        for claim in self.kb.claims.values():
+            for ev in claim.evidence:
+                if ev.ref == ref.key:
+                    uses.append({"claim": self.claim_brief(claim), "relation": ev.relation, "certainty": ev.certainty,
+                                 "cited_in_article": ev.cited_in_article, "found": ev.found, "locator": ev.locator})
+        brief.update({
+            "entry_type": ref.entry_type,
+            "authors": _authors(ref),
+            "journal": ref.journal,
+            "volume": ref.volume,
+            "number": ref.number,
+            "pages": ref.pages,
+            "pmcid": ref.pmcid,
+            "url": ref.url,
+            "verification": ref.verification,
+            "cited_as": ref.cited_as,
+            "conclusion": ref.conclusion,
+            "certainty": ref.certainty,
+            "retraction_notice": ref.retraction_notice,
+            "uses": uses,
+            "impact": _impact_view(self.g.impact(self.graph, ref.key), self),
+        })
+        return {"ref": brief}
+
+    def claims_index(self) -> dict[str, Any]:
+        groups = []
+        for verdict in VERDICT_ORDER:
+            members = [self.claim_brief(c) for c in self.kb.claims.values() if c.verdict == verdict]
+            if members:
+                groups.append({"verdict": verdict, "claims": members})
+        return {"groups": groups, "n_claims": len(self.kb.claims)}
+
+    def references_index(self) -> dict[str, Any]:
+        refs = []
+        for ref in sorted(self.kb.references.values(), key=lambda r: (r.first_author.lower(), r.year or 0, r.key)):
+            brief = self.ref_brief(ref.key)
+            brief["n_claims"] = sum(1 for c in self.kb.claims.values() for ev in c.evidence if ev.ref == ref.key)
+            refs.append(brief)
+        return {"refs": refs}
+
+
+def _iter_paragraph_tokens(article: Article, spans_by_paragraph: dict[int, list[tuple]]) -> Iterator[list[dict[str, Any]]]:
+    number = 0
+    for section in article.sections:
+        for text in section.paragraphs:
+            yield _paragraph_tokens(unicodedata.normalize("NFC", text), spans_by_paragraph.get(number, []))
+            number += 1
+
+
+def _cites(claim: Claim, cite_no: dict[str, int]) -> list[dict[str, Any]]:
+    seen, out = set(), []
+    for ev in claim.evidence:
+        if ev.ref in seen:
+            continue
+        seen.add(ev.ref)
+        out.append({"key": ev.ref, "anchor": "bib-" + reference_filename(ev.ref)[:-5], "number": cite_no[ev.ref],
+                    "cited_in_article": ev.cited_in_article})
+    return out
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+# Views of the graph helper's query results (kb.graph.Stats, Why, Impact).
+
+
+def _coverage(stats: Any) -> dict[str, Any]:
+    return {
+        "claims": stats.claims,
+        "references": stats.references,
+        "cited_in_article": stats.cited_in_article,
+        "cited_pct": round(100 * stats.cited_share),
+        "supported": stats.supported,
+        "supported_pct": round(100 * stats.supported_share),
+        "single_source": len(stats.single_source),
+        "unsupported": len(stats.unsupported),
+        "uncited_references": len(stats.uncited_references),
+    }
+
+
+def _why_view(why: Any, views: _Views) -> dict[str, Any]:
+    links = []
+    for link in why.links:
+        links.append({
+            "via": link.holder if link.inherited else None,
+            "path": list(link.path),
+            "ref": views.ref_brief(link.ref),
+            "relation": link.relation,
+            "certainty": link.certainty,
+            "supporting": link.supporting,
+            "weakest": why.weakest is not None and link == why.weakest,
+        })
+    return {"links": links, "certainty": why.certainty, "supported": why.supported,
+            "n_supporting_refs": len(why.supporting_refs), "inherited": any(l["via"] for l in links)}
+
+
+def _impact_view(result: Any, views: _Views) -> dict[str, Any]:
+    rows = []
+    for link in result.claims:
+        claim = views.kb.claims.get(link.claim)
+        if claim is None:
+            continue
+        rows.append({"claim": views.claim_brief(claim), "via": list(link.via), "relation": link.relation,
+                     "left_unsupported": link.orphaned, "remaining": list(link.remaining)})
+    return {"affected": rows, "n_direct": len(result.direct), "n_indirect": len(result.indirect),
+            "n_unsupported": len(result.orphaned)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages and the build
+
+
+@dataclass(frozen=True)
+class Page:
+    """One output file: its path inside the site, the template and the view model."""
+
+    path: str
+    template: str
+    context: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    target: Path
+    pages: tuple[str, ...]
+    lang: str
+
+    @property
+    def index(self) -> Path:
+        return self.target / "index.html"
+
+
+def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str) -> Iterator[Page]:
+    """Every page of the site, lazily (so the caller can show progress)."""
+    views = _Views(kb, graph, lang, style)
+    yield Page("index.html", "site/home.html.j2", views.home())
+    for article in kb.articles.values():
+        yield Page(f"article/{article.id}.html", "site/article.html.j2", views.article(article))
+    yield Page("claims/index.html", "site/claims.html.j2", views.claims_index())
+    for claim in kb.claims.values():
+        yield Page(f"claims/{claim.id}.html", "site/claim.html.j2", views.claim(claim))
+    yield Page("references/index.html", "site/references.html.j2", views.references_index())
+    for ref in kb.references.values():
+        yield Page(f"references/{views.ref_files[ref.key]}", "site/reference.html.j2", views.reference(ref))
+    audit = _audit_context(kb, graph)
+    if audit is not None:
+        yield Page("audit.html", "audit.html.j2", audit)
+
+
+def _audit_context(kb: KnowledgeBase, graph: Any) -> dict[str, Any] | None:
+    """The audit page's context, from the audit helper's kb.audit.build_audit, if it is installed."""
+    if not _has_audit():
+        return None
+    from . import audit as auditlib
+
+    return {"audit": auditlib.build_audit(kb, graph)}
+
+
+def _has_audit() -> bool:
+    try:
+        from . import audit
+    except ImportError:
+        return False
+    return hasattr(audit, "build_audit")
+
+
+def count_pages(kb: KnowledgeBase) -> int:
+    """How many pages site_pages yields (for a progress bar), without building them."""
+    return 1 + len(kb.articles) + 1 + len(kb.claims) + 1 + len(kb.references) + int(_has_audit())
+
+
+def _common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool) -> dict[str, Any]:
+    from . import __version__
+
+    depth = page_path.count("/")
+    return {
+        "version": __version__,
+        "t": ui_words(lang),
+        "lang": lang,
+        "root": "../" * depth,
+        "page": page_path,
+        "site": {
+            "title": kb.config.title,
+            "description": kb.config.description,
+            "languages": list(kb.config.languages),
+            "articles": [{"id": a.id, "title": a.title, "href": f"article/{a.id}.html"} for a in kb.articles.values()],
+            "has_audit": has_audit,
+        },
+    }
+
+
+def _staging_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(target)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", dir=target.parent))
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove staging folders left by builds that were killed (their process no longer runs)."""
+    for stale in target.parent.glob(f".{target.name}.build-*"):
+        match = re.match(rf"\.{re.escape(target.name)}\.build-(\d+)-", stale.name)
+        if not match or not stale.is_dir():
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def build_site(
+    kb: KnowledgeBase,
+    graph: Any,
+    target: str | os.PathLike,
+    *,
+    lang: str | None = None,
+    style: str | None = None,
+    templates: str | os.PathLike | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> SiteResult:
+    """Render the whole site into a fresh folder next to ``target`` and swap it into place.
+
+    ``progress(done, total, path)`` is called after each page. Raises RenderError for a broken
+    template and ExportError when ``target`` is not a folder we may replace; in both cases the
+    previous site is left untouched.
+    """
+    target = Path(target)
+    lang = lang or kb.config.language
+    style = style or kb.config.style
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"{str(target)!r} exists and is not a folder", hint="choose another output folder with -o")
+    if target.is_dir() and any(target.iterdir()) and not (target / "index.html").exists():
+        raise ExportError(f"{str(target)!r} is a folder that does not hold a kb site; refusing to replace it",
+                          hint="choose an empty or new folder with -o")
+    env = make_env(template_dirs(kb.root, templates))
+    total = count_pages(kb) + len(ASSETS)
+    staging = _staging_dir(target)
+    written: list[str] = []
+    try:
+        has_audit = _has_audit()
+        for page in site_pages(kb, graph, lang=lang, style=style):
+            context = {**_common_context(kb, page.path, lang, has_audit), **page.context}
+            html = render_template(env, page.template, context)
+            out = staging / page.path
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(html, encoding="utf-8")
+            written.append(page.path)
+            if progress:
+                progress(len(written), total, page.path)
+        for name in ASSETS:
+            out = staging / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(read_asset(env, name), encoding="utf-8")
+            written.append(name)
+            if progress:
+                progress(len(written), total, name)
+        os.chmod(staging, 0o755)
+        replace_tree(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return SiteResult(target=target, pages=tuple(written), lang=lang)
