@@ -7,6 +7,12 @@ from ._common import add_output_options, emit, load_valid, to_json
 
 #: format name -> function(kb) -> str | bytes. Other modules add graph and bibliography formats.
 EXPORTERS = {"json": lambda kb: to_json(export_document(kb))}
+EXPORTERS["graphml"] = lambda kb: __import__("kb.graph_export", fromlist=["x"]).export_graphml(kb)
+EXPORTERS["gexf"] = lambda kb: __import__("kb.graph_export", fromlist=["x"]).export_gexf(kb)
+EXPORTERS["node-link"] = lambda kb: __import__("kb.graph_export", fromlist=["x"]).export_node_link(kb)
+EXPORTERS["dot"] = lambda kb: __import__("kb.graph_export", fromlist=["x"]).export_dot(kb)
+EXPORTERS["turtle"] = lambda kb: __import__("kb.rdf", fromlist=["x"]).export_turtle(kb)
+EXPORTERS["jsonld"] = lambda kb: __import__("kb.rdf", fromlist=["x"]).export_jsonld(kb)
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,307 @@
+"""The evidence graph (kb.graph) and its CLI: kb why, impact, stats, cocite.
+
+The small knowledge base in tests/data/graph/mini (copied to tmp_path) has this shape::
+
+    pijn       geneen2017 partially-supports/low (cited), lim2024 mentions/not-graded (cited)
+    betwist    lim2024 disputes/not-graded (cited)
+    mentaal    geneen2017 supports/very-low (cited)
+    kracht     seguin2003 supports/moderate (cited), geneen2017 partially-supports/low (reviewer)
+    ongegrond  no evidence
+    blessure   lauersen2014 supports/moderate (reviewer)
+    conclusie  derived_from [pijn, mentaal]
+    slot       derived_from [conclusie, kracht]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from kb import load_kb
+from kb.cli import main
+from kb.errors import KbError
+from kb.graph import (
+    build_graph,
+    cocitation,
+    effective_support,
+    impact,
+    single_source_claims,
+    stats,
+    supporting_refs,
+    unsupported_claims,
+    why,
+)
+
+MINI = Path(__file__).parent / "data" / "graph" / "mini"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def kb_dir(tmp_path) -> Path:
+    target = tmp_path / "kb"
+    shutil.copytree(MINI, target)
+    return target
+
+
+@pytest.fixture
+def kb(kb_dir):
+    return load_kb(kb_dir)
+
+
+@pytest.fixture
+def g(kb):
+    return build_graph(kb)
+
+
+# ------------------------------------------------------------------------------ build_graph
+
+def test_node_kinds_and_ids(g):
+    kinds = {}
+    for n, d in g.nodes(data=True):
+        assert "label" in d, n
+        kinds.setdefault(d["kind"], set()).add(n)
+    assert kinds["article"] == {"article:testartikel"}
+    assert kinds["claim"] == {f"claim:{c}" for c in ("pijn", "betwist", "mentaal", "kracht", "ongegrond", "blessure", "conclusie", "slot")}
+    assert kinds["reference"] == {"ref:geneen2017", "ref:lim2024", "ref:seguin2003", "ref:lauersen2014"}
+    assert "section:testartikel/pijn" in kinds["section"]
+    assert kinds["tag"] == {"tag:pain", "tag:mental-health"}
+    assert "venue:cochrane-database-of-systematic-reviews" in kinds["venue"]
+    assert "author:geneen-louise-j" in kinds["author"]
+
+
+def test_claim_and_reference_attributes(g):
+    c = g.nodes["claim:kracht"]
+    assert (c["verdict"], c["claim_kind"], c["status"]) == ("supported", "empirical-finding", "reviewed")
+    assert c["text_nl"] == "Weerstandstraining maakt ouderen sterker"
+    assert c["text_en"] == "Resistance training makes older adults stronger"
+    r = g.nodes["ref:geneen2017"]
+    assert (r["year"], r["study_type"], r["verified"]) == (2017, "cochrane-overview", True)
+    assert (r["doi"], r["pmid"], r["retraction"]) == ("10.1002/14651858.cd011279.pub3", "28436583", "")
+
+
+def test_edges_carry_rel_and_evidence_data(g):
+    e = g.edges["claim:pijn", "ref:geneen2017"]
+    assert e["rel"] == "evidence"
+    assert (e["relation"], e["certainty"], e["cited_in_article"], e["locator"]) == ("partially-supports", "low", True, "Authors' conclusions")
+    assert g.edges["claim:kracht", "ref:geneen2017"]["cited_in_article"] is False
+    assert g.edges["claim:conclusie", "claim:pijn"]["rel"] == "derived_from"
+    assert g.edges["article:testartikel", "section:testartikel/pijn"]["rel"] == "contains"
+    assert g.edges["section:testartikel/pijn", "claim:pijn"]["rel"] == "contains"
+    assert g.edges["ref:geneen2017", "author:geneen-louise-j"] == {"rel": "authored_by", "position": 1}
+    assert g.edges["ref:geneen2017", "venue:cochrane-database-of-systematic-reviews"]["rel"] == "published_in"
+    assert g.edges["claim:pijn", "tag:pain"]["rel"] == "tagged"
+    rels = {d["rel"] for _, _, d in g.edges(data=True)}
+    assert rels == {"contains", "evidence", "derived_from", "authored_by", "published_in", "tagged"}
+
+
+def test_dangling_links_are_skipped(kb_dir):
+    text = (kb_dir / "claims" / "pijn.yaml").read_text()
+    text = text.replace("derived_from", "x")  # no-op guard: pijn has no derived_from
+    text = text.replace("  - ref: lim2024", "  - ref: nosuchref2020", 1)
+    (kb_dir / "claims" / "pijn.yaml").write_text(text)
+    slot = (kb_dir / "claims" / "slot.yaml").read_text().replace("[conclusie, kracht]", "[conclusie, kracht, ghost]")
+    (kb_dir / "claims" / "slot.yaml").write_text(slot)
+    g = build_graph(load_kb(kb_dir))
+    assert "ref:nosuchref2020" not in g
+    assert "claim:ghost" not in g
+    assert sorted(g.successors("claim:slot")) == ["claim:conclusie", "claim:kracht"]
+
+
+def test_build_graph_does_not_mutate_and_is_deterministic(kb):
+    a, b = build_graph(kb), build_graph(kb)
+    assert nx.utils.graphs_equal(a, b)
+    assert list(a.nodes) == list(b.nodes)
+
+
+# ------------------------------------------------------------------------------------- why
+
+def test_why_direct(g):
+    w = why(g, "pijn")
+    assert w.claim.id == "pijn"
+    assert [(l.path, l.ref, l.relation, l.certainty, l.cited_in_article) for l in w.links] == [
+        (("pijn",), "geneen2017", "partially-supports", "low", True),
+        (("pijn",), "lim2024", "mentions", "not-graded", True),
+    ]
+    assert w.weakest.ref == "geneen2017"
+    assert w.certainty == "low"
+    assert w.supported and w.supporting_refs == ("geneen2017",)
+
+
+def test_why_inherits_through_derived_claims(g):
+    w = why(g, "slot")
+    assert [(l.path, l.ref, l.relation) for l in w.links] == [
+        (("slot", "kracht"), "geneen2017", "partially-supports"),
+        (("slot", "kracht"), "seguin2003", "supports"),
+        (("slot", "conclusie", "mentaal"), "geneen2017", "supports"),
+        (("slot", "conclusie", "pijn"), "geneen2017", "partially-supports"),
+        (("slot", "conclusie", "pijn"), "lim2024", "mentions"),
+    ]
+    assert w.derived == (("conclusie", "slot"), ("kracht", "slot"), ("mentaal", "conclusie"), ("pijn", "conclusie"))
+    # the weakest supporting link: very-low beats low
+    assert (w.weakest.path, w.weakest.ref, w.weakest.certainty) == (("slot", "conclusie", "mentaal"), "geneen2017", "very-low")
+    assert w.certainty == "moderate"
+
+
+def test_why_weakest_tie_broken_by_relation(kb_dir):
+    # give kracht's reviewer-added geneen link the same certainty as seguin's: partially-supports is weaker
+    path = kb_dir / "claims" / "kracht.yaml"
+    path.write_text(path.read_text().replace("certainty: low", "certainty: moderate"))
+    w = why(build_graph(load_kb(kb_dir)), "kracht")
+    assert (w.weakest.ref, w.weakest.relation) == ("geneen2017", "partially-supports")
+
+
+def test_why_unsupported_claim(g):
+    w = why(g, "betwist")
+    assert [(l.ref, l.relation) for l in w.links] == [("lim2024", "disputes")]
+    assert w.weakest is None and w.certainty == "none" and not w.supported
+
+
+def test_why_unknown_claim_hints(g):
+    with pytest.raises(KbError) as err:
+        why(g, "conclusi")
+    assert str(err.value) == "error: unknown claim 'conclusi'; did you mean 'conclusie'?"
+
+
+def test_why_as_dict_is_json(g):
+    data = json.loads(json.dumps(why(g, "conclusie").as_dict()))
+    assert data["claim"]["id"] == "conclusie"
+    assert data["weakest"]["ref"] == "geneen2017" and data["weakest"]["path"] == ["conclusie", "mentaal"]
+    assert data["links"][0]["inherited"] is True and data["supporting_refs"] == ["geneen2017"]
+
+
+# ---------------------------------------------------------------------------------- impact
+
+def test_impact_direct_indirect_orphaned(g):
+    i = impact(g, "geneen2017")
+    assert i.direct == ("kracht", "mentaal", "pijn")
+    assert i.indirect == ("conclusie", "slot")
+    assert i.orphaned == ("conclusie", "mentaal", "pijn")
+    by_claim = {r.claim: r for r in i.claims}
+    assert by_claim["slot"].via == ("kracht",)
+    assert by_claim["conclusie"].via == ("mentaal",)
+    assert by_claim["kracht"].remaining == ("seguin2003",) and not by_claim["kracht"].orphaned
+    assert by_claim["slot"].remaining == ("seguin2003",)
+
+
+def test_impact_mentions_only_is_not_orphaned(g):
+    i = impact(g, "lim2024")
+    assert i.direct == ("betwist", "pijn")
+    assert i.indirect == ("conclusie", "slot")
+    assert i.orphaned == ()  # lim2024 supports nothing: its loss leaves nothing unsupported
+
+
+def test_impact_unknown_ref(g):
+    with pytest.raises(KbError, match=r"unknown reference 'geneen2016'; did you mean 'geneen2017'\?"):
+        impact(g, "geneen2016")
+
+
+def test_impact_as_dict(g):
+    data = json.loads(json.dumps(impact(g, "lauersen2014").as_dict()))
+    assert data["direct"] == ["blessure"] and data["orphaned"] == ["blessure"]
+    assert data["claims"][0]["relation"] == "supports"
+
+
+# ---------------------------------------------------------------------------- other queries
+
+def test_supporting_refs(g):
+    assert supporting_refs(g, "slot") == ("geneen2017", "seguin2003")
+    assert supporting_refs(g, "slot", inherited=False) == ()
+    assert supporting_refs(g, "betwist") == ()
+
+
+def test_single_source_and_unsupported(g):
+    assert single_source_claims(g) == ("blessure", "conclusie", "mentaal", "pijn")
+    assert unsupported_claims(g) == ("betwist", "ongegrond")
+    assert effective_support(g, without="seguin2003")["kracht"] == frozenset({"geneen2017"})
+
+
+def test_cocitation(g):
+    pairs = cocitation(g)
+    assert [(p.refs, p.claims) for p in pairs] == [
+        (("geneen2017", "lim2024"), ("pijn",)),
+        (("geneen2017", "seguin2003"), ("kracht",)),
+    ]
+    assert pairs[0].as_dict() == {"refs": ["geneen2017", "lim2024"], "claims": ["pijn"], "count": 1}
+
+
+def test_stats(kb, g):
+    s = stats(kb, g, as_of=2025)
+    assert (s.claims, s.references) == (8, 4)
+    assert (s.cited_in_article, s.cited_share) == (4, 0.5)
+    assert (s.supported, s.supported_share) == (6, 0.75)
+    assert s.single_source == ("blessure", "conclusie", "mentaal", "pijn")
+    assert s.unsupported == ("betwist", "ongegrond")
+    assert s.most_relied_on == (("geneen2017", 5), ("seguin2003", 2), ("lauersen2014", 1))
+    assert s.by_certainty == {"high": 0, "moderate": 3, "low": 2, "very-low": 1, "not-graded": 0, "none": 2}
+    assert s.by_verdict == {"supported": 2, "overstated": 3, "source-misdescribed": 0, "unsupported": 1, "uncited": 2}
+    assert s.references_by_study_type == {"cochrane-overview": 1, "systematic-review-meta-analysis": 2, "narrative-review": 1}
+    assert s.references_by_age == {"0-5": 1, "6-10": 1, "11-15": 1, "16-20": 0, "21+": 1, "unknown": 0}
+    assert s.uncited_references == ()
+    assert json.loads(json.dumps(s.as_dict()))["most_relied_on"][0] == ["geneen2017", 5]
+
+
+# --------------------------------------------------------------------------------------- CLI
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_why_text_tree(kb_dir, capsys):
+    code, out, err = run(capsys, "--kb", str(kb_dir), "why", "conclusie", "--lang", "en")
+    assert code == 0, err
+    assert out.splitlines()[:2] == ["conclusie  [summary; verdict: overstated; draft]", '  "Strength training helps against pain and low mood"']
+    assert "  ├─ derived from mentaal" in out
+    assert "  │  └─ geneen2017 (Geneen et al. 2017, cochrane-overview): supports, certainty very-low, cited in article" in out
+    assert "  └─ derived from pijn" in out
+    assert "     │     at: Authors' conclusions" in out
+    assert "weakest link: geneen2017 (via conclusie > mentaal): supports, certainty very-low" in out
+
+
+def test_cli_why_json(kb_dir, capsys):
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "why", "slot", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["certainty"] == "moderate"
+
+
+def test_cli_unknown_ids(kb_dir, capsys):
+    code, out, err = run(capsys, "--kb", str(kb_dir), "why", "slott")
+    assert (code, out) == (1, "")
+    assert err == "kb: error: unknown claim 'slott'; did you mean 'slot'?\n"
+    code, _, err = run(capsys, "--kb", str(kb_dir), "impact", "genen2017")
+    assert code == 1
+    assert err == "kb: error: unknown reference 'genen2017'; did you mean 'geneen2017'?\n"
+
+
+def test_cli_impact(kb_dir, capsys):
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "impact", "geneen2017")
+    assert code == 0
+    assert "  pijn: partially-supports, certainty low  ORPHANED" in out
+    assert "  slot <- kracht" in out
+    assert out.rstrip().endswith("left without supporting evidence if geneen2017 were retracted (3):\n  conclusie\n  mentaal\n  pijn")
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "impact", "geneen2017", "--format", "json")
+    assert json.loads(out)["orphaned"] == ["conclusie", "mentaal", "pijn"]
+
+
+def test_cli_stats_and_cocite(kb_dir, capsys):
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "stats", "--as-of", "2025")
+    assert code == 0
+    assert "the article cites a source for: 4 of 8 claims (50%)" in out
+    assert "with supporting evidence (direct or inherited): 6 of 8 (75%)" in out
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "stats", "--format", "json", "--as-of", "2025")
+    assert json.loads(out)["by_verdict"]["overstated"] == 3
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "cocite")
+    assert out == "geneen2017 + lim2024: 1 claim\n  pijn\ngeneen2017 + seguin2003: 1 claim\n  kracht\n"
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "cocite", "--format", "json")
+    assert json.loads(out)[1]["refs"] == ["geneen2017", "seguin2003"]
+
+
+def test_cli_output_file(kb_dir, tmp_path, capsys):
+    target = tmp_path / "why.json"
+    code, _, _ = run(capsys, "--kb", str(kb_dir), "why", "pijn", "--format", "json", "-o", str(target))
+    assert code == 0 and json.loads(target.read_text())["claim"]["id"] == "pijn"
