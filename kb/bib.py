@@ -8,6 +8,8 @@ LaTeX in fields becomes Unicode; our own fields (studytype, verified, pmid...) a
 from __future__ import annotations
 
 import re
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import pybtex.errors
@@ -39,7 +41,14 @@ RETRACTION_KINDS = ("retracted", "expression-of-concern", "correction")
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
 _PMID_RE = re.compile(r"^\d{1,9}$")
 _PMCID_RE = re.compile(r"^PMC\d+$")
-_ENTRY_RE = re.compile(r"^[ \t]*@[ \t]*(\w+)[ \t]*[{(][ \t]*([^,\s{}()]+)", re.MULTILINE)
+_ENTRY_RE = re.compile(r"^[ \t]*@[ \t]*(\w+)[ \t]*([{(])\s*([^,\s{}()]*)", re.MULTILINE)
+_FIELD_RE = re.compile(r"^[ \t]*,?[ \t]*([A-Za-z][\w:.+-]*)[ \t]*=", re.MULTILINE)
+_BRACE_RE = re.compile(r"[{}]")
+_NEXT_CHAR_RE = re.compile(r"\s*(.?)", re.S)
+_FIELD_START_RE = re.compile(r"([A-Za-z][\w:.+-]*)\s*=")
+_STRAY_FIELD_RE = re.compile(r"\s*,?\s*[A-Za-z][\w:.+-]*\s*=")
+#: BibTeX files larger than this are refused (this project's whole bibliography is a few dozen kilobytes).
+MAX_BIB_BYTES = 20_000_000
 _FORMAT_CMD_RE = re.compile(r"\\(?:emph|textit|textbf|textsc|textrm|textsf|texttt|mkbibemph|mkbibquote|enquote)\s*(?=\{)")
 _LEFTOVER_CMD_RE = re.compile(r"\\[A-Za-z]+")
 
@@ -64,67 +73,207 @@ def normalize_doi(value: str) -> str:
     return value.lower()
 
 
-def _entry_lines(text: str) -> list[tuple[str, int]]:
-    return [(m.group(2), text.count("\n", 0, m.start()) + 1) for m in _ENTRY_RE.finditer(text)]
+@dataclass(frozen=True)
+class _Span:
+    """Where one ``@type{key, ...}`` entry sits in the raw text (found with a regular expression)."""
+
+    kind: str  # entry type, lower-case
+    key: str
+    line: int
+    column: int
+    start: int  # offset of the line the entry starts on
+    key_end: int  # offset just after the key
+    opener: int  # offset of the '{' or '(' after the type
+    end: int  # offset where the next entry starts (or the end of the text)
+    last_line: int  # the line before the next entry
+    fields: dict  # field name (lower-case) -> list of (line, column), in order
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _spans(text: str) -> list[_Span]:
+    matches = list(_ENTRY_RE.finditer(text))
+    spans = []
+    for index, m in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        fields: dict[str, list[tuple[int, int]]] = {}
+        for f in _FIELD_RE.finditer(text, m.end(), end):
+            fields.setdefault(f.group(1).lower(), []).append(_line_col(text, f.start(1)))
+        line, column = _line_col(text, text.rfind("@", m.start(), m.start(1)))
+        last_line = line + text.count("\n", m.start(), end) - (1 if end < len(text) else 0)
+        spans.append(_Span(m.group(1).lower(), m.group(3), line, column, m.start(), m.end(3), m.start(2), end, last_line, fields))
+    return spans
+
+
+def _check_structure(text: str, span: _Span, rel: str) -> Diagnostic | None:
+    """What pybtex misses or misplaces: a missing comma after the key, an unclosed or extra brace."""
+    if span.kind == "comment":
+        return None
+    if span.kind not in ("string", "preamble") and span.key:
+        after = _NEXT_CHAR_RE.match(text, span.key_end)
+        if after and after.group(1) and (after.group(1).isalnum() or after.group(1) == "_"):
+            return Diagnostic(Severity.ERROR, "bib-syntax", f"missing comma after the entry key {span.key!r}",
+                              Location(rel, *_line_col(text, span.key_end)), f"write @{span.kind}{{{span.key}, ...")
+    if text[span.opener] != "{":
+        return None
+    depth = 0
+    close = None
+    for brace in _BRACE_RE.finditer(text, span.opener, span.end):
+        depth += 1 if brace.group() == "{" else -1
+        if depth == 0:
+            close = brace.start()
+            break
+    if close is None:
+        line, column = _unclosed_brace(text, span)
+        where = f"entry {span.key!r} (line {span.line})"
+        return Diagnostic(Severity.ERROR, "bib-braces", f"unbalanced braces: a '{{' is never closed in {where}", Location(rel, line, column),
+                          "add the missing '}'; BibTeX reads on to the next entry and loses fields")
+    rest = text[close + 1:span.end]
+    if _STRAY_FIELD_RE.match(rest):
+        line, column = _line_col(text, close)
+        return Diagnostic(Severity.ERROR, "bib-braces", f"entry {span.key!r} ends here, but fields follow that are ignored", Location(rel, line, column),
+                          "remove the extra '}'")
+    return None
+
+
+def _unclosed_brace(text: str, span: _Span) -> tuple[int, int]:
+    """The line and column of the most likely unclosed '{': the first line of the entry with more '{' than '}'."""
+    offset = span.opener + 1
+    while offset < span.end:
+        eol = text.find("\n", offset, span.end)
+        eol = span.end if eol < 0 else eol
+        stack = []
+        for brace in _BRACE_RE.finditer(text, offset, eol):
+            if brace.group() == "{":
+                stack.append(brace.start())
+            elif stack:
+                stack.pop()
+        if stack:
+            return _line_col(text, stack[0])
+        offset = eol + 1
+    return span.line, span.column
 
 
 def parse_bib_file(path: Path, rel: str) -> tuple[BibliographyData, list[Reference], list[Diagnostic]]:
     try:
-        text = path.read_bytes().decode("utf-8")
+        info = path.stat()
+        size = info.st_size
+        if not stat.S_ISREG(info.st_mode):
+            return BibliographyData(), [], [Diagnostic(Severity.ERROR, "unreadable", "not a regular file", Location(rel), "remove it or replace it with a file")]
+        if size > MAX_BIB_BYTES:
+            return BibliographyData(), [], [
+                Diagnostic(Severity.ERROR, "file-too-large", f"file is {size:,} bytes; the limit is {MAX_BIB_BYTES:,}", Location(rel),
+                           "split it into several files under references/")
+            ]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return BibliographyData(), [], [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    try:
+        text = raw[3 if bom else 0:].decode("utf-8")
     except UnicodeDecodeError as exc:
+        start = exc.start + (3 if bom else 0)
+        line, column = _line_col(raw.decode("latin-1"), start)
         return BibliographyData(), [], [
-            Diagnostic(Severity.ERROR, "encoding", f"invalid UTF-8 byte at offset {exc.start}", Location(rel), "save the file as UTF-8")
+            Diagnostic(Severity.ERROR, "encoding", f"invalid UTF-8 byte 0x{raw[start]:02x}", Location(rel, line, column), "save the file as UTF-8")
         ]
-    return parse_bib_text(text, rel)
+    data, refs, problems = parse_bib_text(text, rel)
+    if bom:
+        problems.insert(0, Diagnostic(Severity.WARNING, "bom", "file starts with a byte order mark; it was ignored", Location(rel, 1, 1),
+                                      "save the file as UTF-8 without BOM"))
+    return data, refs, problems
 
 
 def parse_bib_text(text: str, rel: str) -> tuple[BibliographyData, list[Reference], list[Diagnostic]]:
     """Parse BibTeX text named ``rel``; returns the pybtex data, our records and every problem."""
     diagnostics: list[Diagnostic] = []
-    lines = _entry_lines(text)
+    spans = _spans(text)
+    covered: list[tuple[int, int]] = []  # line ranges where our own structural check already spoke
+    for index, span in enumerate(spans):
+        problem = _check_structure(text, span, rel)
+        if problem is not None:
+            diagnostics.append(problem)
+            next_line = spans[index + 1].line if index + 1 < len(spans) else text.count("\n") + 2
+            covered.append((span.line, next_line))
     with pybtex.errors.capture() as captured:
         try:
             data = Parser().parse_string(text)
         except PybtexError as exc:  # raised despite capture for unrecoverable syntax errors
             captured.append(exc)
             data = BibliographyData()
+        except RecursionError:
+            captured.append(PybtexError("braces nested too deeply"))
+            data = BibliographyData()
     seen_dupes: dict[str, int] = {}
     for exc in captured:
-        diagnostics.append(_diagnose(exc, rel, lines, seen_dupes))
+        diagnostic = _diagnose(exc, text, rel, spans, seen_dupes)
+        if diagnostic.code == "bib-syntax" and any(first <= diagnostic.location.line <= last for first, last in covered):
+            continue  # the same mistake, already reported where it was made
+        diagnostics.append(diagnostic)
 
+    span_of: dict[str, _Span] = {}
+    for index, span in enumerate(spans):
+        span_of.setdefault(span.key.lower(), span)
+    error_lines = sorted(d.location.line for d in diagnostics if d.code in ("bib-syntax", "bib-braces"))
     references = []
-    line_of = {}
-    for key, line in lines:
-        line_of.setdefault(key, line)
     for key, entry in data.entries.items():
-        loc = Location(rel, line_of.get(key, 0))
-        ref, problems = _to_reference(key, entry, loc)
+        span = span_of.get(key.lower())
+        ref, problems = _to_reference(key, entry, rel, span)
         references.append(ref)
+        if span is not None and any(span.line <= line <= span.last_line for line in error_lines):
+            # fields lost to a syntax error in this entry were reported already, as that error
+            problems = [p for p in problems if p.code != "bib-missing-field"]
         diagnostics.extend(problems)
     return data, references, diagnostics
 
 
-def _diagnose(exc: PybtexError, rel: str, lines: list[tuple[str, int]], seen_dupes: dict[str, int]) -> Diagnostic:
+def _diagnose(exc: PybtexError, text: str, rel: str, spans: list[_Span], seen_dupes: dict[str, int]) -> Diagnostic:
     message = str(exc)
     if isinstance(exc, PybtexSyntaxError):
-        line = getattr(exc, "lineno", 0) or 0
-        message = re.sub(r"^syntax error in line \d+: ", "", message)
-        hint = "check for an unbalanced brace or a missing comma just before this line" if "expected" in message else None
-        return Diagnostic(Severity.ERROR, "bib-syntax", f"BibTeX syntax error: {message}", Location(rel, line), hint)
+        line, column = getattr(exc, "lineno", 0) or 0, 0
+        info = getattr(exc, "error_context_info", None)
+        offset = info[2] if isinstance(info, tuple) and len(info) == 3 and isinstance(info[2], int) else None
+        if offset is not None and 0 <= offset <= len(text):
+            offset = _NEXT_CHAR_RE.match(text, offset).start(1)
+            line, column = _line_col(text, offset)
+        body = exc.args[0] if exc.args and isinstance(exc.args[0], str) else message
+        if type(exc).__name__ == "UndefinedMacro":
+            return Diagnostic(Severity.ERROR, "bib-syntax", f"undefined macro {body!r}", Location(rel, line, column),
+                              "put text values in braces: {...}; bare words must be @string macros or month names")
+        field = _FIELD_START_RE.match(text, offset) if offset is not None and "expected" in body else None
+        if field:
+            return Diagnostic(Severity.ERROR, "bib-syntax", f"missing comma before field {field.group(1)!r}", Location(rel, line, column),
+                              "end each field with a comma")
+        hint = "check for an unbalanced brace or a missing comma just before this point" if "expected" in body else None
+        return Diagnostic(Severity.ERROR, "bib-syntax", f"BibTeX syntax error: {body}", Location(rel, line, column), hint)
     if isinstance(exc, BibliographyDataError) and message.startswith("repeated bibliography entry"):
         key = message.rsplit(":", 1)[-1].strip()
-        occurrences = [line for k, line in lines if k.lower() == key.lower()]
+        occurrences = [s for s in spans if s.key.lower() == key.lower()]
         index = seen_dupes[key] = seen_dupes.get(key, 0) + 1
-        line = occurrences[index] if index < len(occurrences) else 0
-        first = occurrences[0] if occurrences else 0
+        at = occurrences[index] if index < len(occurrences) else None
+        first = occurrences[0].line if occurrences else 0
         return Diagnostic(
-            Severity.ERROR, "duplicate-key", f"duplicate BibTeX key {key!r} (first defined on line {first})",
-            Location(rel, line), "rename or remove one entry; claims refer to references by key",
+            Severity.ERROR, "bib-duplicate-key", f"duplicate BibTeX key {key!r} (first defined on line {first})",
+            Location(rel, at.line, at.column) if at else Location(rel), "rename or remove one entry; claims refer to references by key",
         )
-    if type(exc).__name__ == "DuplicateField":
-        key = getattr(exc, "entry_key", "")
-        line = next((l for k, l in lines if k == key), 0)
-        return Diagnostic(Severity.ERROR, "bib-duplicate-field", f"entry {key!r}: {message}", Location(rel, line))
+    duplicate = re.fullmatch(r"entry with key (.*) has a duplicate (\S+) field", message)
+    if duplicate:
+        key, name = duplicate.groups()
+        span = next((s for s in spans if s.key.lower() == key.lower()), None)
+        places = span.fields.get(name.lower(), []) if span else []
+        line, column = places[1] if len(places) > 1 else ((span.line, span.column) if span else (0, 0))
+        return Diagnostic(Severity.ERROR, "bib-duplicate-field", f"entry {key!r} has the field {name!r} twice", Location(rel, line, column),
+                          "keep one; BibTeX keeps only the first")
+    names = re.fullmatch(r"Too many commas in (['\"])(.*)\1", message, re.S)
+    if names:
+        value = names.group(2)
+        offset = text.find(value)
+        line, column = _line_col(text, offset) if offset >= 0 else (0, 0)
+        return Diagnostic(Severity.ERROR, "bib-name", f"name {value!r} has too many commas", Location(rel, line, column),
+                          "write each name as 'Last, First' or 'von Last, Jr, First', joined with 'and'")
     return Diagnostic(Severity.ERROR, "bib-syntax", f"BibTeX error: {message}", Location(rel))
 
 
@@ -134,8 +283,9 @@ def _text_field(entry, name: str, problems: list, loc: Location, key: str) -> st
         return ""
     text, bad = latex_to_text(raw)
     if bad:
+        near = bad if len(bad) <= 40 else bad[:37] + "..."
         problems.append(
-            Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: LaTeX in field {name!r} does not convert to text near {bad!r}", loc,
+            Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: LaTeX in field {name!r} does not convert to text near {near!r}", loc,
                        "write the character in Unicode instead")
         )
     return text
@@ -153,12 +303,18 @@ def _author(person: Person) -> Author:
     )
 
 
-def _to_reference(key: str, entry, loc: Location) -> tuple[Reference, list[Diagnostic]]:
+def _to_reference(key: str, entry, rel: str, span: _Span | None) -> tuple[Reference, list[Diagnostic]]:
     problems: list[Diagnostic] = []
-    fields = {name.lower(): _text_field(entry, name, problems, loc, key) for name in entry.fields}
+    loc = Location(rel, span.line, span.column) if span else Location(rel)
 
-    def warn(code: str, message: str, hint: str | None = None, severity=Severity.WARNING):
-        problems.append(Diagnostic(severity, code, f"entry {key!r}: {message}", loc, hint))
+    def at(name: str) -> Location:
+        places = span.fields.get(name) if span else None
+        return Location(rel, *places[0]) if places else loc
+
+    fields = {name.lower(): _text_field(entry, name, problems, at(name.lower()), key) for name in entry.fields}
+
+    def warn(code: str, message: str, hint: str | None = None, severity=Severity.WARNING, field: str = ""):
+        problems.append(Diagnostic(severity, code, f"entry {key!r}: {message}", at(field) if field else loc, hint))
 
     authors = tuple(_author(p) for p in entry.persons.get("author", ()))
     if not authors and "editor" not in entry.persons:
@@ -172,26 +328,26 @@ def _to_reference(key: str, entry, loc: Location) -> tuple[Reference, list[Diagn
     elif re.fullmatch(r"\d{4}", year_text.strip()):
         year = int(year_text)
     else:
-        warn("bad-value", f"year {year_text!r} is not a four-digit year", severity=Severity.ERROR)
+        warn("bad-value", f"year {year_text!r} is not a four-digit year", severity=Severity.ERROR, field="year")
 
     doi = normalize_doi(fields.get("doi", ""))
     if doi and not DOI_RE.match(doi):
-        warn("bad-doi", f"malformed DOI {fields['doi']!r}", "a DOI looks like 10.1002/14651858.CD011279.pub3", Severity.ERROR)
+        warn("bad-doi", f"malformed DOI {fields['doi']!r}", "a DOI looks like 10.1002/14651858.CD011279.pub3", Severity.ERROR, "doi")
     pmid = fields.get("pmid", "").strip()
     if pmid and not _PMID_RE.match(pmid):
-        warn("bad-pmid", f"malformed PMID {pmid!r}", "a PMID is digits only, e.g. 28436583", Severity.ERROR)
+        warn("bad-pmid", f"malformed PMID {pmid!r}", "a PMID is digits only, e.g. 28436583", Severity.ERROR, "pmid")
     pmcid = fields.get("pmcid", "").strip()
     if pmcid and not _PMCID_RE.match(pmcid):
-        warn("bad-pmcid", f"malformed PMCID {pmcid!r}", "a PMCID looks like PMC5461882", Severity.ERROR)
+        warn("bad-pmcid", f"malformed PMCID {pmcid!r}", "a PMCID looks like PMC5461882", Severity.ERROR, "pmcid")
     study_type = fields.get("studytype", "").strip()
     if study_type and study_type not in STUDY_TYPES:
-        warn("bad-value", f"unknown studytype {study_type!r}", did_you_mean(study_type, STUDY_TYPES) or f"expected one of: {', '.join(STUDY_TYPES)}", Severity.ERROR)
+        warn("bad-value", f"unknown studytype {study_type!r}", did_you_mean(study_type, STUDY_TYPES) or f"expected one of: {', '.join(STUDY_TYPES)}", Severity.ERROR, "studytype")
     retraction = fields.get("retraction", "").strip().lower()
     if retraction and retraction not in RETRACTION_KINDS:
-        warn("bad-value", f"unknown retraction {retraction!r}", f"expected one of: {', '.join(RETRACTION_KINDS)}", Severity.ERROR)
+        warn("bad-value", f"unknown retraction {retraction!r}", f"expected one of: {', '.join(RETRACTION_KINDS)}", Severity.ERROR, "retraction")
     verified_text = fields.get("verified", "false").strip().lower()
     if verified_text not in ("true", "false"):
-        warn("bad-value", f"verified must be true or false, found {verified_text!r}", severity=Severity.ERROR)
+        warn("bad-value", f"verified must be true or false, found {verified_text!r}", severity=Severity.ERROR, field="verified")
 
     return (
         Reference(

@@ -31,6 +31,7 @@ __all__ = [
     "Location",
     "RenderError",
     "Severity",
+    "CODES",
     "did_you_mean",
 ]
 
@@ -108,6 +109,13 @@ class KbError(Exception):
         return f"{self.location}: error: {text}" if self.location else f"error: {text}"
 
 
+    def as_dict(self) -> dict:
+        """The same shape as Diagnostic.as_dict, for `--format json` output."""
+        loc = self.location or Location("")
+        return {"path": loc.path, "line": loc.line, "column": loc.column, "severity": "error", "code": self.code,
+                "message": self.message, "hint": self.hint}
+
+
 class LoadError(KbError):
     code = "load-error"
 
@@ -122,6 +130,64 @@ class RenderError(KbError):
 
 class ExportError(KbError):
     code = "export-error"
+
+
+#: Every diagnostic code, with a one-line meaning. docs/errors.md describes each one in full; a test
+#: checks that every code used in kb/ is listed here and documented there. ``kb check --ignore``
+#: accepts these codes (and the KbError codes below).
+CODES: dict[str, str] = {
+    # reading files
+    "unreadable": "a file cannot be read (permissions, a symlink loop, not a regular file)",
+    "file-too-large": "a file is over the size limit",
+    "encoding": "a file is not valid UTF-8",
+    "bom": "a file starts with a byte order mark (ignored)",
+    "empty-file": "a claim file holds no data",
+    "symlink-skipped": "a symbolic link to a folder under claims/ is not followed",
+    # YAML
+    "yaml-syntax": "a YAML file cannot be parsed",
+    "yaml-tag": "a YAML tag such as !!python/object is refused",
+    "yaml-too-complex": "a YAML file nests too deeply or expands too much through aliases",
+    "duplicate-key": "a YAML mapping has the same key twice",
+    # schema (schema/*.schema.json)
+    "unknown-field": "a field the format does not define",
+    "missing-field": "a required field is missing",
+    "wrong-type": "a field has the wrong type",
+    "bad-value": "a field's value is not allowed",
+    "bad-id": "a claim id is not lower-case letters, digits and hyphens (it is also a file name)",
+    "id-mismatch": "a claim's id differs from its file name",
+    "duplicate-id": "two claim files have the same id",
+    # articles
+    "article-front-matter": "an article's front matter is not closed",
+    "duplicate-section": "two headings of an article have the same id",
+    # BibTeX
+    "bib-syntax": "a BibTeX file cannot be parsed here",
+    "bib-braces": "unbalanced braces in a BibTeX entry",
+    "bib-duplicate-key": "two BibTeX entries have the same key",
+    "bib-duplicate-field": "a BibTeX entry has the same field twice",
+    "bib-name": "an author or editor name cannot be split",
+    "bib-missing-field": "a BibTeX entry has no author, title or year",
+    "bib-latex": "LaTeX in a BibTeX field does not convert to text",
+    "bad-doi": "a DOI is malformed",
+    "bad-pmid": "a PMID is malformed",
+    "bad-pmcid": "a PMCID is malformed",
+    # cross-file checks (validate.py)
+    "unknown-ref": "evidence names a BibTeX key that does not exist",
+    "unused-ref": "a reference no claim cites",
+    "missing-doi": "a cited reference has no DOI",
+    "unknown-claim": "derived_from names a claim that does not exist",
+    "self-derived": "a claim lists itself in derived_from",
+    "derived-cycle": "derived_from links form a cycle",
+    "unknown-article": "a claim names an article that does not exist",
+    "unknown-section": "a claim names a section its article does not have",
+    "text-not-in-article": "a claim's Dutch text does not occur in its article",
+    "wrong-section": "a claim's text is in its article, but in another section",
+    "no-evidence": "a claim has no evidence and is not marked uncited",
+    "verdict-mismatch": "a claim marked uncited has evidence the article cites",
+    "duplicate-evidence": "a claim links the same reference twice",
+    "summary-without-sources": "a summary claim lists no claims it summarises",
+    # importers
+    "import-skipped": "an imported record could not be read and was skipped",
+}
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str | None:

@@ -7,6 +7,7 @@ that cannot be read at all raises LoadError. Cross-file checks belong to ``valid
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from .bib import parse_bib_file
 from .errors import ConfigError, Diagnostic, LoadError, Location, Severity
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
-from .yamlsafe import YamlProblem, decode, parse_yaml
+from .yamlsafe import MAX_BYTES, YamlProblem, decode, parse_yaml
 
 __all__ = ["load_kb", "load_claim_text", "read_yaml_file", "CLAIM_SUFFIXES"]
 
@@ -27,6 +28,12 @@ CLAIM_SUFFIXES = (".yaml", ".yml")
 def read_yaml_file(path: Path, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
     """Read and parse one YAML file. Returns (data, positions, diagnostics); data is None on failure."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, {}, [Diagnostic(Severity.ERROR, "unreadable", "not a regular file", Location(rel), "remove it or replace it with a file")]
+        if info.st_size > MAX_BYTES:
+            return None, {}, [Diagnostic(Severity.ERROR, "file-too-large", f"file is {info.st_size:,} bytes; the limit is {MAX_BYTES:,}",
+                                         Location(rel), "a claim file holds one claim; split it or shorten it")]
         raw = path.read_bytes()
     except OSError as exc:
         return None, {}, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
@@ -124,25 +131,36 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic]]:
     )
 
 
-def _claim_files(claims_dir: Path) -> list[Path]:
-    """Every *.yaml under claims/, sorted; symlinked folders are not followed (no loops)."""
+def _claim_files(claims_dir: Path, root: Path) -> tuple[list[Path], list[Diagnostic]]:
+    """Every *.yaml under claims/, sorted; symlinked folders are reported and not followed (no loops)."""
     found = []
+    skipped = []
     for dirpath, dirnames, filenames in os.walk(claims_dir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        keep = []
+        for name in sorted(dirnames):
+            if name.startswith("."):
+                continue
+            if os.path.islink(os.path.join(dirpath, name)):
+                rel = (Path(dirpath) / name).relative_to(root).as_posix()
+                skipped.append(Diagnostic(Severity.WARNING, "symlink-skipped", "symbolic link to a folder is not followed", Location(rel),
+                                          "move the claim files into claims/ instead of linking to them"))
+                continue
+            keep.append(name)
+        dirnames[:] = keep
         found.extend(Path(dirpath) / f for f in filenames if f.endswith(CLAIM_SUFFIXES) and not f.startswith("."))
-    return sorted(found)
+    return sorted(found), skipped
 
 
 def load_kb(root: str | os.PathLike) -> KnowledgeBase:
     """Read a knowledge base: kb.yaml, articles/*.md, claims/**/*.yaml and references/*.bib."""
     root_path = Path(root)
     if not root_path.is_dir():
-        raise LoadError(f"knowledge base folder {str(root)!r} does not exist", hint="pass --kb DIR or run kb init DIR")
+        raise LoadError(f"knowledge base folder {str(root)!r} does not exist", hint="pass --kb DIR to name the knowledge-base folder")
     for needed in ("claims", "references"):
         if not (root_path / needed).is_dir():
             raise LoadError(
-                f"{str(root_path / needed)!r} is missing: a knowledge base needs claims/ and references/ folders",
-                hint="run kb init DIR to create one, or pass --kb DIR",
+                f"folder {str(root_path / needed)!r} is missing: a knowledge base needs claims/ and references/ folders",
+                hint="create it, or pass --kb DIR to name the knowledge-base folder",
             )
     diagnostics: list[Diagnostic] = []
     config, problems = _load_config(root_path)
@@ -154,6 +172,8 @@ def load_kb(root: str | os.PathLike) -> KnowledgeBase:
         for path in sorted(articles_dir.glob("*.md")):
             rel = path.relative_to(root_path).as_posix()
             try:
+                if not path.is_file():
+                    raise OSError("not a regular file")
                 text = path.read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
                 diagnostics.append(Diagnostic(Severity.ERROR, "unreadable", f"cannot read article: {exc}", Location(rel)))
@@ -164,7 +184,9 @@ def load_kb(root: str | os.PathLike) -> KnowledgeBase:
 
     claims: dict[str, Claim] = {}
     first_seen: dict[str, str] = {}
-    for path in _claim_files(root_path / "claims"):
+    claim_files, problems = _claim_files(root_path / "claims", root_path)
+    diagnostics += problems
+    for path in claim_files:
         rel = path.relative_to(root_path).as_posix()
         data, positions, problems = read_yaml_file(path, rel)
         diagnostics += problems
@@ -189,7 +211,7 @@ def load_kb(root: str | os.PathLike) -> KnowledgeBase:
         diagnostics += problems
         for ref in refs:
             if ref.key in references:
-                diagnostics.append(Diagnostic(Severity.ERROR, "duplicate-key", f"duplicate BibTeX key {ref.key!r} (also in {references[ref.key].location})",
+                diagnostics.append(Diagnostic(Severity.ERROR, "bib-duplicate-key", f"duplicate BibTeX key {ref.key!r} (also in {references[ref.key].location})",
                                               ref.location, "rename or remove one entry; claims refer to references by key"))
                 continue
             references[ref.key] = ref

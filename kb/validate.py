@@ -7,6 +7,8 @@ The codes are documented in docs/errors.md.
 
 from __future__ import annotations
 
+import bisect
+from pathlib import PurePosixPath
 from typing import Callable, Iterable
 
 from .article import normalize_text
@@ -25,20 +27,60 @@ __all__ = [
 E, W = Severity.ERROR, Severity.WARNING
 
 
+_FILE_LEVEL = frozenset({"encoding", "unreadable", "file-too-large"})
+
+
+def _unloaded_claims(kb: KnowledgeBase) -> set[str]:
+    """Ids (file stems) of claim files that had errors and were not loaded: already reported at load time."""
+    stems = {PurePosixPath(d.location.path).stem for d in kb.diagnostics
+             if d.severity is E and d.location.path.startswith("claims/")}
+    return stems - set(kb.claims)
+
+
+def _broken_entries(kb: KnowledgeBase) -> set[str]:
+    """Keys of BibTeX entries in which a syntax error was reported (their fields may be lost)."""
+    errors: dict[str, list[int]] = {}
+    for d in kb.diagnostics:
+        if d.code in ("bib-syntax", "bib-braces"):
+            errors.setdefault(d.location.path, []).append(d.location.line)
+    if not errors:
+        return set()
+    broken = set()
+    by_file: dict[str, list] = {}
+    for ref in kb.references.values():
+        by_file.setdefault(ref.location.path, []).append(ref)
+    for path, lines in errors.items():
+        refs = sorted(by_file.get(path, []), key=lambda r: r.location.line)
+        starts = [r.location.line for r in refs]
+        for line in lines:
+            index = bisect.bisect_right(starts, line) - 1
+            if index >= 0:
+                broken.add(refs[index].key)
+    return broken
+
+
 def check_references(kb: KnowledgeBase) -> Iterable[Diagnostic]:
-    """Unknown keys (error), references nobody cites (warning), cited works without DOI (warning)."""
+    """Unknown keys (error), references nobody cites (warning), cited works without DOI (warning).
+
+    Problems that follow from a file that could not be read are not repeated: with an unreadable
+    BibTeX file every key would be unknown, and with an unreadable claim file any reference may be unused.
+    """
     used: set[str] = set()
+    bib_unreadable = any(d.code in _FILE_LEVEL and d.location.path.startswith("references/") for d in kb.diagnostics)
     for claim in kb.claims.values():
         for index, ev in enumerate(claim.evidence):
             used.add(ev.ref)
-            if ev.ref not in kb.references:
+            if ev.ref not in kb.references and not bib_unreadable:
                 yield Diagnostic(E, "unknown-ref", f"unknown reference {ev.ref!r}", claim.where("evidence", index, "ref"),
                                  did_you_mean(ev.ref, kb.references) or "add it to a file in references/")
+    claims_unreadable = bool(_unloaded_claims(kb))
+    broken = _broken_entries(kb)
     for key, ref in kb.references.items():
         if key not in used:
-            yield Diagnostic(W, "unused-ref", f"reference {key!r} is not cited by any claim", ref.location,
-                             "link it from a claim's evidence or remove it")
-        elif not ref.doi:
+            if not claims_unreadable:
+                yield Diagnostic(W, "unused-ref", f"reference {key!r} is not cited by any claim", ref.location,
+                                 "link it from a claim's evidence or remove it")
+        elif not ref.doi and key not in broken:
             yield Diagnostic(W, "missing-doi", f"reference {key!r} is cited but has no DOI", ref.location,
                              "add the doi field, or note in 'verification' why there is none")
 
@@ -65,12 +107,14 @@ def check_evidence(kb: KnowledgeBase) -> Iterable[Diagnostic]:
 
 def check_derived(kb: KnowledgeBase) -> Iterable[Diagnostic]:
     """derived_from must name other, existing claims, without cycles."""
+    unloaded = _unloaded_claims(kb)
     for claim in kb.claims.values():
         for index, other in enumerate(claim.derived_from):
             at = claim.where("derived_from", index)
             if other == claim.id:
-                yield Diagnostic(E, "self-derived", f"claim {claim.id!r} lists itself in derived_from", at)
-            elif other not in kb.claims:
+                yield Diagnostic(E, "self-derived", f"claim {claim.id!r} lists itself in derived_from", at,
+                                 "remove it; derived_from lists the other claims this one summarises")
+            elif other not in kb.claims and other not in unloaded:
                 yield Diagnostic(E, "unknown-claim", f"derived_from names unknown claim {other!r}", at,
                                  did_you_mean(other, kb.claims))
     for cycle in _cycles({c.id: [d for d in c.derived_from if d in kb.claims and d != c.id] for c in kb.claims.values()}):

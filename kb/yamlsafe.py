@@ -28,6 +28,8 @@ __all__ = ["YamlProblem", "MAX_BYTES", "MAX_NODES", "parse_yaml"]
 MAX_BYTES = 1_000_000
 #: Values built from one file, counting each alias expansion; bounds alias bombs.
 MAX_NODES = 50_000
+#: Nesting depth of mappings and lists in one file.
+MAX_DEPTH = 50
 
 _STR = "tag:yaml.org,2002:str"
 _SCALAR_TAGS = {
@@ -38,6 +40,7 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",  # kept as the text written, e.g. "2026-11-25"
 }
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 _constructor = yaml.constructor.SafeConstructor()
@@ -53,15 +56,6 @@ class YamlProblem(Exception):
 
 def _short(tag: str) -> str:
     return tag.replace("tag:yaml.org,2002:", "!!")
-
-
-def _bad_tag(node: yaml.Node) -> YamlProblem:
-    line, column = _pos(node)
-    return YamlProblem("yaml-tag", f"tag {_short(node.tag)!r} is not allowed; only plain YAML data is read", line, column)
-
-
-def _pos(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def decode(raw: bytes) -> tuple[str, bool]:
@@ -87,82 +81,182 @@ def parse_yaml(text: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
 
     A path is a tuple of keys and list indexes, e.g. ``("evidence", 0, "ref")``; the position of a
     mapping entry is that of its key. An empty document gives ``(None, {})``.
+
+    Values are built straight from libyaml's event stream, without composing a node tree: libyaml's
+    composer recurses once per nesting level and a file of 100,000 '[' crashes the interpreter.
     """
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        return _from_events(loader, text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        problem = exc.problem or str(exc)
-        hint = None
-        lines = text.splitlines()
-        bad_line = lines[line - 1] if 0 < line <= len(lines) else ""
-        if "\t" in bad_line[: max(column, 1)] or "'\\t'" in problem:
-            problem, hint = "tab character where YAML expects indentation or a value", "indent with spaces, not tabs"
-        elif exc.context:
-            problem = f"{problem} ({exc.context})"
-        raise YamlProblem("yaml-syntax", f"YAML syntax error: {problem}", line, column, hint) from None
-    except yaml.YAMLError as exc:  # e.g. a reader error for control characters
-        raise YamlProblem("yaml-syntax", f"YAML syntax error: {exc}") from None
+        raise _syntax_problem(exc, text) from None
+    except yaml.reader.ReaderError as exc:  # a control character or invalid code point
+        line, column = _offset_position(text, exc.position)
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise YamlProblem("yaml-syntax", f"YAML syntax error: character {char} is not allowed in YAML", line, column,
+                          "remove the control character") from None
+    except yaml.YAMLError as exc:  # pragma: no cover - any other PyYAML error, kept on one line
+        raise YamlProblem("yaml-syntax", "YAML syntax error: " + " ".join(str(exc).split())) from None
     finally:
         loader.dispose()
-    if node is None:
+
+
+def _offset_position(text: str, offset: int) -> tuple[int, int]:
+    offset = max(0, min(offset, len(text)))
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str) -> YamlProblem:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    problem = " ".join((exc.problem or str(exc)).split())
+    hint = None
+    lines = text.splitlines()
+    bad_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    if "\t" in bad_line[: max(column, 1)] or "'\\t'" in problem:
+        problem, hint = "tab character where YAML expects indentation or a value", "indent with spaces, not tabs"
+    elif exc.context:
+        context = " ".join(exc.context.split())
+        started = exc.context_mark
+        if started is not None and exc.problem_mark is not None and started.line != exc.problem_mark.line:
+            context += f" that starts on line {started.line + 1}"
+        problem = f"{problem} ({context})"
+    return YamlProblem("yaml-syntax", f"YAML syntax error: {problem}", line, column, hint)
+
+
+class _Frame:
+    __slots__ = ("value", "path", "anchor", "count", "key", "has_key", "mark")
+
+    def __init__(self, value, path, anchor, mark):
+        self.value, self.path, self.anchor, self.mark = value, path, anchor, mark
+        self.count = 1
+        self.key = None
+        self.has_key = False
+
+
+def _pos_of(mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _too_complex(message: str, mark, hint: str) -> YamlProblem:
+    line, column = _pos_of(mark)
+    return YamlProblem("yaml-too-complex", message, line, column, hint)
+
+
+def _scalar(loader, event) -> Any:
+    tag = event.tag
+    if tag is None or tag == "!":
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit) if tag is None else _STR
+    if tag not in _SCALAR_TAGS:
+        line, column = _pos_of(event.start_mark)
+        raise YamlProblem("yaml-tag", f"tag {_short(tag)!r} is not allowed; only plain YAML data is read", line, column)
+    if tag == _STR or tag == _TIMESTAMP:
+        return event.value
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+    try:
+        return _constructor.yaml_constructors[tag](_constructor, node)
+    except (ValueError, yaml.YAMLError):
+        line, column = _pos_of(event.start_mark)
+        raise YamlProblem("yaml-syntax", f"cannot read value {event.value!r}", line, column) from None
+
+
+def _from_events(loader, text: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
+    get = loader.get_event
+    get()  # StreamStartEvent
+    event = get()
+    if isinstance(event, yaml.StreamEndEvent):
         return None, {}
-    positions: dict[tuple, tuple[int, int]] = {(): _pos(node)}
-    budget = [MAX_NODES]
-    return _build(node, (), positions, budget, 0), positions
-
-
-def _build(node: yaml.Node, path: tuple, positions: dict, budget: list[int], depth: int) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0 or depth > 100:
-        line, column = _pos(node)
-        raise YamlProblem(
-            "yaml-too-complex",
-            f"document expands to more than {MAX_NODES:,} values or 100 levels (aliases?)",
-            line,
-            column,
-            "write the values out instead of using anchors and aliases",
-        )
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag not in _SCALAR_TAGS:
-            raise _bad_tag(node)
-        if node.tag in (_STR, "tag:yaml.org,2002:timestamp"):
-            return node.value
-        try:
-            return _constructor.construct_object(node, deep=True)
-        except (ValueError, yaml.YAMLError):
-            line, column = _pos(node)
-            raise YamlProblem("yaml-syntax", f"cannot read value {node.value!r}", line, column) from None
-    if isinstance(node, yaml.SequenceNode):
-        if node.tag != _SEQ:
-            raise _bad_tag(node)
-        items = []
-        for index, child in enumerate(node.value):
-            positions[path + (index,)] = _pos(child)
-            items.append(_build(child, path + (index,), positions, budget, depth + 1))
-        return items
-    if node.tag != _MAP:
-        raise _bad_tag(node)
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            line, column = _pos(key_node)
-            raise YamlProblem("yaml-syntax", "a mapping key must be a plain scalar", line, column)
-        key = _build(key_node, path, {}, budget, depth + 1)
-        if isinstance(key, bool) or key is None:
-            key = key_node.value  # `yes:`/`null:` as keys mean the words
-        if key in mapping:
-            line, column = _pos(key_node)
-            first = positions.get(path + (key,), (0, 0))[0]
-            raise YamlProblem(
-                "duplicate-key", f"duplicate key {key!r} (first defined on line {first})", line, column,
-                "remove one of them; YAML keeps only the last",
-            )
-        positions[path + (key,)] = _pos(key_node)
-        mapping[key] = _build(value_node, path + (key,), positions, budget, depth + 1)
-    return mapping
+    positions: dict[tuple, tuple[int, int]] = {}
+    anchors: dict[str, tuple[Any, int]] = {}
+    stack: list[_Frame] = []
+    budget = MAX_NODES
+    root: Any = None
+    done = False
+    while not done:
+        event = get()
+        cls = type(event)
+        if cls is yaml.DocumentEndEvent:
+            break
+        if cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+            frame = stack.pop()
+            if frame.anchor:
+                anchors[frame.anchor] = (frame.value, frame.count)
+            value, count = frame.value, frame.count
+        else:
+            parent = stack[-1] if stack else None
+            mark = event.start_mark
+            if parent is not None and type(parent.value) is dict and not parent.has_key and cls is not yaml.ScalarEvent:
+                line, column = _pos_of(mark)
+                raise YamlProblem("yaml-syntax", "a mapping key must be a plain scalar", line, column)
+            if parent is None:
+                path = ()
+            elif type(parent.value) is list:
+                path = parent.path + (len(parent.value),)
+            elif parent.has_key:
+                path = parent.path + (parent.key,)
+            else:
+                path = None  # a key
+            if cls is yaml.ScalarEvent:
+                value, count = _scalar(loader, event), 1
+                if event.anchor:
+                    anchors[event.anchor] = (value, 1)
+            elif cls is yaml.AliasEvent:
+                if event.anchor not in anchors:
+                    line, column = _pos_of(mark)
+                    raise YamlProblem("yaml-syntax", f"unknown alias {event.anchor!r}", line, column)
+                value, count = anchors[event.anchor]
+            elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                is_map = cls is yaml.MappingStartEvent
+                if event.tag not in (None, "!", _MAP if is_map else _SEQ):
+                    line, column = _pos_of(mark)
+                    raise YamlProblem("yaml-tag", f"tag {_short(event.tag)!r} is not allowed; only plain YAML data is read", line, column)
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_complex(f"values are nested more than {MAX_DEPTH} levels deep", mark,
+                                       "a claim needs only a few levels; check the brackets and indentation")
+                budget -= 1
+                if budget < 0:
+                    raise _too_complex(f"document has more than {MAX_NODES:,} values", mark, "a claim file holds one claim")
+                if path is not None and (parent is None or type(parent.value) is list):
+                    positions[path] = _pos_of(mark)
+                stack.append(_Frame({} if is_map else [], path, event.anchor, mark))
+                continue
+            else:  # pragma: no cover - stream events cannot occur inside a document
+                continue
+            budget -= count
+            if budget < 0:
+                raise _too_complex(f"document expands to more than {MAX_NODES:,} values", mark,
+                                   "write the values out instead of using anchors and aliases" if cls is yaml.AliasEvent
+                                   else "a claim file holds one claim")
+            if path is not None and (parent is None or type(parent.value) is list):
+                positions[path] = _pos_of(mark)
+        # attach value to its parent
+        if not stack:
+            root = value
+            continue
+        parent = stack[-1]
+        parent.count += count
+        if type(parent.value) is list:
+            parent.value.append(value)
+        elif not parent.has_key:
+            key = value
+            if isinstance(key, (bool, float)) or key is None:
+                key = event.value  # `yes:`/`null:`/`1.0:` as keys mean the words written
+            if key in parent.value:
+                line, column = _pos_of(event.start_mark)
+                first = positions.get(parent.path + (key,), (0, 0))[0]
+                raise YamlProblem("duplicate-key", f"duplicate key {key!r} (first defined on line {first})", line, column,
+                                  "remove one of them; YAML keeps only the last")
+            positions[parent.path + (key,)] = _pos_of(event.start_mark)
+            parent.key, parent.has_key = key, True
+        else:
+            parent.value[parent.key] = value
+            parent.has_key = False
+    event = get()
+    if not isinstance(event, yaml.StreamEndEvent):
+        line, column = _pos_of(event.start_mark)
+        raise YamlProblem("yaml-syntax", "a file holds one YAML document, but a second one starts here ('---')", line, column,
+                          "remove the second document or move it to its own file")
+    return root, positions
 
 
 def location(path: str, positions: dict[tuple, tuple[int, int]], field_path: tuple = ()) -> Location:

@@ -1,0 +1,210 @@
+"""Shared test helpers: a minimal valid knowledge base, golden files, and running the CLI in-process.
+
+``pytest --update-golden`` rewrites expected files (tests/bad/*/expected.txt and friends). A missing
+expected file is always written, and the test that needed it fails, so that a new case is reviewed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+
+# The two references are real publications, copied from this repository's references/ (checked there).
+MINI_BIB = """\
+% two real works, as in this repository's references/krachttraining.bib (fields shortened)
+@article{geneen2017,
+  author = {Geneen, Louise J. and Moore, R. Andrew and Clarke, Clare and Martin, Denis and Colvin, Lesley A. and Smith, Blair H.},
+  title = {Physical activity and exercise for chronic pain in adults: an overview of {Cochrane} Reviews},
+  journal = {Cochrane Database of Systematic Reviews},
+  year = {2017},
+  number = {4},
+  eid = {CD011279},
+  doi = {10.1002/14651858.cd011279.pub3},
+  pmid = {28436583},
+  studytype = {cochrane-overview},
+  verified = {true}
+}
+
+@article{lauersen2014,
+  author = {Lauersen, Jeppe Bo and Bertelsen, Ditte Marie and Andersen, Lars Bo},
+  title = {The effectiveness of exercise interventions to prevent sports injuries: a systematic review and meta-analysis of randomised controlled trials},
+  journal = {British Journal of Sports Medicine},
+  year = {2014},
+  volume = {48},
+  number = {11},
+  pages = {871--877},
+  doi = {10.1136/bjsports-2013-092538},
+  pmid = {24100287},
+  studytype = {systematic-review-meta-analysis},
+  verified = {true}
+}
+"""
+
+MINI_ARTICLE = """\
+---
+title: "Een testartikel"
+publisher: Testpraktijk
+language: nl
+---
+
+## Pijn {#pijn}
+
+Oefentherapie met weerstand vermindert pijn bij chronische klachten (Geneen et al.; 2017).
+
+## Blessures {#blessures}
+
+Preventieprogramma's met krachttraining verminderen sportblessures.
+
+## Conclusie {#conclusie}
+
+Kortom: krachttraining helpt bij pijn en blessures.
+"""
+
+MINI_CLAIMS = {
+    "pijn-oefentherapie": """\
+id: pijn-oefentherapie
+article: mini
+section: pijn
+kind: empirical-finding
+text:
+  nl: "Oefentherapie met weerstand vermindert pijn bij chronische klachten (Geneen et al.; 2017)."
+  en: "Exercise therapy with resistance reduces pain in chronic complaints (Geneen et al.; 2017)."
+tags: [pain]
+evidence:
+  - ref: geneen2017
+    relation: partially-supports
+    cited_in_article: true
+    locator: "Authors' conclusions"
+    found: "Physical activity and exercise may improve pain severity; evidence of low quality."
+    certainty: low
+verdict: overstated
+verdict_reason: "The overview covers exercise in general and rates the evidence low."
+status: reviewed
+""",
+    "blessures-preventie": """\
+id: blessures-preventie
+article: mini
+section: blessures
+kind: empirical-finding
+text:
+  nl: "Preventieprogramma's met krachttraining verminderen sportblessures."
+  en: "Prevention programmes built on strength training reduce sports injuries."
+evidence:
+  - ref: lauersen2014
+    relation: supports
+    cited_in_article: false
+    locator: "Results"
+    found: "Strength training programmes reduced sports injuries (RR 0.315)."
+    certainty: not-graded
+verdict: uncited
+verdict_reason: "The article cites nothing; a reviewer added a meta-analysis."
+status: reviewed
+""",
+    "conclusie": """\
+id: conclusie
+article: mini
+section: conclusie
+kind: summary
+text:
+  nl: "krachttraining helpt bij pijn en blessures"
+  en: "strength training helps with pain and injuries"
+derived_from: [pijn-oefentherapie, blessures-preventie]
+evidence: []
+verdict: overstated
+status: draft
+""",
+}
+
+MINI_KB_YAML = """\
+title: Mini knowledge base
+languages: [nl, en]
+style: unsrt
+"""
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite expected (golden) files from the actual output")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
+
+
+def make_kb(root: Path, *, claims: dict[str, str] | None = None, bib: str | None = None, article: str | None = None,
+            kb_yaml: str | None = None) -> Path:
+    """Write a small, valid knowledge base to ``root`` (``kb check`` is clean on it) and return ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "kb.yaml").write_text(MINI_KB_YAML if kb_yaml is None else kb_yaml, encoding="utf-8")
+    (root / "articles").mkdir(exist_ok=True)
+    (root / "articles" / "mini.md").write_text(MINI_ARTICLE if article is None else article, encoding="utf-8")
+    (root / "claims").mkdir(exist_ok=True)
+    for claim_id, text in (MINI_CLAIMS if claims is None else claims).items():
+        (root / "claims" / f"{claim_id}.yaml").write_text(text, encoding="utf-8")
+    (root / "references").mkdir(exist_ok=True)
+    (root / "references" / "refs.bib").write_text(MINI_BIB if bib is None else bib, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def mini_kb(tmp_path) -> Path:
+    """A fresh copy of the minimal valid knowledge base."""
+    return make_kb(tmp_path / "kb")
+
+
+@pytest.fixture
+def run_kb(capsys, monkeypatch):
+    """Run ``kb ARGS`` in-process in folder ``cwd``; returns (exit code, stdout, stderr)."""
+    from kb.cli import main
+
+    def run(cwd: Path, *args: str) -> tuple[int, str, str]:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def check_golden(path: Path, actual: str, update: bool) -> None:
+    """Compare ``actual`` with the golden file; write it on --update-golden or when it is missing."""
+    if update or not path.exists():
+        existed = path.exists()
+        path.write_text(actual, encoding="utf-8")
+        if not existed and not update:
+            pytest.fail(f"{path} did not exist; it was written: review it and run the tests again")
+        return
+    expected = path.read_text(encoding="utf-8")
+    if expected != actual:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), f"{path} (expected)", "actual"))
+        pytest.fail(f"output differs from {path} (run pytest --update-golden to accept):\n{diff}")
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy a folder's files over another, keeping symlinks as symlinks."""
+    for item in sorted(source.rglob("*")):
+        dest = target / item.relative_to(source)
+        if item.is_symlink():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.unlink(missing_ok=True)
+            dest.symlink_to(item.readlink())
+        elif item.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item, dest)
+
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    raise RuntimeError("kb's tests need Python 3.11+")
