@@ -18,7 +18,7 @@ from ..errors import KbError
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order `kb --help` lists them.
-COMMAND_MODULES = ("check", "query", "export", "graph", "build")
+COMMAND_MODULES = ("check", "query", "export", "graph", "build", "audit", "render", "init", "extract", "refs")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,9 @@ EXPORTERS["node-link"] = lambda kb: __import__("kb.graph_export", fromlist=["x"]
 EXPORTERS["dot"] = lambda kb: __import__("kb.graph_export", fromlist=["x"]).export_dot(kb)
 EXPORTERS["turtle"] = lambda kb: __import__("kb.rdf", fromlist=["x"]).export_turtle(kb)
 EXPORTERS["jsonld"] = lambda kb: __import__("kb.rdf", fromlist=["x"]).export_jsonld(kb)
+EXPORTERS["csl-json"] = lambda kb: __import__("kb.importers", fromlist=["x"]).export_csl_json(kb)
+EXPORTERS["bibtex"] = lambda kb: __import__("kb.importers", fromlist=["x"]).export_bibtex(kb)
+EXPORTERS["ris"] = lambda kb: __import__("kb.importers", fromlist=["x"]).export_ris(kb)
 
 
 def register(subparsers) -> None:
