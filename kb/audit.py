@@ -1,0 +1,416 @@
+"""The audit report for reviewers: every problem of a knowledge base, ranked by severity.
+
+``build_audit(kb, graph) -> Audit`` reads the KnowledgeBase records and the evidence graph
+(kb.graph: why, impact, single_source_claims, unsupported_claims, stats); it never re-derives
+links from the YAML. The result is plain frozen dataclasses, rendered by templates/audit.*.j2
+(``render_audit``) or dumped as JSON (``Audit.as_dict``).
+
+Problem codes, by severity (documented in docs/audit.md; stable, so CI can rely on them):
+
+error    unsupported            the reviewer's verdict: the cited sources do not back the claim
+         source-misdescribed    the article describes a source as something it is not
+         no-support             no supporting evidence at all, directly or through summarised claims
+         retracted              a cited reference was retracted (with the claims that lose support)
+         unidentified-reference the cited work could not be identified (unverified, no DOI/PMID/URL)
+warning  overstated             the claim says more, or more firmly, than its sources
+         uncited                the article cites no source for the claim
+         strong-wording         strong wording ("overtuigend", "proves") on low-certainty evidence
+         expression-of-concern  a reference carries an expression of concern
+         unverified-reference   the reference's identity or metadata is not confirmed
+         metadata-discrepancy   the article's citation disagrees with the publication (bib ``discrepancy``)
+         missing-doi            a cited reference has no DOI
+info     single-source          all supporting evidence comes from one reference
+         old-source             the reference is older than kb.yaml ``old_source_years``
+         missing-pmid           a cited reference has no PMID
+         correction             a reference was corrected
+         draft-claim            the claim has not been reviewed yet
+         unused-reference       no claim links to the reference
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from . import graph as kbgraph
+from .errors import ConfigError, Location
+from .model import CERTAINTIES, VERDICTS, KnowledgeBase
+from .resources import resource_dir
+
+__all__ = [
+    "CODES",
+    "SEVERITIES",
+    "Audit",
+    "Chart",
+    "ChartBar",
+    "Coverage",
+    "Problem",
+    "Retraction",
+    "Wording",
+    "build_audit",
+    "load_wording",
+    "render_audit",
+    "strong_phrases",
+]
+
+#: Severity levels, most severe first.
+SEVERITIES = ("error", "warning", "info")
+#: Every problem code with its severity, in report order within a severity.
+CODES: dict[str, str] = {
+    "unsupported": "error",
+    "source-misdescribed": "error",
+    "no-support": "error",
+    "retracted": "error",
+    "unidentified-reference": "error",
+    "overstated": "warning",
+    "uncited": "warning",
+    "strong-wording": "warning",
+    "expression-of-concern": "warning",
+    "unverified-reference": "warning",
+    "metadata-discrepancy": "warning",
+    "missing-doi": "warning",
+    "single-source": "info",
+    "old-source": "info",
+    "missing-pmid": "info",
+    "correction": "info",
+    "draft-claim": "info",
+    "unused-reference": "info",
+}
+_CODE_ORDER = {code: i for i, code in enumerate(CODES)}
+_RETRACTION_CODES = {"retracted": "retracted", "expression-of-concern": "expression-of-concern", "correction": "correction"}
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding. ``subject_kind`` is "claim" or "reference"; ``subject`` its id or key."""
+
+    severity: str
+    code: str
+    subject_kind: str
+    subject: str
+    message: str
+    #: Longer supporting text: the reviewer's reason, the bib discrepancy note...
+    detail: str = ""
+    #: Where to fix it: "claims/x.yaml:3" or "references/krachttraining.bib:12".
+    location: str = ""
+    #: The strong phrases that matched (strong-wording only), each "phrase (lang)".
+    phrases: tuple[str, ...] = ()
+    #: Related claims: those losing support (retractions), or citing the reference.
+    claims: tuple[str, ...] = ()
+
+    @property
+    def rank(self) -> tuple:
+        return (SEVERITIES.index(self.severity), _CODE_ORDER.get(self.code, 99), self.subject)
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    key: str
+    value: int
+    #: Bar length as a share of the longest bar (0..1), and as a share of the total.
+    length: float
+    share: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A horizontal bar chart: the template draws it as SVG; labels are looked up as ``<prefix><key>``."""
+
+    id: str
+    label_prefix: str
+    bars: tuple[ChartBar, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class Coverage:
+    claims: int
+    references: int
+    cited_in_article: int
+    cited_share: float
+    supported: int
+    supported_share: float
+    single_source: int
+    unsupported: int
+    most_relied_on: tuple[tuple[str, int], ...]
+    references_by_study_type: dict[str, int]
+    references_by_age: dict[str, int]
+    as_of: int
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """A retracted / concerned / corrected reference and what rests on it (graph ``impact``)."""
+
+    ref: str
+    kind: str
+    notice: str
+    direct: tuple[str, ...]
+    indirect: tuple[str, ...]
+    orphaned: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Audit:
+    title: str
+    problems: tuple[Problem, ...]
+    coverage: Coverage
+    charts: tuple[Chart, ...]
+    retractions: tuple[Retraction, ...]
+    counts: dict[str, int]
+    by_code: dict[str, int]
+    as_of: int
+    old_source_years: int
+
+    def at_or_above(self, level: str) -> tuple[Problem, ...]:
+        """Problems of severity ``level`` or worse (``level`` in SEVERITIES)."""
+        limit = SEVERITIES.index(level)
+        return tuple(p for p in self.problems if SEVERITIES.index(p.severity) <= limit)
+
+    def by_severity(self, severity: str) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == severity)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["coverage"]["most_relied_on"] = [{"ref": k, "claims": n} for k, n in self.coverage.most_relied_on]
+        return {"kb_audit_version": 1, **data}
+
+
+# --------------------------------------------------------------------------------------------
+# The wording check
+
+
+@dataclass(frozen=True)
+class Wording:
+    """Strong phrases per language and the certainties at which they are flagged."""
+
+    phrases: dict[str, tuple[str, ...]]
+    flag_when: frozenset[str]
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
+    return re.sub(r"\s+", " ", text).casefold()
+
+
+def _read_wording(path: Path, rel: str) -> dict:
+    from .yamlsafe import YamlProblem, parse_yaml
+
+    try:
+        data, positions = parse_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {rel}: {exc}") from None
+    except YamlProblem as p:
+        raise ConfigError(p.message, location=Location(rel, p.line, p.column), hint=p.hint) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("the wording file must be a mapping of language -> list of phrases", location=Location(rel, 1, 1))
+    for key, value in data.items():
+        line = positions.get((key,), (0, 0))[0]
+        if key == "flag_when":
+            bad = [v for v in value or () if v not in (*CERTAINTIES, "none")] if isinstance(value, list) else [value]
+            if bad:
+                raise ConfigError(f"flag_when: unknown certainty {bad[0]!r}", location=Location(rel, line),
+                                  hint=f"expected some of: {', '.join((*CERTAINTIES, 'none'))}")
+        elif not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{key}: expected a list of phrases", location=Location(rel, line))
+    return data
+
+
+@cache
+def _builtin_wording() -> dict:
+    return _read_wording(resource_dir("data") / "wording.yaml", "data/wording.yaml")
+
+
+def load_wording(kb_root: str | None = None) -> Wording:
+    """The built-in word lists (data/wording.yaml), extended by ``<kb root>/wording.yaml`` if present."""
+    merged: dict[str, list[str]] = {}
+    flag_when = None
+    sources = [_builtin_wording()]
+    if kb_root is not None and (Path(kb_root) / "wording.yaml").is_file():
+        sources.append(_read_wording(Path(kb_root) / "wording.yaml", "wording.yaml"))
+    for data in sources:
+        for key, value in data.items():
+            if key == "flag_when":
+                flag_when = value
+            else:
+                merged.setdefault(key, []).extend(v for v in value if v not in merged.get(key, []))
+    return Wording(phrases={k: tuple(v) for k, v in merged.items()},
+                   flag_when=frozenset(flag_when if flag_when is not None else ("low", "very-low", "not-graded", "none")))
+
+
+def strong_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
+    """The phrases found in ``text`` as whole words (case-insensitive), longest first; a phrase
+    inside a longer match at the same place is not reported again."""
+    folded = _fold(text)
+    spans: list[tuple[int, int, str]] = []
+    for phrase in sorted(set(phrases), key=lambda p: (-len(p), p)):
+        pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in _fold(phrase).split()) + r"(?!\w)"
+        for m in re.finditer(pattern, folded):
+            if any(s <= m.start() and m.end() <= e for s, e, _ in spans):
+                continue
+            spans.append((m.start(), m.end(), phrase))
+    found = []
+    for _, _, phrase in sorted(spans):
+        if phrase not in found:
+            found.append(phrase)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Building the audit
+
+
+def _chart(chart_id: str, prefix: str, counts: dict[str, int]) -> Chart:
+    total = sum(counts.values())
+    biggest = max(counts.values(), default=0)
+    bars = tuple(ChartBar(key=k, value=v, length=round(v / biggest, 4) if biggest else 0.0,
+                          share=round(v / total, 4) if total else 0.0) for k, v in counts.items())
+    return Chart(id=chart_id, label_prefix=prefix, bars=bars, total=total)
+
+
+def _loc(location: Location) -> str:
+    return str(location) if location.path else ""
+
+
+def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: Wording | None = None) -> Audit:
+    """Every problem of ``kb`` (ranked: error > warning > info, then by code and subject), coverage
+    figures from ``kb.graph.stats`` and the two charts (claims by verdict, by certainty)."""
+    as_of = as_of or date.today().year
+    wording = wording or load_wording(kb.root)
+    stats = kbgraph.stats(kb, graph, as_of=as_of)
+    single = set(kbgraph.single_source_claims(graph))
+    unsupported = set(kbgraph.unsupported_claims(graph))
+    problems: list[Problem] = []
+
+    def add(code: str, kind: str, subject: str, message: str, **extra) -> None:
+        problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=message, **extra))
+
+    # -- claims ---------------------------------------------------------------------------
+    for claim in kb.claims.values():
+        where = _loc(claim.location)
+        why = kbgraph.why(graph, claim.id)
+        reason = claim.verdict_reason
+        if claim.verdict == "unsupported":
+            add("unsupported", "claim", claim.id, "the cited sources do not back the claim as worded", detail=reason, location=where)
+        elif claim.verdict == "source-misdescribed":
+            add("source-misdescribed", "claim", claim.id, "the article describes a source as something it is not", detail=reason, location=where)
+        elif claim.verdict == "overstated":
+            add("overstated", "claim", claim.id, "the claim says more, or more firmly, than its sources", detail=reason, location=where)
+        if claim.id in unsupported:
+            add("no-support", "claim", claim.id, "no supporting evidence, directly or through the claims it summarises", location=where)
+        cited = any(ev.cited_in_article for ev in claim.evidence)
+        if not cited and not claim.derived_from:
+            added = sorted({ev.ref for ev in claim.evidence if not ev.cited_in_article})
+            message = "the article cites no source for this claim"
+            if added:
+                message += f"; a reviewer added {', '.join(added)}"
+            add("uncited", "claim", claim.id, message, detail=reason if claim.verdict == "uncited" else "", location=where)
+        if claim.id in single:
+            (ref,) = kbgraph.supporting_refs(graph, claim.id)
+            add("single-source", "claim", claim.id, f"all supporting evidence comes from one reference: {ref}", location=where)
+        if why.certainty in wording.flag_when:
+            found = []
+            for lang in ("nl", "en"):
+                found += [f"{p} ({lang})" for p in strong_phrases(claim.text.get(lang), wording.phrases.get(lang, ()))]
+            if found:
+                quoted = ", ".join(f'"{f.rsplit(" (", 1)[0]}"' for f in found)
+                level = {"none": "with no supporting evidence", "not-graded": "while none of its evidence is graded for certainty"}.get(
+                    why.certainty, f"while its best evidence is of {why.certainty.replace('-', ' ')} certainty")
+                add("strong-wording", "claim", claim.id, f"worded strongly ({quoted}) {level}", location=where, phrases=tuple(found))
+        if claim.status == "draft":
+            add("draft-claim", "claim", claim.id, "not reviewed yet (status: draft)", location=where)
+
+    # -- references -------------------------------------------------------------------------
+    citing: dict[str, list[str]] = {}
+    for claim in kb.claims.values():
+        for ev in claim.evidence:
+            citing.setdefault(ev.ref, [])
+            if claim.id not in citing[ev.ref]:
+                citing[ev.ref].append(claim.id)
+    retractions: list[Retraction] = []
+    for ref in kb.references.values():
+        where = _loc(ref.location)
+        users = tuple(sorted(citing.get(ref.key, ())))
+        used = bool(users)
+        if ref.retraction in _RETRACTION_CODES:
+            effect = kbgraph.impact(graph, ref.key)
+            retractions.append(Retraction(ref=ref.key, kind=ref.retraction, notice=ref.retraction_notice,
+                                          direct=effect.direct, indirect=effect.indirect, orphaned=effect.orphaned))
+            what = {"retracted": "was retracted", "expression-of-concern": "carries an expression of concern",
+                    "correction": "was corrected"}[ref.retraction]
+            message = f"the reference {what}"
+            if effect.orphaned:
+                message += f"; {len(effect.orphaned)} claim(s) would be left without supporting evidence"
+            elif effect.direct or effect.indirect:
+                message += f"; {len(effect.direct) + len(effect.indirect)} claim(s) rest on it"
+            add(_RETRACTION_CODES[ref.retraction], "reference", ref.key, message, detail=ref.retraction_notice, location=where,
+                claims=effect.orphaned or effect.direct + effect.indirect)
+        if not ref.verified:
+            if not (ref.doi or ref.pmid or ref.url):
+                add("unidentified-reference", "reference", ref.key, "the cited work could not be identified (unverified, no DOI, PMID or URL)",
+                    detail=ref.verification, location=where, claims=users)
+            else:
+                add("unverified-reference", "reference", ref.key, "identity or metadata not confirmed against public records",
+                    detail=ref.verification, location=where, claims=users)
+        if ref.discrepancy:
+            add("metadata-discrepancy", "reference", ref.key, "the article's citation or description disagrees with the publication",
+                detail=ref.discrepancy, location=where, claims=users)
+        if used and not ref.doi:
+            add("missing-doi", "reference", ref.key, "no DOI", location=where, claims=users)
+        if used and not ref.pmid:
+            add("missing-pmid", "reference", ref.key, "no PMID", location=where, claims=users)
+        if ref.year is not None and as_of - ref.year > kb.config.old_source_years:
+            add("old-source", "reference", ref.key, f"published {ref.year}, {as_of - ref.year} years ago (limit: {kb.config.old_source_years})",
+                location=where, claims=users)
+        if not used:
+            add("unused-reference", "reference", ref.key, "no claim links to this reference", location=where)
+
+    problems.sort(key=lambda p: p.rank)
+    counts = {s: sum(p.severity == s for p in problems) for s in SEVERITIES}
+    by_code = {c: n for c in CODES if (n := sum(p.code == c for p in problems))}
+    coverage = Coverage(
+        claims=stats.claims, references=stats.references, cited_in_article=stats.cited_in_article, cited_share=stats.cited_share,
+        supported=stats.supported, supported_share=stats.supported_share, single_source=len(stats.single_source),
+        unsupported=len(stats.unsupported), most_relied_on=tuple(stats.most_relied_on[:5]),
+        references_by_study_type=dict(stats.references_by_study_type), references_by_age=dict(stats.references_by_age), as_of=as_of,
+    )
+    charts = (
+        _chart("by-verdict", "verdict.", {v: stats.by_verdict.get(v, 0) for v in VERDICTS}),
+        _chart("by-certainty", "certainty.", {c: stats.by_certainty.get(c, 0) for c in (*CERTAINTIES, "none")}),
+    )
+    return Audit(title=kb.config.title, problems=tuple(problems), coverage=coverage, charts=charts, retractions=tuple(retractions),
+                 counts=counts, by_code=by_code, as_of=as_of, old_source_years=kb.config.old_source_years)
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+
+
+def render_audit(kb: KnowledgeBase, audit: Audit, fmt: str, *, lang: str | None = None, templates: str | None = None) -> str:
+    """The audit as ``json``, ``md`` (templates/audit.md.j2) or a standalone ``html`` page
+    (templates/audit.html.j2 with the site's stylesheet inlined)."""
+    if fmt == "json":
+        return json.dumps(audit.as_dict(), ensure_ascii=False, indent=2) + "\n"
+    from .handout import document_env, standalone_context
+    from .render import render_template
+
+    lang = lang or kb.config.language
+    env = document_env(kb, templates)
+    context = standalone_context(kb, env, lang, page="audit.html")
+    if fmt == "md":
+        return render_template(env, "audit.md.j2", {**context, "audit": audit})
+    if fmt == "html":
+        return render_template(env, "audit.html.j2", {**context, "audit": audit})
+    raise ConfigError(f"unknown audit format {fmt!r}", hint="expected md, json or html")

@@ -1,0 +1,51 @@
+"""kb audit: every problem of the knowledge base, ranked by severity, as Markdown, JSON or HTML;
+``--fail-on`` turns it into a CI gate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..render import UI_LANGUAGES
+from ._common import emit, load_valid
+
+FAIL_LEVELS = ("error", "warning", "never")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "audit",
+        help="the audit report: every problem ranked by severity; --fail-on for CI",
+        description="List every problem of the knowledge base, most severe first: claims the sources do not back, misdescribed, "
+                    "retracted or unidentified sources (errors); overstated, uncited or strongly worded claims, unverified references, "
+                    "citations that disagree with the publication, missing DOIs (warnings); single-source claims, old sources, "
+                    "missing PMIDs, draft claims (info). With coverage figures and charts. Codes: docs/audit.md.",
+    )
+    p.add_argument("--format", choices=["md", "json", "html"], default="md", help="output format (default: md)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (atomically)")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--fail-on", choices=FAIL_LEVELS, default="never",
+                   help="exit 1 when a problem of this severity or worse exists (default: never)")
+    p.add_argument("--lang", choices=UI_LANGUAGES, help="language of the report's words (default: the knowledge base's)")
+    p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name")
+    p.set_defaults(handler=cmd_audit)
+
+
+def cmd_audit(args) -> int:
+    from ..audit import SEVERITIES, build_audit, render_audit
+    from ..graph import build_graph
+
+    kb = load_valid(args)
+    if args.templates and not Path(args.templates).is_dir():
+        raise ConfigError(f"template folder {args.templates!r} does not exist")
+    audit = build_audit(kb, build_graph(kb))
+    emit(args, render_audit(kb, audit, args.format, lang=args.lang, templates=args.templates))
+    counts = ", ".join(f"{audit.counts[s]} {s}{'s' * (audit.counts[s] != 1 and s != 'info')}" for s in SEVERITIES)
+    if not args.quiet:
+        print(f"kb audit: {counts}", file=sys.stderr)
+    if args.fail_on != "never" and audit.at_or_above(args.fail_on):
+        n = len(audit.at_or_above(args.fail_on))
+        print(f"kb audit: failing: {n} problem{'s' * (n != 1)} at or above {args.fail_on!r} (--fail-on {args.fail_on})", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,348 @@
+"""Standalone documents: patient handouts (``kb render handout``), the annotated article as one
+file (``kb render article``), and the environment both share with the audit (``kb render audit``).
+
+A handout is built from claims (``build_handout``), then rendered by a template:
+
+- ``html``: templates/handout.html.j2, one self-contained A4-ready page (also the source of ``pdf``);
+- ``md``: templates/handout.md.j2, Markdown with numbered (or author-date) citations and the
+  bibliography formatted by the chosen pybtex style;
+- ``pandoc``: templates/handout.pandoc.md.j2, Markdown with ``[@key]`` citations, front matter with
+  ``bibliography:``, and the cited entries written to a .bib next to it (``write_handout``);
+- ``pdf``: the HTML through WeasyPrint (optional extra ``kb[pdf]``).
+
+Which claims go in (documented in docs/handouts.md): a claim is included when it has supporting
+evidence (directly or through the claims it summarises; kb.graph.supporting_refs) and its verdict
+is not ``unsupported``. Claims the reviewer judged overstated or source-misdescribed are hedged
+with a sentence saying the sources are less definite; claims whose best evidence is of low or very
+low certainty are hedged as limited evidence. Every other claim is left out and listed in
+``Handout.left_out`` (the CLI prints them), never shown to patients unhedged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import graph as kbgraph
+from .cite import CitedEntry, MarkdownBackend, cited_bibliography, get_style, in_text, is_author_year
+from .errors import ConfigError, ExportError, KbError, did_you_mean
+from .model import KnowledgeBase
+from .output import write_atomic
+from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
+
+__all__ = [
+    "FORMATS",
+    "bib_path_for",
+    "cited_keys_in",
+    "html_to_pdf",
+    "pandoc_bib",
+    "Handout",
+    "HandoutItem",
+    "HandoutSection",
+    "build_handout",
+    "document_env",
+    "md_escape",
+    "patient_sentence",
+    "render_built_handout",
+    "render_handout",
+    "select_claims",
+    "standalone_context",
+    "write_pandoc_bib",
+]
+
+FORMATS = ("html", "md", "pandoc", "pdf")
+#: Fields kept in the .bib written next to a pandoc handout (our review fields stay behind).
+PANDOC_BIB_FIELDS = frozenset("""author editor title journal journaltitle shortjournal booktitle year date month volume number issue
+pages eid doi pmid pmcid url urldate publisher address location edition institution school organization series chapter
+isbn issn howpublished type""".split())
+_MARKER = re.compile(r"\s*\((?=[^()]*\b(?:19|20)\d\d[a-z]?\b)[^()]*\)")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#@^~$|])")
+
+
+# --------------------------------------------------------------------------------------------
+# Shared by every standalone document (handouts, article, audit)
+
+
+def md_escape(value: Any) -> str:
+    """Text from claims or BibTeX made inert in Markdown (CommonMark and pandoc)."""
+    text = _MD_SPECIAL.sub(r"\\\1", str(value))
+    return re.sub(r"&(?=#?\w+;)", r"\\&", text)
+
+
+def document_env(kb: KnowledgeBase, templates: str | None = None):
+    """The Jinja environment for documents: the site's search path (overrides included) plus an
+    ``md`` filter that escapes Markdown."""
+    env = make_env(template_dirs(kb.root, templates))
+    env.filters["md"] = md_escape
+    return env
+
+
+def standalone_context(kb: KnowledgeBase, env, lang: str, *, page: str) -> dict[str, Any]:
+    """What base.html.j2 needs, for a page that stands alone: the site's common context, plus
+    ``standalone`` (no site navigation, no external files) and ``inline_css`` (the site's stylesheet)."""
+    from .site import _common_context
+
+    context = _common_context(kb, page, lang, False)
+    css = read_asset(env, "assets/site.css").replace("</", "<\\/")
+    return {**context, "standalone": True, "inline_css": css}
+
+
+# --------------------------------------------------------------------------------------------
+# Handouts
+
+
+@dataclass(frozen=True)
+class HandoutItem:
+    claim_id: str
+    #: The patient-friendly sentence (claim.plain_text), without the article's own citation markers.
+    text: str
+    #: Supporting references, in the order the handout cites them.
+    keys: tuple[str, ...]
+    #: The in-text citation: "[1, 2]" or "(Geneen et al., 2017)"; labels for link targets.
+    citation: str
+    labels: tuple[str, ...]
+    #: "" or "overstated" (the sources are less definite) or "limited" (low-certainty evidence).
+    hedge: str
+    certainty: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class HandoutSection:
+    id: str
+    title: str
+    items: tuple[HandoutItem, ...]
+
+
+@dataclass(frozen=True)
+class Handout:
+    title: str
+    lang: str
+    style: str
+    #: "numeric" or "author-year" (from the style).
+    in_text: str
+    article_title: str
+    publisher: str
+    sections: tuple[HandoutSection, ...]
+    bibliography: tuple[CitedEntry, ...]
+    #: (claim id, reason) for every selected claim that was left out.
+    left_out: tuple[tuple[str, str], ...] = ()
+    words: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def cited_keys(self) -> tuple[str, ...]:
+        return tuple(e.key for e in self.bibliography)
+
+
+def select_claims(kb: KnowledgeBase, spec: str | None) -> list[str]:
+    """Claim ids chosen by ``spec``: comma-separated claim ids and/or tags (all claims if empty),
+    in article order. An item that is neither is a KbError with a did-you-mean hint."""
+    if not spec:
+        return list(kb.claims)
+    tags = {t for c in kb.claims.values() for t in c.tags}
+    chosen: set[str] = set()
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        if item in kb.claims:
+            chosen.add(item)
+        elif item in tags:
+            chosen.update(c.id for c in kb.claims.values() if item in c.tags)
+        else:
+            raise KbError(f"--claims: {item!r} is neither a claim id nor a tag",
+                          hint=did_you_mean(item, [*kb.claims, *tags]) or "run kb list to see the ids; tags are in each claim's tags:")
+    return [cid for cid in kb.claims if cid in chosen]
+
+
+def patient_sentence(text: str) -> str:
+    """A claim's text as a sentence of its own: the article's citation markers such as
+    "(Geneen et al.; 2017)" removed, the first letter capitalised, a full stop at the end."""
+    text = _MARKER.sub("", text).strip()
+    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    if text[-1] not in ".!?":
+        text = text.rstrip(",;:") + "."
+    return text
+
+
+def _article_order(kb: KnowledgeBase) -> dict[tuple[str, str], int]:
+    order = {}
+    for article in kb.articles.values():
+        for index, section in enumerate(article.sections):
+            order[(article.id, section.id)] = index
+    return order
+
+
+def _text_positions(kb: KnowledgeBase) -> dict[str, tuple[int, int]]:
+    """claim id -> (paragraph, offset) of its text in its article, for ordering claims as the article does."""
+    from .site import anchor_claims
+
+    positions: dict[str, tuple[int, int]] = {}
+    for article in kb.articles.values():
+        anchors, _ = anchor_claims(article, [c for c in kb.claims.values() if c.article == article.id])
+        positions.update({cid: anchor.start for cid, anchor in anchors.items()})
+    return positions
+
+
+def _section_title(kb: KnowledgeBase, article_id: str, section_id: str, lang: str) -> str:
+    article = kb.articles.get(article_id)
+    if article is None:
+        return section_id
+    section = article.section(section_id)
+    translated = (article.meta.get("headings") or {}).get(lang) if isinstance(article.meta.get("headings"), dict) else None
+    if isinstance(translated, dict) and isinstance(translated.get(section_id), str):
+        return translated[section_id]
+    return section.title if section is not None and section.title else section_id
+
+
+def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: list[str] | None = None, backend: str = "text",
+                  title: str | None = None) -> Handout:
+    """The handout's content for the chosen claims (all if None), citations numbered by first use
+    (or as the style labels them), the bibliography formatted with ``style`` for ``backend``."""
+    get_style(style)  # unknown style: ConfigError before any work
+    from .audit import load_wording, strong_phrases
+
+    words = ui_words(lang)
+    wording = load_wording(kb.root)
+    chosen = claims if claims is not None else list(kb.claims)
+    position = _text_positions(kb)
+    order = _article_order(kb)
+    chosen = sorted(chosen, key=lambda cid: (order.get((kb.claims[cid].article, kb.claims[cid].section), 10**6),
+                                             position.get(cid, (10**6, 0)), cid))
+    kept: list[tuple[Any, tuple[str, ...], str, str]] = []
+    left_out: list[tuple[str, str]] = []
+    for cid in chosen:
+        claim = kb.claims[cid]
+        why = kbgraph.why(graph, cid)
+        # Cite supporting links in the order they appear (own links first, then inherited ones).
+        keys = tuple(dict.fromkeys(link.ref for link in why.links if link.supporting))
+        if claim.verdict == "unsupported":
+            left_out.append((cid, "verdict unsupported: the cited sources do not back it"))
+            continue
+        if not keys:
+            left_out.append((cid, "no supporting evidence"))
+            continue
+        strong = why.certainty in wording.flag_when and any(
+            strong_phrases(claim.plain_text(l), wording.phrases.get(l, ())) for l in (lang,))
+        if claim.verdict in ("overstated", "source-misdescribed") or strong:
+            hedge = "overstated"
+        elif why.certainty in ("low", "very-low"):
+            hedge = "limited"
+        else:
+            hedge = ""
+        kept.append((claim, keys, hedge, why.certainty))
+
+    first_use = [k for _, keys, _, _ in kept for k in keys]
+    bibliography = cited_bibliography(kb, first_use, style, backend)
+    label_of = {e.key: e.label for e in bibliography}
+
+    sections: list[HandoutSection] = []
+    for claim, keys, hedge, certainty in kept:
+        labels = tuple(label_of[k] for k in keys)
+        item = HandoutItem(claim_id=claim.id, text=patient_sentence(claim.plain_text(lang)), keys=keys,
+                           citation=in_text(list(labels), style), labels=labels, hedge=hedge, certainty=certainty, verdict=claim.verdict)
+        section_id = f"{claim.article}/{claim.section}"
+        if sections and sections[-1].id == section_id:
+            sections[-1] = HandoutSection(section_id, sections[-1].title, sections[-1].items + (item,))
+        else:
+            sections.append(HandoutSection(section_id, _section_title(kb, claim.article, claim.section, lang), (item,)))
+
+    articles = {c.article for c, _, _, _ in kept} or set(kb.articles)
+    article = kb.articles.get(sorted(articles)[0]) if articles else None
+    return Handout(
+        title=title or words.get("handout.title", "What the research says"),
+        lang=lang, style=style, in_text="author-year" if is_author_year(style) else "numeric",
+        article_title=article.title if article else "", publisher=article.publisher if article else "",
+        sections=tuple(sections), bibliography=tuple(bibliography), left_out=tuple(left_out), words=words,
+    )
+
+
+_BACKEND_OF = {"html": "html", "pdf": "html", "md": "md", "pandoc": "md"}
+
+
+def render_handout(kb: KnowledgeBase, graph, fmt: str, *, lang: str | None = None, style: str | None = None,
+                   claims: list[str] | None = None, bib_name: str = "references.bib", templates: str | None = None,
+                   title: str | None = None) -> str | bytes:
+    """The handout as text (html, md, pandoc Markdown) or PDF bytes."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown handout format {fmt!r}", hint=f"expected one of: {', '.join(FORMATS)}")
+    handout = build_handout(kb, graph, lang=lang or kb.config.language, style=style or kb.config.style, claims=claims,
+                            backend=_BACKEND_OF[fmt], title=title)
+    return render_built_handout(kb, handout, fmt, bib_name=bib_name, templates=templates)
+
+
+def render_built_handout(kb: KnowledgeBase, handout: Handout, fmt: str, *, bib_name: str = "references.bib",
+                         templates: str | None = None) -> str | bytes:
+    """Render a Handout from ``build_handout`` (built with the backend ``fmt`` needs: html for
+    html/pdf, md for md/pandoc)."""
+    env = document_env(kb, templates)
+    context = {"handout": handout, "t": handout.words, "lang": handout.lang}
+    if fmt == "md":
+        return render_template(env, "handout.md.j2", context)
+    if fmt == "pandoc":
+        return render_template(env, "handout.pandoc.md.j2", {**context, "bib_name": bib_name, "yaml": _yaml_string})
+    html = render_template(env, "handout.html.j2", {**context, "safe_citation": sanitize_html})
+    if fmt == "html":
+        return html
+    if fmt == "pdf":
+        return html_to_pdf(html)
+    raise ConfigError(f"unknown handout format {fmt!r}", hint=f"expected one of: {', '.join(FORMATS)}")
+
+
+def _yaml_string(value: Any) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def html_to_pdf(html: str) -> bytes:
+    """A4 PDF from a standalone HTML page with WeasyPrint (the optional extra ``kb[pdf]``)."""
+    try:
+        from weasyprint import HTML
+    except ImportError as exc:  # not installed, or the system's Pango is missing (OSError inside)
+        raise ExportError(
+            "PDF output needs WeasyPrint, which is not installed or cannot load its libraries"
+            f" ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+            hint="pip install 'kb[pdf]'; on Debian also: apt-get install libpango-1.0-0 libpangoft2-1.0-0",
+        ) from None
+    except OSError as exc:
+        raise ExportError(f"WeasyPrint cannot load the system's Pango library ({exc})",
+                          hint="on Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0") from None
+    return HTML(string=html).write_pdf()
+
+
+def pandoc_bib(kb: KnowledgeBase, keys) -> str:
+    """BibTeX of just ``keys``, with the standard fields only (what pandoc --citeproc reads)."""
+    from pybtex.database import BibliographyData, Entry
+
+    data = BibliographyData()
+    for key in keys:
+        entry = kb.bibliography.entries[key]
+        fields = {name: value for name, value in entry.fields.items() if name.lower() in PANDOC_BIB_FIELDS}
+        data.entries[key] = Entry(entry.type, fields=fields, persons={role: list(people) for role, people in entry.persons.items()})
+    return data.to_string("bibtex")
+
+
+def cited_keys_in(pandoc_markdown: str) -> list[str]:
+    """The citation keys a pandoc Markdown text uses (``[@a; @b]``), in order of first use."""
+    body = pandoc_markdown.split("\n---\n", 1)[-1]
+    return list(dict.fromkeys(re.findall(r"(?<![\\\w])@([A-Za-z0-9_][^\s;,\]\[{}]*)", body)))
+
+
+def bib_path_for(output: str) -> Path:
+    """The .bib written next to a pandoc handout: ``handout.md`` -> ``handout.bib``."""
+    path = Path(output)
+    if path.suffix.lower() == ".bib":
+        raise ConfigError("the pandoc Markdown file must not end in .bib", hint="use -o handout.md")
+    return path.with_suffix(".bib")
+
+
+def write_pandoc_bib(kb: KnowledgeBase, keys, output: str, *, force: bool = False) -> str:
+    """Write the .bib of a pandoc handout next to ``output`` (only the cited ``keys``); returns its path."""
+    path = bib_path_for(output)
+    write_atomic(path, pandoc_bib(kb, [k for k in keys if k in kb.bibliography.entries]), force=force)
+    return str(path)
