@@ -528,8 +528,9 @@ class SiteResult:
         return self.target / "index.html"
 
 
-def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str) -> Iterator[Page]:
-    """Every page of the site, lazily (so the caller can show progress)."""
+def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool = True) -> Iterator[Page]:
+    """Every page of the site, lazily (so the caller can show progress). ``audit``: include the
+    audit page (when kb.audit is available)."""
     views = _Views(kb, graph, lang, style)
     yield Page("index.html", "site/home.html.j2", views.home())
     for article in kb.articles.values():
@@ -540,9 +541,9 @@ def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str) -> Itera
     yield Page("references/index.html", "site/references.html.j2", views.references_index())
     for ref in kb.references.values():
         yield Page(f"references/{views.ref_files[ref.key]}", "site/reference.html.j2", views.reference(ref))
-    audit = _audit_context(kb, graph)
-    if audit is not None:
-        yield Page("audit.html", "audit.html.j2", audit)
+    context = _audit_context(kb, graph) if audit else None
+    if context is not None:
+        yield Page("audit.html", "audit.html.j2", context)
 
 
 def _audit_context(kb: KnowledgeBase, graph: Any) -> dict[str, Any] | None:
@@ -562,9 +563,17 @@ def _has_audit() -> bool:
     return hasattr(audit, "build_audit")
 
 
-def count_pages(kb: KnowledgeBase) -> int:
+def count_pages(kb: KnowledgeBase, *, audit: bool = True) -> int:
     """How many pages site_pages yields (for a progress bar), without building them."""
-    return 1 + len(kb.articles) + 1 + len(kb.claims) + 1 + len(kb.references) + int(_has_audit())
+    return 1 + len(kb.articles) + 1 + len(kb.claims) + 1 + len(kb.references) + int(audit and _has_audit())
+
+
+def _template_exists(env, name: str) -> bool:
+    try:
+        env.loader.get_source(env, name)
+    except Exception:
+        return False
+    return True
 
 
 def _common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool) -> dict[str, Any]:
@@ -640,12 +649,12 @@ def build_site(
         raise ExportError(f"{str(target)!r} is a folder that does not hold a kb site; refusing to replace it",
                           hint="choose an empty or new folder with -o")
     env = make_env(template_dirs(kb.root, templates))
-    total = count_pages(kb) + len(ASSETS)
+    has_audit = _has_audit() and _template_exists(env, "audit.html.j2")
+    total = count_pages(kb, audit=has_audit) + len(ASSETS)
     staging = _staging_dir(target)
     written: list[str] = []
     try:
-        has_audit = _has_audit()
-        for page in site_pages(kb, graph, lang=lang, style=style):
+        for page in site_pages(kb, graph, lang=lang, style=style, audit=has_audit):
             context = {**_common_context(kb, page.path, lang, has_audit), **page.context}
             html = render_template(env, page.template, context)
             out = staging / page.path

@@ -1,0 +1,126 @@
+"""The annotated article in a real headless Chromium, as a reader uses it.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` packages (.ci/run installs them) and selenium
+(the ``test`` extra), which drives /usr/bin/chromium through /usr/bin/chromedriver: no browser is
+downloaded. Chromium runs with networking features off and a fresh profile; the site is opened from
+file://, so any request to the network would show up as a console error.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from kb.cli import main
+
+from test_site import write_kb
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser(tmp_path):
+    assert Path(CHROMIUM).exists(), "install Debian's chromium package (apt-get install chromium chromium-driver)"
+    assert Path(CHROMEDRIVER).exists(), "install Debian's chromium-driver package"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def built(tmp_path, capsys) -> Path:
+    kb_dir = write_kb(tmp_path / "kb")
+    out = tmp_path / "site"
+    assert main(["--kb", str(kb_dir), "-q", "build", "-o", str(out)]) == 0, capsys.readouterr().err
+    return out
+
+
+def _errors(driver) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+
+
+def _panel_text(driver) -> str:
+    return driver.find_element(By.ID, "claim-panel").text
+
+
+def test_select_a_claim_and_see_its_sources(browser, built, tmp_path):
+    browser.get((built / "article" / "test.html").as_uri())
+    panel = browser.find_element(By.ID, "claim-panel")
+    assert panel.is_displayed(), "the script shows the panel"
+    assert browser.execute_script("return document.documentElement.classList.contains('js')")
+
+    mark = browser.find_element(By.CSS_SELECTOR, "mark.claim#claim-pijn")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", mark)
+    mark.click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") == "pijn")
+    text = _panel_text(browser)
+    for expected in ("Het helpt bij pijn (Geneen et al.; 2017).", "Geneen et al. 2017", "ondersteunt gedeeltelijk", "laag",
+                     "Exercise may improve pain severity", "overdreven", "Low certainty."):
+        assert expected in text, expected
+    assert mark.get_attribute("aria-expanded") == "true" and "selected" in mark.get_attribute("class")
+    shot = tmp_path / "shots" / "article-panel.png"
+    shot.parent.mkdir()
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the nested claim inside another claim is selectable on its own
+    inner = browser.find_element(By.CSS_SELECTOR, "mark.claim#claim-jong-en-oud")
+    inner.click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") == "jong-en-oud")
+    assert "Lauersen et al. 2014" in _panel_text(browser)
+    assert "selected" not in mark.get_attribute("class")
+
+    # keyboard: Escape closes, Enter on a focused claim opens
+    inner.send_keys(Keys.ESCAPE)
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") is None)
+    onveilig = browser.find_element(By.CSS_SELECTOR, "mark.claim#claim-onveilig")
+    browser.execute_script("arguments[0].focus()", onveilig)
+    onveilig.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") == "onveilig")
+    # the hostile claim's markup shows as text and runs nothing
+    assert "<svg onload=alert(1)>" in _panel_text(browser)
+    assert browser.execute_script("return document.querySelectorAll('#claim-panel script, #claim-panel svg, #claim-panel img').length") == 0
+
+    assert _errors(browser) == [], "console errors"
+
+
+def test_no_console_errors_on_any_page(browser, built):
+    for page in sorted(built.rglob("*.html")):
+        browser.get(page.as_uri())
+        assert browser.find_element(By.TAG_NAME, "h1").text.strip(), page
+        assert _errors(browser) == [], page
+    # nothing was fetched from outside the site
+    urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(url.startswith("file://") for url in urls), urls
+
+
+def test_narrow_screen_uses_a_bottom_sheet(browser, built):
+    browser.set_window_size(400, 800)
+    browser.get((built / "article" / "test.html").as_uri() + "#claim-preventie")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") == "preventie")
+    position = browser.execute_script("return getComputedStyle(document.getElementById('claim-panel')).position")
+    assert position == "fixed"
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 400, "the page scrolls sideways on a narrow screen"
+    assert "Lauersen et al. 2014" in _panel_text(browser)
+    assert _errors(browser) == []

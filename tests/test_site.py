@@ -1,0 +1,763 @@
+"""kb build: the static site, checked structurally with an HTML parser.
+
+Every test builds a small knowledge base in tmp_path (see ``site_kb``): an article whose claims nest,
+one claim whose text and sources carry markup and script, and a BibTeX entry with a ``javascript:`` URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from kb.article import parse_article
+from kb.cli import main
+from kb.graph import build_graph
+from kb.load import load_kb
+from kb.model import Claim, Text
+from kb.render import doi_url, pubmed_url, safe_url, sanitize_html
+from kb.site import _paragraph_tokens, anchor_claims, build_site, reference_filename
+from kb.yamlsafe import parse_yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+ARTICLE = """\
+---
+title: "Testartikel over krachttraining"
+publisher: Testpraktijk
+language: nl
+---
+
+## Inleiding {#inleiding}
+
+Krachttraining is goed voor iedereen, jong en oud. Het helpt bij pijn (Geneen et al.; 2017).
+
+## Preventie {#preventie}
+
+Preventieprogramma’s met krachttraining verminderen   sportblessures.
+Dat is mooi.
+
+## Onveilig {#onveilig}
+
+Let op: <script>alert("claim")</script> en <img src=x onerror=alert(1)> zijn gewoon tekst.
+
+## Conclusie {#conclusie}
+
+Kortom: krachttraining helpt.
+"""
+
+CLAIMS = {
+    "iedereen": """\
+id: iedereen
+article: test
+section: inleiding
+kind: empirical-finding
+text:
+  nl: "Krachttraining is goed voor iedereen, jong en oud."
+  en: "Strength training is good for everyone, young and old."
+evidence: []
+verdict: uncited
+verdict_reason: "Nothing is cited."
+status: reviewed
+""",
+    "jong-en-oud": """\
+id: jong-en-oud
+article: test
+section: inleiding
+kind: empirical-finding
+text:
+  nl: "jong en oud"
+  en: "young and old"
+evidence:
+  - ref: lauersen2014
+    relation: mentions
+    cited_in_article: false
+    certainty: not-graded
+verdict: unsupported
+status: draft
+""",
+    "pijn": """\
+id: pijn
+article: test
+section: inleiding
+kind: empirical-finding
+text:
+  nl: "Het helpt bij pijn (Geneen et al.; 2017)."
+  en: "It helps with pain (Geneen et al.; 2017)."
+evidence:
+  - ref: geneen2017
+    relation: partially-supports
+    cited_in_article: true
+    locator: "Authors' conclusions"
+    found: "Exercise may improve pain severity; low-quality evidence."
+    certainty: low
+verdict: overstated
+verdict_reason: "Low certainty."
+status: reviewed
+""",
+    "preventie": """\
+id: preventie
+article: test
+section: preventie
+kind: empirical-finding
+text:
+  nl: "Preventieprogramma's met krachttraining verminderen sportblessures."
+  en: "Prevention programmes with strength training reduce sports injuries."
+evidence:
+  - ref: lauersen2014
+    relation: supports
+    cited_in_article: false
+    found: "Strength training reduced sports injuries."
+    certainty: not-graded
+  - ref: evil2020
+    relation: mentions
+    cited_in_article: false
+    certainty: not-graded
+verdict: uncited
+status: reviewed
+""",
+    "onveilig": """\
+id: onveilig
+article: test
+section: onveilig
+kind: mechanism
+text:
+  nl: "<script>alert(\\"claim\\")</script> en <img src=x onerror=alert(1)>"
+  en: "<script>alert('en')</script> <a href=\\"javascript:alert(1)\\">x</a>"
+evidence:
+  - ref: evil2020
+    relation: supports
+    cited_in_article: true
+    locator: "<b onmouseover=alert(1)>here</b>"
+    found: "javascript:alert(1) <iframe src=x></iframe>"
+    quote: "<svg onload=alert(1)>"
+    certainty: low
+verdict: source-misdescribed
+verdict_reason: "<style>body{display:none}</style>reason"
+notes: "<script>alert('notes')</script>"
+status: reviewed
+""",
+    "conclusie": """\
+id: conclusie
+article: test
+section: conclusie
+kind: summary
+text:
+  nl: "krachttraining helpt"
+  en: "strength training helps"
+derived_from: [pijn, preventie]
+evidence: []
+verdict: overstated
+status: reviewed
+""",
+}
+
+BIB = """\
+@article{geneen2017,
+  author = {Geneen, Louise J. and Moore, R. Andrew and Clarke, Clare and Martin, Denis and Colvin, Lesley A. and Smith, Blair H.},
+  title = {Physical activity and exercise for chronic pain in adults: an overview of {Cochrane} Reviews},
+  journal = {Cochrane Database of Systematic Reviews},
+  year = {2017},
+  number = {4},
+  eid = {CD011279},
+  doi = {10.1002/14651858.cd011279.pub3},
+  pmid = {28436583},
+  studytype = {cochrane-overview},
+  verified = {true}
+}
+
+@article{lauersen2014,
+  author = {Lauersen, Jeppe Bo and Bertelsen, Ditte Marie and Andersen, Lars Bo},
+  title = {The effectiveness of exercise interventions to prevent sports injuries: a systematic review and meta-analysis of randomised controlled trials},
+  journal = {British Journal of Sports Medicine},
+  year = {2014},
+  volume = {48},
+  number = {11},
+  pages = {871--877},
+  doi = {10.1136/bjsports-2013-092538},
+  pmid = {24100287},
+  studytype = {systematic-review-meta-analysis},
+  verified = {true}
+}
+
+@article{evil2020,
+  author = {Evil, Eve},
+  title = {<script>alert("bib")</script> and <img src=x onerror=alert(2)> in a title},
+  journal = {Journal of <b onclick=alert(3)>Markup</b>},
+  year = {2020},
+  doi = {10.1234/evil.2020},
+  url = {javascript:alert(document.cookie)},
+  note = {<iframe src="javascript:alert(4)"></iframe>},
+  discrepancy = {<script>alert("discrepancy")</script>},
+  studytype = {other},
+  verified = {false}
+}
+"""
+
+KB_YAML = """\
+title: "Test <KB> & co"
+description: "A test knowledge base <script>alert('desc')</script>"
+languages: [nl, en]
+style: unsrt
+"""
+
+
+def write_kb(root: Path, *, claims: dict[str, str] = CLAIMS, article: str = ARTICLE, bib: str = BIB, kb_yaml: str = KB_YAML) -> Path:
+    (root / "articles").mkdir(parents=True, exist_ok=True)
+    (root / "claims").mkdir(exist_ok=True)
+    (root / "references").mkdir(exist_ok=True)
+    (root / "kb.yaml").write_text(kb_yaml, encoding="utf-8")
+    (root / "articles" / "test.md").write_text(article, encoding="utf-8")
+    for cid, text in claims.items():
+        (root / "claims" / f"{cid}.yaml").write_text(text, encoding="utf-8")
+    (root / "references" / "refs.bib").write_text(bib, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def site_kb(tmp_path) -> Path:
+    return write_kb(tmp_path / "kb")
+
+
+def build(kb_dir: Path, out: Path, *extra: str) -> int:
+    return main(["--kb", str(kb_dir), "build", "-o", str(out), *extra])
+
+
+@pytest.fixture
+def site(site_kb, tmp_path, capsys) -> Path:
+    out = tmp_path / "site"
+    assert build(site_kb, out) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# An HTML parser that records what the structural checks need
+
+
+class Page(HTMLParser):
+    def __init__(self, path: Path) -> None:
+        super().__init__(convert_charrefs=True)
+        self.path = path
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.ids: list[str] = []
+        self.script_text: list[str] = []
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.feed(path.read_text(encoding="utf-8"))
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.elements.append((tag, attributes))
+        if attributes.get("id"):
+            self.ids.append(attributes["id"])
+        if tag not in ("meta", "link", "br", "img", "input", "hr"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] == "script":
+            self.script_text.append(data)
+        self.text.append(data)
+
+    def find(self, tag: str, **attrs: str) -> list[dict]:
+        return [a for t, a in self.elements if t == tag and all(a.get(k) == v for k, v in attrs.items())]
+
+
+def pages(site: Path) -> dict[str, Page]:
+    return {p.relative_to(site).as_posix(): Page(p) for p in sorted(site.rglob("*.html"))}
+
+
+def marks(page: Page) -> list[dict]:
+    return [a for t, a in page.elements if t == "mark" and "claim" in (a.get("class") or "").split()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The pages
+
+
+def test_build_writes_every_page(site, site_kb):
+    kb = load_kb(site_kb)
+    files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    expected = {"index.html", "article/test.html", "claims/index.html", "references/index.html", "assets/site.css", "assets/site.js"}
+    expected |= {f"claims/{cid}.html" for cid in kb.claims}
+    expected |= {f"references/{reference_filename(key)}" for key in kb.references}
+    assert expected <= files
+    # nothing else but the audit page (when the audit module and its template are there)
+    assert files - expected <= {"audit.html"}
+    # no staging folder is left next to the site
+    assert [p.name for p in site.parent.iterdir() if p.name.startswith(".site")] == []
+
+
+def test_every_claim_marked_exactly_once(site, site_kb):
+    kb = load_kb(site_kb)
+    page = Page(site / "article" / "test.html")
+    found = marks(page)
+    with_id = [m["id"] for m in found if m.get("id")]
+    for cid in kb.claims:
+        assert with_id.count(f"claim-{cid}") == 1, cid
+        assert page.ids.count(f"claim-{cid}") == 1, cid
+        assert page.ids.count(f"note-{cid}") == 1, cid
+    assert {m["data-claim"] for m in found} == set(kb.claims)
+    # every mark names a known claim, and continuation pieces (no id) only for claims that have a first piece
+    assert all(m.get("data-claim") in kb.claims for m in found)
+    # classes carry the verdict
+    for m in found:
+        assert f"v-{kb.claims[m['data-claim']].verdict}" in m["class"].split()
+
+
+def test_nested_claim_is_inside_its_parent(site):
+    html = (site / "article" / "test.html").read_text(encoding="utf-8")
+    outer = html.index('id="claim-iedereen"')
+    inner = html.index('id="claim-jong-en-oud"')
+    outer_end = html.index("</mark>", inner)
+    assert outer < inner < outer_end
+    # the inner claim closes first, then the outer one: "oud" ends both marks
+    segment = html[inner:html.index('id="fnref-iedereen"')]
+    assert segment.count("</mark>") == 2
+
+
+def test_every_citation_resolves_to_a_bibliography_entry(site):
+    page = Page(site / "article" / "test.html")
+    bib_items = {a["id"]: a for t, a in page.elements if t == "li" and (a.get("id") or "").startswith("bib-")}
+    assert set(bib_items) == {"bib-geneen2017", "bib-lauersen2014", "bib-evil2020"}
+    numbers = sorted(int(a["value"]) for a in bib_items.values())
+    assert numbers == list(range(1, len(numbers) + 1))
+    cite_links = [a["href"] for t, a in page.elements if t == "a" and (a.get("href") or "").startswith("#bib-")]
+    assert cite_links, "the article shows numbered citations"
+    for href in cite_links:
+        assert href[1:] in bib_items, href
+    # the number shown for a citation is the number of the bibliography entry it links to
+    html = (site / "article" / "test.html").read_text(encoding="utf-8")
+    for anchor, number in re.findall(r'<span class="cites">\[(?:[^\]]*?)<a href="#(bib-[^"]+)"[^>]*>(\d+)</a>', html):
+        assert bib_items[anchor]["value"] == number
+
+
+def test_no_broken_internal_links_and_no_external_resources(site):
+    all_pages = pages(site)
+    assert len(all_pages) >= 10
+    for rel, page in all_pages.items():
+        for tag, attrs in page.elements:
+            for name in ("href", "src", "srcset", "data", "poster", "action", "formaction"):
+                value = attrs.get(name)
+                if value is None:
+                    continue
+                parts = urlsplit(value)
+                if tag == "a" and name == "href" and parts.scheme in ("http", "https"):
+                    assert safe_url(value) == value
+                    continue  # a link the reader may follow: fine; nothing is loaded
+                assert not parts.scheme and not parts.netloc, f"{rel}: {tag} {name}={value!r} is not a local file"
+                if not parts.path:
+                    assert parts.fragment in page.ids, f"{rel}: broken fragment {value!r}"
+                    continue
+                target = (page.path.parent / unquote(parts.path)).resolve()
+                assert target.is_file(), f"{rel}: broken link {value!r}"
+                assert site.resolve() in target.parents, f"{rel}: link {value!r} leaves the site"
+                if parts.fragment and target.suffix == ".html":
+                    target_ids = all_pages[target.relative_to(site.resolve()).as_posix()].ids
+                    assert parts.fragment in target_ids, f"{rel}: {value!r} points at a missing id"
+            if tag == "link":
+                assert attrs.get("rel") == "stylesheet" and attrs["href"].endswith("assets/site.css")
+            assert tag not in ("iframe", "object", "embed", "img", "video", "audio", "base", "form"), f"{rel}: <{tag}>"
+
+
+def test_markup_and_script_from_data_stay_inert(site):
+    for rel, page in pages(site).items():
+        for tag, attrs in page.elements:
+            for name, value in attrs.items():
+                assert not name.startswith("on"), f"{rel}: event handler attribute {name}={value!r} on <{tag}>"
+                if value and name in ("href", "src", "action"):
+                    assert not value.strip().lower().startswith(("javascript:", "data:", "vbscript:")), f"{rel}: {name}={value!r}"
+            if tag == "script":
+                assert attrs.get("src", "").endswith("assets/site.js"), f"{rel}: inline or foreign script"
+            assert tag not in ("iframe", "style", "img", "object", "embed", "foreignobject"), f"{rel}: <{tag}> from data"
+        assert "".join(page.script_text).strip() == "", f"{rel}: inline script text"
+    # the SVG in the evidence quote is text, not an element
+    card = Page(site / "claims" / "onveilig.html")
+    assert "<svg onload=alert(1)>" in "".join(card.text)
+    # ... and the text is still there, visibly, as text
+    article = Page(site / "article" / "test.html")
+    assert '<script>alert("claim")</script>' in "".join(article.text)
+    ref_page = Page(site / "references" / "evil2020.html")
+    text = "".join(ref_page.text)
+    assert '<script>alert("bib")</script>' in text
+    assert "javascript:alert(document.cookie)" in text  # shown as text, never as a link
+    assert not [a for t, a in ref_page.elements if t == "a" and "javascript" in (a.get("href") or "")]
+
+
+def test_reference_page_has_identifiers_claims_and_impact(site):
+    page = Page(site / "references" / "lauersen2014.html")
+    hrefs = [a.get("href") for t, a in page.elements if t == "a"]
+    assert "https://doi.org/10.1136/bjsports-2013-092538" in hrefs
+    assert "https://pubmed.ncbi.nlm.nih.gov/24100287/" in hrefs
+    text = " ".join("".join(page.text).split())
+    assert "systematische review en meta-analyse" in text
+    # the claims that rest on it, directly and through the conclusion that summarises preventie
+    assert "../claims/preventie.html" in hrefs and "../claims/jong-en-oud.html" in hrefs
+    assert "../claims/conclusie.html" in hrefs
+    # preventie rests on lauersen2014 alone (evil2020 only "mentions"): a retraction leaves it unsupported
+    html = (site / "references" / "lauersen2014.html").read_text(encoding="utf-8")
+    impact = html[html.index('class="impact"'):]
+    row = impact[impact.index('href="../claims/preventie.html"'):]
+    row = row[:row.index("</tr>")]
+    assert "zonder steun" in row
+
+
+def test_claim_page_is_an_evidence_card(site):
+    page = Page(site / "claims" / "pijn.html")
+    text = " ".join("".join(page.text).split())
+    for expected in ("Het helpt bij pijn (Geneen et al.; 2017).", "It helps with pain", "overdreven", "ondersteunt gedeeltelijk",
+                     "laag", "Exercise may improve pain severity", "Authors' conclusions", "Cochrane-overzicht van reviews",
+                     "Low certainty."):
+        assert expected in text, expected
+    hrefs = [a.get("href") for t, a in page.elements if t == "a"]
+    assert "../article/test.html#claim-pijn" in hrefs
+    assert "../references/geneen2017.html" in hrefs
+    assert "../claims/conclusie.html" in hrefs  # summarised by
+    # a summary claim shows what it inherits
+    summary = Page(site / "claims" / "conclusie.html")
+    hrefs = [a.get("href") for t, a in summary.elements if t == "a"]
+    assert "../references/geneen2017.html" in hrefs and "../references/lauersen2014.html" in hrefs
+
+
+def test_home_page_shows_coverage_and_links_everything(site, site_kb):
+    page = Page(site / "index.html")
+    hrefs = {a.get("href") for t, a in page.elements if t == "a"}
+    assert {"article/test.html", "claims/index.html", "references/index.html"} <= hrefs
+    html = (site / "index.html").read_text(encoding="utf-8")
+    figures = dict((label, num) for num, label in re.findall(r'figure-num">([^<]+)</span><span class="figure-label">([^<]+)<', html))
+    assert figures["beweringen"] == "6" and figures["bronnen"] == "3"
+    # 2 of 6 claims cite a source in the article (pijn, onveilig): 33%
+    assert figures["van de beweringen noemt een bron in het artikel"] == "33%"
+    all_links = set()
+    for p in pages(site).values():
+        all_links |= {(p.path.parent / a["href"].split("#")[0]).resolve() for t, a in p.elements
+                      if t == "a" and a.get("href") and not a["href"].startswith(("#", "http"))}
+    for html_file in site.rglob("*.html"):
+        if html_file.name != "index.html" or html_file.parent != site:
+            assert html_file.resolve() in all_links, f"{html_file} is linked from nowhere"
+
+
+def test_without_javascript_the_notes_hold_the_panel_content(site):
+    page = Page(site / "article" / "test.html")
+    panel = page.find("aside", id="claim-panel")[0]
+    assert "hidden" in panel  # shown only by the script
+    html = (site / "article" / "test.html").read_text(encoding="utf-8")
+    note = html[html.index('id="note-pijn"'):]
+    note = note[:note.index("</li>\n")]
+    for expected in ("ondersteunt gedeeltelijk", "laag", "Exercise may improve pain severity", "overdreven", "#bib-geneen2017"):
+        assert expected in note
+
+
+# ---------------------------------------------------------------------------------------------
+# Languages, options and templates
+
+
+def test_language_defaults_to_kb_yaml_and_lang_switches(site_kb, tmp_path, capsys):
+    out = tmp_path / "nl"
+    assert build(site_kb, out) == 0
+    assert '<html lang="nl">' in (out / "index.html").read_text(encoding="utf-8")
+    out_en = tmp_path / "en"
+    assert build(site_kb, out_en, "--lang", "en") == 0
+    home = (out_en / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in home and "of claims cite a source in the article" in home
+    card = (out_en / "claims" / "pijn.html").read_text(encoding="utf-8")
+    assert "It helps with pain" in card and "Original (Dutch)" in card
+    (site_kb / "kb.yaml").write_text(KB_YAML.replace("[nl, en]", "[en, nl]"), encoding="utf-8")
+    out_default = tmp_path / "default"
+    assert build(site_kb, out_default) == 0
+    assert '<html lang="en">' in (out_default / "index.html").read_text(encoding="utf-8")
+
+
+def test_interface_words_have_the_same_keys_in_every_language():
+    folder = REPO / "data" / "i18n"
+    words = {p.stem: parse_yaml(p.read_text(encoding="utf-8"))[0] for p in folder.glob("*.yaml")}
+    assert set(words) >= {"nl", "en"}
+    for lang, table in words.items():
+        assert set(table) == set(words["en"]), (lang, set(table) ^ set(words["en"]))
+        assert all(isinstance(v, str) and v.strip() for v in table.values()), lang
+
+
+def test_template_override_by_name_and_by_block(site_kb, tmp_path):
+    own = site_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (own / "home.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block content %}<p id="own-home">{{ site.title }}</p>{% endblock %}', encoding="utf-8")
+    out = tmp_path / "o1"
+    assert build(site_kb, out) == 0
+    home = (out / "index.html").read_text(encoding="utf-8")
+    assert '<p id="own-home">Test &lt;KB&gt; &amp; co</p>' in home
+    assert "site-header" in home  # the rest of base.html.j2 is kept
+    # --templates DIR comes before <kb>/templates
+    cli_dir = tmp_path / "cli-templates"
+    (cli_dir / "site").mkdir(parents=True)
+    (cli_dir / "site" / "home.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block footer %}<footer id="cli-footer"></footer>{% endblock %}', encoding="utf-8")
+    out2 = tmp_path / "o2"
+    assert build(site_kb, out2, "--templates", str(cli_dir)) == 0
+    home = (out2 / "index.html").read_text(encoding="utf-8")
+    assert 'id="cli-footer"' in home and "own-home" not in home
+    # a static asset is overridable too
+    (site_kb / "templates" / "assets").mkdir()
+    (site_kb / "templates" / "assets" / "site.css").write_text("body { color: red; }\n", encoding="utf-8")
+    out3 = tmp_path / "o3"
+    assert build(site_kb, out3) == 0
+    assert (out3 / "assets" / "site.css").read_text(encoding="utf-8") == "body { color: red; }\n"
+
+
+def test_broken_override_template_is_a_clean_error(site_kb, tmp_path, capsys):
+    own = site_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (own / "claim.html.j2").write_text('{% extends "base.html.j2" %}{% block content %}{{ claim.nope.deeper }}{% endblock %}', encoding="utf-8")
+    out = tmp_path / "site"
+    assert build(site_kb, out) == 1
+    err = capsys.readouterr().err
+    assert "claim.html.j2" in err and "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
+
+
+def test_check_errors_stop_the_build(site_kb, tmp_path, capsys):
+    bad = CLAIMS["pijn"].replace("ref: geneen2017", "ref: geneen2018")
+    (site_kb / "claims" / "pijn.yaml").write_text(bad, encoding="utf-8")
+    out = tmp_path / "site"
+    assert build(site_kb, out) == 1
+    err = capsys.readouterr().err
+    assert "claims/pijn.yaml" in err and "unknown reference 'geneen2018'" in err and "[unknown-ref]" in err
+    assert "nothing was built" in err
+    assert not out.exists()
+
+
+def test_summary_names_index_and_quiet_is_quiet(site_kb, tmp_path, capsys):
+    out = tmp_path / "site"
+    assert build(site_kb, out) == 0
+    err = capsys.readouterr().err
+    assert f"open {out / 'index.html'}" in err
+    assert "\r" not in err and "\x1b" not in err  # no progress bar when stderr is not a terminal
+    assert build(site_kb, out, "-q") == 0
+    assert capsys.readouterr().err == ""
+    assert main(["-q", "--kb", str(site_kb), "build", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_site(site_kb, tmp_path, capsys):
+    precious = tmp_path / "docs"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me", encoding="utf-8")
+    assert build(site_kb, precious) == 1
+    assert "refusing to replace it" in capsys.readouterr().err
+    assert (precious / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing lost: a failed or killed build leaves the previous site as it was
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_failed_build_leaves_the_previous_site_intact(site, site_kb, tmp_path, capsys):
+    before = _snapshot(site)
+    own = tmp_path / "broken"
+    (own / "site").mkdir(parents=True)
+    # renders fine for the first claims, fails part-way through the claim pages
+    (own / "site" / "claim.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block content %}{% if claim.id == "pijn" %}{{ claim.missing.field }}{% endif %}{{ claim.id }}{% endblock %}',
+        encoding="utf-8")
+    assert build(site_kb, site, "--templates", str(own)) == 1
+    assert "template error" in capsys.readouterr().err
+    assert _snapshot(site) == before
+    assert [p.name for p in site.parent.iterdir() if p.name.startswith(".site.")] == []
+
+
+def _big_kb(root: Path, n: int) -> Path:
+    sentences = [f"Zin nummer {i} gaat over krachttraining." for i in range(n)]
+    article = "---\ntitle: Groot\nlanguage: nl\n---\n\n## Alles {#alles}\n\n" + "\n\n".join(sentences) + "\n"
+    claims = {}
+    for i, sentence in enumerate(sentences):
+        claims[f"c{i}"] = (f"id: c{i}\narticle: test\nsection: alles\nkind: empirical-finding\n"
+                           f"text:\n  nl: \"{sentence}\"\n  en: \"Sentence {i}.\"\n"
+                           "evidence:\n  - ref: geneen2017\n    relation: supports\n    cited_in_article: true\n    certainty: low\n"
+                           "verdict: supported\nstatus: reviewed\n")
+    bib = BIB.split("@article{lauersen2014")[0]
+    return write_kb(root, claims=claims, article=article, bib=bib)
+
+
+@pytest.mark.slow
+def test_killed_build_leaves_the_previous_site_intact(tmp_path):
+    kb_dir = _big_kb(tmp_path / "big", 600)
+    out = tmp_path / "site"
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    first = subprocess.run([sys.executable, "-m", "kb", "--kb", str(kb_dir), "build", "-o", str(out)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    before = _snapshot(out)
+    # change the knowledge base so that a finished second build would differ
+    (kb_dir / "kb.yaml").write_text(KB_YAML.replace("Test <KB> & co", "Second build"), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--kb", str(kb_dir), "build", "-o", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        candidates = [p for p in tmp_path.glob(".site.build-*") if (p / "claims").is_dir()]
+        if candidates and len(list((candidates[0] / "claims").iterdir())) > 20:
+            staging = candidates[0]
+            break
+        time.sleep(0.01)
+    assert staging is not None and proc.poll() is None, "the build finished before it could be killed; make the KB bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert _snapshot(out) == before, "the killed build changed the previous site"
+    assert "Second build" not in (out / "index.html").read_text(encoding="utf-8")
+    # the next build cleans up the dead build's staging folder and succeeds
+    third = subprocess.run([sys.executable, "-m", "kb", "--kb", str(kb_dir), "-q", "build", "-o", str(out)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert "Second build" in (out / "index.html").read_text(encoding="utf-8")
+    assert not staging.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Anchoring and the token stream (unit level)
+
+
+def _claim(cid: str, nl: str, section: str = "s") -> Claim:
+    return Claim(id=cid, article="a", section=section, kind="empirical-finding", text=Text(nl=nl, en=nl), evidence=(),
+                 verdict="uncited", status="draft")
+
+
+def _article(body: str):
+    article, problems = parse_article("---\ntitle: T\n---\n\n## S {#s}\n\n" + body, "a.md", "a")
+    assert not problems
+    return article
+
+
+def _render(tokens) -> str:
+    out = []
+    for tok in tokens:
+        if tok["type"] == "text":
+            out.append(tok["text"])
+        elif tok["type"] == "open":
+            out.append(f"<{tok['claim']}{'' if tok['first'] else '+'}>")
+        elif tok["type"] == "close":
+            out.append(f"</{tok['claim']}>")
+        else:
+            out.append(f"[{tok['claim']}]")
+    return "".join(out)
+
+
+def test_anchor_normalises_whitespace_and_quotes():
+    article = _article("Preventieprogramma’s   met\nkrachttraining  werken. Daarna meer.\n")
+    anchors, missing = anchor_claims(article, [_claim("p", "Preventieprogramma's met krachttraining werken.")])
+    assert missing == []
+    (number, start, end), = anchors["p"].pieces
+    assert article.sections[0].paragraphs[number][start:end] == "Preventieprogramma’s   met krachttraining  werken."
+
+
+def test_anchor_prefers_the_claims_own_section():
+    article, _ = parse_article("---\ntitle: T\n---\n\n## A {#a}\n\nHet werkt.\n\n## B {#b}\n\nHet werkt.\n", "a.md", "a")
+    anchors, _ = anchor_claims(article, [_claim("x", "Het werkt.", section="b")])
+    assert anchors["x"].pieces[0][0] == 1
+
+
+def test_anchor_reports_missing_text():
+    anchors, missing = anchor_claims(_article("Iets anders.\n"), [_claim("x", "Niet hier.")])
+    assert anchors == {} and missing == ["x"]
+
+
+def test_tokens_nest_contained_claims():
+    text = "Krachttraining is goed voor iedereen, jong en oud."
+    outer = (0, len(text))
+    inner_start = text.index("jong")
+    inner = (inner_start, inner_start + len("jong en oud"))
+    tokens = _paragraph_tokens(text, [("a", *outer, True, True), ("b", *inner, True, True)])
+    assert _render(tokens) == "<a>Krachttraining is goed voor iedereen, <b>jong en oud</b>[b].</a>[a]"
+
+
+def test_tokens_split_crossing_claims_into_a_continuation():
+    text = "alpha beta gamma"
+    tokens = _paragraph_tokens(text, [("x", 0, 10, True, True), ("y", 6, 16, True, True)])
+    # y opens inside x, x closes, y goes on as a continuation: well-formed, each claim has one first piece
+    assert _render(tokens) == "<x>alpha <y>beta</y></x>[x]<y+> gamma</y>[y]"
+
+
+def test_tokens_identical_spans_and_same_start():
+    text = "een twee drie"
+    tokens = _paragraph_tokens(text, [("b", 0, 8, True, True), ("a", 0, 13, True, True), ("c", 0, 8, True, True)])
+    assert _render(tokens) == "<a><b><c>een twee</c>[c]</b>[b] drie</a>[a]"
+
+
+def test_claim_spanning_paragraphs_is_marked_in_pieces(tmp_path):
+    article = _article("Eerste alinea eindigt hier.\n\nTweede alinea begint zo.\n")
+    anchors, missing = anchor_claims(article, [_claim("span", "eindigt hier. Tweede alinea")])
+    assert missing == []
+    assert [(p[0]) for p in anchors["span"].pieces] == [0, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# URL and markup helpers
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", " JavaScript:alert(1)", "java\tscript:alert(1)", "data:text/html,<script>",
+                                 "vbscript:x", "//evil.example/x", "/etc/passwd", "file:///etc/passwd", "https://", "http://a b",
+                                 'https://x.example/"onmouseover="alert(1)', "https://x.example/<script>", ""])
+def test_safe_url_refuses(url):
+    assert safe_url(url) == ""
+
+
+def test_safe_url_accepts_http_and_https():
+    assert safe_url("https://doi.org/10.1002/14651858.CD011279.pub3") == "https://doi.org/10.1002/14651858.CD011279.pub3"
+    assert safe_url("http://example.org/a?b=c&d=e#f") == "http://example.org/a?b=c&d=e#f"
+
+
+def test_identifier_links():
+    assert doi_url("10.1002/14651858.cd011279.pub3") == "https://doi.org/10.1002/14651858.cd011279.pub3"
+    assert doi_url("javascript:alert(1)") == "" and doi_url("10.1/x") == ""
+    assert pubmed_url("28436583") == "https://pubmed.ncbi.nlm.nih.gov/28436583/"
+    assert pubmed_url("28436583<script>") == ""
+
+
+def test_sanitize_html_keeps_formatting_and_drops_everything_active():
+    dirty = ('<em>Title</em> <a href="javascript:alert(1)">bad</a> <a href="https://doi.org/10.1/abc" onclick="x()">good</a>'
+             '<script>alert(1)</script><img src=x onerror=alert(1)><span class="bibtex-protected" style="x">P</span>'
+             '<iframe src="https://evil.example"></iframe>&lt;b&gt;')
+    clean = str(sanitize_html(dirty))
+    assert clean == ('<em>Title</em> bad <a href="https://doi.org/10.1/abc" rel="noopener noreferrer">good</a>'
+                     '<span class="bibtex-protected">P</span>&lt;b&gt;')
+
+
+def test_the_real_knowledge_base_builds(tmp_path, capsys):
+    out = tmp_path / "site"
+    assert build(REPO, out) == 0, capsys.readouterr().err
+    kb = load_kb(REPO)
+    graph = build_graph(kb)
+    assert graph is not None
+    for article in kb.articles.values():
+        page = Page(out / "article" / f"{article.id}.html")
+        ids = [m.get("id") for m in marks(page) if m.get("id")]
+        expected = sorted(f"claim-{c.id}" for c in kb.claims.values() if c.article == article.id)
+        assert sorted(ids) == expected
+
+
+def test_build_site_api_returns_the_pages(site_kb, tmp_path):
+    kb = load_kb(site_kb)
+    result = build_site(kb, build_graph(kb), tmp_path / "api-site", lang="en")
+    assert result.index == tmp_path / "api-site" / "index.html"
+    assert "article/test.html" in result.pages and result.lang == "en"
