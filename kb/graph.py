@@ -8,7 +8,7 @@ Nodes (id prefix -> ``kind``; every node also has a ``label``)::
     article:<id>                article     title, language, publisher, url
     section:<article>/<section> section     article, section, title, level
     claim:<id>                  claim       claim_id, verdict, claim_kind, status, text_nl, text_en, ...
-    ref:<key>                   reference   key, year, study_type, verified, doi, pmid, retraction, ...
+    ref:<key>                   reference   ref_key, year, study_type, verified, doi, pmid, retraction, ...
     author:<slug>               author      family, given
     venue:<slug>                venue       name
     tag:<tag>                   tag         tag
@@ -107,7 +107,7 @@ def build_graph(kb: KnowledgeBase) -> nx.DiGraph:
 
     for ref in kb.references.values():
         rid = node_id("ref", ref.key)
-        g.add_node(rid, kind="reference", label=ref.short, key=ref.key, entry_type=ref.entry_type,
+        g.add_node(rid, kind="reference", label=ref.short, ref_key=ref.key, entry_type=ref.entry_type,
                    title=ref.title, year=ref.year, journal=ref.journal, study_type=ref.study_type,
                    verified=ref.verified, doi=ref.doi, pmid=ref.pmid, retraction=ref.retraction,
                    certainty=ref.certainty, first_author=ref.first_author)
@@ -409,7 +409,7 @@ def _links(g: nx.DiGraph, cid: str) -> list[EvidenceLink]:
         for rid in _out(g, holder, "evidence"):
             e, r = g.edges[holder, rid], g.nodes[rid]
             out.append(EvidenceLink(
-                path=tuple(_strip(p) for p in path), ref=r["key"], relation=e["relation"], certainty=e["certainty"],
+                path=tuple(_strip(p) for p in path), ref=r["ref_key"], relation=e["relation"], certainty=e["certainty"],
                 cited_in_article=e["cited_in_article"], locator=e.get("locator", ""), found=e.get("found", ""),
                 ref_label=r.get("label", ""), study_type=r.get("study_type", ""), year=r.get("year"),
                 verified=bool(r.get("verified")), retraction=r.get("retraction", ""),
@@ -453,8 +453,8 @@ def effective_support(g: nx.DiGraph, *, without: str | None = None) -> dict[str,
         refs = set()
         for path in _derivation_bfs(g, cid):
             for rid in _out(g, path[-1], "evidence"):
-                if g.edges[path[-1], rid]["relation"] in SUPPORTING and g.nodes[rid]["key"] != without:
-                    refs.add(g.nodes[rid]["key"])
+                if g.edges[path[-1], rid]["relation"] in SUPPORTING and g.nodes[rid]["ref_key"] != without:
+                    refs.add(g.nodes[rid]["ref_key"])
         support[_strip(cid)] = frozenset(refs)
     return support
 
@@ -463,7 +463,7 @@ def supporting_refs(g: nx.DiGraph, claim_id: str, *, inherited: bool = True) -> 
     """The keys of references that support a claim (sorted); with ``inherited``, through derived_from too."""
     cid = _require(g, "claim", claim_id)
     paths = _derivation_bfs(g, cid) if inherited else [(cid,)]
-    refs = {g.nodes[rid]["key"] for path in paths for rid in _out(g, path[-1], "evidence")
+    refs = {g.nodes[rid]["ref_key"] for path in paths for rid in _out(g, path[-1], "evidence")
             if g.edges[path[-1], rid]["relation"] in SUPPORTING}
     return tuple(sorted(refs))
 
@@ -525,7 +525,7 @@ def cocitation(g: nx.DiGraph) -> list[CoCitation]:
     """Pairs of references cited by the same claim (any relation), most shared claims first."""
     pairs: dict[tuple[str, str], list[str]] = {}
     for cid in (n for n, d in g.nodes(data=True) if d.get("kind") == "claim"):
-        keys = sorted(g.nodes[r]["key"] for r in _out(g, cid, "evidence"))
+        keys = sorted(g.nodes[r]["ref_key"] for r in _out(g, cid, "evidence"))
         for i, a in enumerate(keys):
             for b in keys[i + 1:]:
                 pairs.setdefault((a, b), []).append(_strip(cid))

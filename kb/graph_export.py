@@ -149,13 +149,29 @@ def to_node_link(g: nx.DiGraph) -> str:
 # ------------------------------------------------------------------------------------------ DOT
 
 def _q(value: Any) -> str:
-    """A DOT double-quoted string; backslashes and quotes escaped, newlines as \\n."""
+    """A DOT double-quoted escString (labels, tooltips): backslashes and quotes escaped, newlines as \\n."""
     text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
     return '"' + text.replace("\n", "\\n") + '"'
 
 
+def _q_raw(value: Any) -> str:
+    """A DOT double-quoted string for data (kb_*) attributes, which Graphviz keeps verbatim.
+
+    Only quotes are escaped; a newline stays a newline. DOT cannot end a quoted string with a
+    backslash, so a value ending in one gets a space appended (the one change to the data).
+    """
+    text = str(value).replace('"', '\\"')
+    if text.endswith("\\"):
+        text += " "
+    return '"' + text + '"'
+
+
+_ESCSTRING_ATTRS = {"label", "tooltip", "xlabel", "headlabel", "taillabel", "URL", "href", "id", "comment"}
+
+
 def _attrs(attrs: dict[str, Any]) -> str:
-    return "[" + ", ".join(f"{k}={_q(v)}" for k, v in attrs.items() if v is not None and v != "") + "]"
+    return "[" + ", ".join(f"{k}={_q(v) if k in _ESCSTRING_ATTRS or not k.startswith('kb_') else _q_raw(v)}"
+                           for k, v in attrs.items() if v is not None and v != "") + "]"
 
 
 def _wrap_id(text: str, width: int = 26) -> str:

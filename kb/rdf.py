@@ -168,7 +168,7 @@ def build_rdf(kb: KnowledgeBase, g: nx.DiGraph | None = None, *, base: str = DEF
         elif kind == "reference":
             out.add((s, RDF.type, BIBO[_BIBO_CLASS.get(d.get("entry_type", ""), "Document")]))
             out.add((s, RDFS.label, lit(d["label"])))
-            out.add((s, DCT.identifier, lit(d["key"])))
+            out.add((s, DCT.identifier, lit(d["ref_key"])))
             if d.get("title"):
                 out.add((s, DCT.title, lit(d["title"])))
             if d.get("year") is not None:
@@ -220,7 +220,7 @@ def build_rdf(kb: KnowledgeBase, g: nx.DiGraph | None = None, *, base: str = DEF
             prop = CITO[CITO_PROPERTY[d["relation"]]]
             out.add((o, prop, s))
             claim = g.nodes[src]
-            link = iri("claim", claim["claim_id"], "evidence", g.nodes[dst]["key"])
+            link = iri("claim", claim["claim_id"], "evidence", g.nodes[dst]["ref_key"])
             out.add((link, RDF.type, CITO.Citation))
             out.add((link, RDF.type, KBV.EvidenceLink))
             out.add((link, CITO.hasCitingEntity, o))
