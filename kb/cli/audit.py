@@ -28,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--fail-on", choices=FAIL_LEVELS, default="never",
                    help="exit 1 when a problem of this severity or worse exists (default: never)")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="language of the report's words (default: the knowledge base's)")
+    p.add_argument("--as-of", metavar="YEAR", type=int, help="count source ages from this year (default: the current year), for reproducible reports")
     p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name")
     p.set_defaults(handler=cmd_audit)
 
@@ -39,7 +40,7 @@ def cmd_audit(args) -> int:
     kb = load_valid(args)
     if args.templates and not Path(args.templates).is_dir():
         raise ConfigError(f"template folder {args.templates!r} does not exist")
-    audit = build_audit(kb, build_graph(kb))
+    audit = build_audit(kb, build_graph(kb), as_of=args.as_of)
     emit(args, render_audit(kb, audit, args.format, lang=args.lang, templates=args.templates))
     counts = ", ".join(f"{audit.counts[s]} {s}{'s' * (audit.counts[s] != 1 and s != 'info')}" for s in SEVERITIES)
     if not args.quiet:
