@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import Diagnostic, Location, Severity
+from .errors import Diagnostic, Location, Severity, did_you_mean
 from .model import Article, Section
 from .yamlsafe import YamlProblem, parse_yaml
 
@@ -67,7 +67,7 @@ def parse_article(text: str, rel: str, article_id: str) -> tuple[Article, list[D
                 if key not in _FRONT_KEYS:
                     line = positions.get((key,), (0, 0))[0] + 1
                     diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line, 1),
-                                                  f"expected one of: {', '.join(sorted(_FRONT_KEYS))}"))
+                                                  did_you_mean(str(key), _FRONT_KEYS) or f"expected one of: {', '.join(sorted(_FRONT_KEYS))}"))
             body_start = end + 1
 
     sections: list[Section] = []

@@ -185,8 +185,11 @@ CODES: dict[str, str] = {
     "verdict-mismatch": "a claim marked uncited has evidence the article cites",
     "duplicate-evidence": "a claim links the same reference twice",
     "summary-without-sources": "a summary claim lists no claims it summarises",
-    # importers
+    # import, extraction, retractions
     "import-skipped": "an imported record could not be read and was skipped",
+    "unresolved-citation": "a citation marker in an article matches no reference",
+    "ambiguous-citation": "a citation marker in an article matches more than one reference",
+    "retraction-nature": "a Retraction Watch record of an unknown kind was skipped",
 }
 
 
