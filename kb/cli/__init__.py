@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except KbError as exc:
         if args.verbose:
             traceback.print_exc()
-        print(f"kb: {exc}", file=sys.stderr)
+        print(f"kb: {exc}" if exc.location is None else str(exc), file=sys.stderr)  # located: path:line:col: error: ...
         return 1
     except KeyboardInterrupt:
         print("kb: interrupted", file=sys.stderr)
