@@ -7,9 +7,9 @@ Template search path, first hit wins (the mkdocs ``Theme.dirs`` pattern):
 3. the built-in templates shipped with kb.
 
 A user overrides a built-in template by putting a file of the same name in (1) or (2); to change
-one block, extend the built-in base template (``{% extends "base.html.j2" %}``) and override
-only that block. Templates receive plain data (dicts, dataclasses) and never call networkx or
-pybtex. Autoescaping is on for every ``.html``/``.html.j2``/``.svg.j2`` template. Templates are loaded
+one block, extend the built-in template (``{% extends "builtin/site/claim.html.j2" %}``: the
+``builtin/`` prefix names kb's own copy) and override only that block. Templates receive plain
+data (dicts, dataclasses) and never call networkx or pybtex. Autoescaping is on for every ``.html``/``.html.j2``/``.svg.j2`` template. Templates are loaded
 only from these folders: the loader refuses paths that climb out of them (``..``), and symlinks
 that leave the folder are refused too, so a template override cannot read other files.
 """
@@ -59,10 +59,22 @@ def template_dirs(kb_root: str | os.PathLike | None = None, extra: str | os.Path
     return dirs
 
 
+#: Names starting with this prefix are looked up in the built-in templates only, so that an override
+#: can extend the built-in template of the same name: {% extends "builtin/site/claim.html.j2" %}.
+BUILTIN_PREFIX = "builtin/"
+
+
 class _ConfinedLoader(jinja2.FileSystemLoader):
-    """A FileSystemLoader that also refuses symlinks pointing outside its folders."""
+    """A FileSystemLoader that also refuses symlinks pointing outside its folders, and resolves
+    ``builtin/<name>`` to the built-in template ``<name>``."""
 
     def get_source(self, environment, template):
+        if template.startswith(BUILTIN_PREFIX):
+            builtin = _ConfinedLoader([resource_dir("templates")])
+            try:
+                return builtin.get_source(environment, template[len(BUILTIN_PREFIX):])
+            except jinja2.TemplateNotFound:
+                raise jinja2.TemplateNotFound(template) from None
         source, filename, uptodate = super().get_source(environment, template)
         real = os.path.realpath(filename)
         if not any(real.startswith(os.path.realpath(d) + os.sep) for d in self.searchpath):

@@ -543,7 +543,7 @@ def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: b
         yield Page(f"references/{views.ref_files[ref.key]}", "site/reference.html.j2", views.reference(ref))
     context = _audit_context(kb, graph) if audit else None
     if context is not None:
-        yield Page("audit.html", "audit.html.j2", context)
+        yield Page("audit.html", "audit.html.j2", {**context, "ref_files": dict(views.ref_files)})
 
 
 def _audit_context(kb: KnowledgeBase, graph: Any) -> dict[str, Any] | None:

@@ -511,6 +511,19 @@ def test_template_override_by_name_and_by_block(site_kb, tmp_path):
     assert build(site_kb, out2, "--templates", str(cli_dir)) == 0
     home = (out2 / "index.html").read_text(encoding="utf-8")
     assert 'id="cli-footer"' in home and "own-home" not in home
+    # one block of a built-in page, through the builtin/ prefix; and base.html.j2 for every page
+    (own / "claim.html.j2").write_text(
+        '{% extends "builtin/site/claim.html.j2" %}{% block content %}{{ super() }}<p id="own-note">{{ claim.id }}</p>{% endblock %}',
+        encoding="utf-8")
+    (site_kb / "templates" / "base.html.j2").write_text(
+        '{% extends "builtin/base.html.j2" %}{% block footer %}<footer id="own-footer">{{ t["nav.claims"] }}</footer>{% endblock %}',
+        encoding="utf-8")
+    out4 = tmp_path / "o4"
+    assert build(site_kb, out4) == 0
+    card = (out4 / "claims" / "pijn.html").read_text(encoding="utf-8")
+    assert '<p id="own-note">pijn</p>' in card and "Het helpt bij pijn" in card  # the built-in card is kept
+    assert '<footer id="own-footer">Beweringen</footer>' in card
+    assert '<footer id="own-footer">' in (out4 / "references" / "geneen2017.html").read_text(encoding="utf-8")
     # a static asset is overridable too
     (site_kb / "templates" / "assets").mkdir()
     (site_kb / "templates" / "assets" / "site.css").write_text("body { color: red; }\n", encoding="utf-8")
@@ -761,3 +774,47 @@ def test_build_site_api_returns_the_pages(site_kb, tmp_path):
     result = build_site(kb, build_graph(kb), tmp_path / "api-site", lang="en")
     assert result.index == tmp_path / "api-site" / "index.html"
     assert "article/test.html" in result.pages and result.lang == "en"
+
+
+def test_progress_bar_on_a_terminal(site_kb, tmp_path):
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--kb", str(site_kb), "build", "-o", str(tmp_path / "site")], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=secondary)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 4096)
+        except OSError:  # the terminal closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(primary)
+    output = b"".join(chunks).decode("utf-8", "replace")
+    assert "\r" in output and "[" in output and "#" in output  # a bar redrawn in place
+    assert re.search(r"\d+/\d+ ", output)
+    assert "open " in output and "index.html" in output
+
+
+def test_golden_article_body(site, request):
+    """The annotated text of the test article, as HTML: nesting, notes and citation numbers."""
+    html = (site / "article" / "test.html").read_text(encoding="utf-8")
+    body = html[html.index('<div class="article-body">'):html.index("</div>", html.index('<div class="article-body">')) + 6]
+    golden = Path(__file__).parent / "cases" / "site-article" / "article-body.html"
+    update = request.config.getoption("--update-golden", default=False)
+    if update or not golden.exists():
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(body, encoding="utf-8")
+        if not update:
+            pytest.fail(f"{golden} was missing and has been written; review it and run the tests again")
+    expected = golden.read_text(encoding="utf-8")
+    if body != expected:
+        import difflib
+
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), body.splitlines(True), str(golden), "actual"))
+        pytest.fail(f"the article body differs from {golden} (pytest --update-golden accepts it):\n{diff}")

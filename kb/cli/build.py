@@ -56,6 +56,7 @@ class _Progress:
 
 
 def cmd_build(args) -> int:
+    from ..cite import get_style
     from ..graph import build_graph
     from ..site import build_site
 
@@ -74,9 +75,11 @@ def cmd_build(args) -> int:
         raise ConfigError(f"no interface words for language {lang!r}", hint=f"pass --lang with one of: {', '.join(UI_LANGUAGES)}")
     if args.templates and not Path(args.templates).is_dir():
         raise ConfigError(f"template folder {args.templates!r} does not exist")
+    if args.style:
+        get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
     graph = build_graph(kb)
     if not quiet and not sys.stderr.isatty():
-        print(f"kb: building the site in {args.output}/ ...", file=sys.stderr)
+        print(f"kb: building the site in {args.output} ...", file=sys.stderr)
     progress = _Progress(not quiet)
     try:
         result = build_site(kb, graph, args.output, lang=lang, style=args.style, templates=args.templates, progress=progress)
