@@ -298,11 +298,14 @@ def to_dot(g: nx.DiGraph, *, drawing: bool = False, all_nodes: bool = False) -> 
 
 
 def _legend(g: nx.DiGraph) -> list[str]:
-    """A legend cluster: the study-type colours in use and the edge styles."""
+    """A legend cluster: the study-type and verdict colours in use, and the edge styles."""
     types = sorted({d.get("study_type") or "" for _, d in g.nodes(data=True) if d.get("kind") == "reference"})
     lines = ["  subgraph cluster_legend {", f"    graph {_attrs({'label': 'legend', 'style': 'dashed', 'color': '#bbbbbb', 'fontsize': '10'})};"]
     for i, st in enumerate(types):
         lines.append(f"    legend_type_{i} {_attrs({'label': st or 'study type unknown', 'shape': 'note', 'style': 'filled', 'fillcolor': STUDY_TYPE_COLOURS.get(st, '#ffffff'), 'fontsize': '9'})};")
+    verdicts = [v for v in VERDICT_COLOURS if any(d.get("verdict") == v for _, d in g.nodes(data=True) if d.get("kind") == "claim")]
+    for i, verdict in enumerate(verdicts):
+        lines.append(f"    legend_verdict_{i} {_attrs({'label': f'claim: {verdict}', 'shape': 'box', 'style': 'rounded,filled', 'fillcolor': VERDICT_COLOURS[verdict], 'fontsize': '9'})};")
     for i, rel in enumerate(("supports", "partially-supports", "disputes", "mentions", "derived_from")):
         a, b = f"legend_rel_{i}a", f"legend_rel_{i}b"
         lines.append(f"    {a} {_attrs({'label': '', 'shape': 'point', 'width': '0.05'})};")

@@ -305,3 +305,45 @@ def test_cli_output_file(kb_dir, tmp_path, capsys):
     target = tmp_path / "why.json"
     code, _, _ = run(capsys, "--kb", str(kb_dir), "why", "pijn", "--format", "json", "-o", str(target))
     assert code == 0 and json.loads(target.read_text())["claim"]["id"] == "pijn"
+
+
+# ----------------------------------------------------------------- this repository's knowledge base
+
+@pytest.fixture(scope="module")
+def real():
+    kb = load_kb(REPO)
+    return kb, build_graph(kb)
+
+
+def test_real_kb_impact_geneen2017(real):
+    """Issue 3: kb impact geneen2017 lists the pain and mental-health claims and the conclusion
+    claims derived from them, and says which would be left unsupported."""
+    kb, g = real
+    result = impact(g, "geneen2017")
+    pain_mental = {c.id for c in kb.claims.values()
+                   if c.section in ("pijn", "mentale-gezondheid") and any(ev.ref == "geneen2017" for ev in c.evidence)}
+    assert {"pijn-weerstandstraining-chronische-klachten", "mentale-gezondheid-stemming-angst-depressie"} <= pain_mental
+    assert pain_mental <= set(result.direct)
+    conclusions = {c.id for c in kb.claims.values() if c.section == "conclusie" and set(c.derived_from) & pain_mental}
+    assert {"conclusie-pijn", "conclusie-mentale-gezondheid"} <= conclusions
+    assert conclusions <= set(result.indirect)
+    for record in result.claims:  # orphaned exactly when geneen2017 is the claim's only support
+        assert record.orphaned == (supporting_refs(g, record.claim) == ("geneen2017",)), record.claim
+    assert set(result.orphaned) == {r.claim for r in result.claims if r.orphaned}
+
+
+def test_real_kb_why_conclusion_reaches_the_references(real):
+    _, g = real
+    w = why(g, "conclusie-pijn")
+    assert w.links and all(l.inherited and l.path[0] == "conclusie-pijn" for l in w.links)
+    assert "geneen2017" in {l.ref for l in w.links}
+    assert {l.path[1] for l in w.links} <= {"pijn-weerstandstraining-chronische-klachten", "pijn-rust-haaks-op-onderzoek"}
+
+
+def test_real_kb_every_claim_answers(real):
+    kb, g = real
+    for claim_id in kb.claims:
+        json.dumps(why(g, claim_id).as_dict())
+    for key in kb.references:
+        json.dumps(impact(g, key).as_dict())
+    json.dumps(stats(kb, g).as_dict())
