@@ -143,8 +143,16 @@ def _too_complex(message: str, mark, hint: str) -> YamlProblem:
     return YamlProblem("yaml-too-complex", message, line, column, hint)
 
 
+#: First characters that may make a plain scalar something other than a string (see Resolver.resolve).
+_RESOLVED_FIRST = frozenset(k for k in _Loader.yaml_implicit_resolvers if k)
+
+
 def _scalar(loader, event) -> Any:
     tag = event.tag
+    if tag is None:
+        value = event.value
+        if not event.implicit[0] or (value and value[0] not in _RESOLVED_FIRST):  # quoted, or a plain word: a string
+            return value
     if tag is None or tag == "!":
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit) if tag is None else _STR
     if tag not in _SCALAR_TAGS:
