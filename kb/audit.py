@@ -41,6 +41,7 @@ from typing import Any
 from . import graph as kbgraph
 from .errors import ConfigError, Location
 from .model import CERTAINTIES, VERDICTS, KnowledgeBase
+from .render import UI_LANGUAGES, ui_words
 from .resources import resource_dir
 
 __all__ = [
@@ -107,6 +108,8 @@ class Problem:
     phrases: tuple[str, ...] = ()
     #: Related claims: those losing support (retractions), or citing the reference.
     claims: tuple[str, ...] = ()
+    #: ``message`` in every interface language (data/i18n: audit.msg.*), for the reports.
+    messages: dict[str, str] = field(default_factory=dict)
 
     @property
     def rank(self) -> tuple:
@@ -272,6 +275,12 @@ def strong_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
 # Building the audit
 
 
+def _compose(lang: str, parts: list[tuple[str, dict]]) -> str:
+    """A problem message from interface-word templates (``audit.msg.<key>``, %-style parameters)."""
+    words = ui_words(lang)
+    return "".join(words[f"audit.msg.{key}"] % params if params else words[f"audit.msg.{key}"] for key, params in parts)
+
+
 def _chart(chart_id: str, prefix: str, counts: dict[str, int]) -> Chart:
     total = sum(counts.values())
     biggest = max(counts.values(), default=0)
@@ -294,8 +303,10 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
     unsupported = set(kbgraph.unsupported_claims(graph))
     problems: list[Problem] = []
 
-    def add(code: str, kind: str, subject: str, message: str, **extra) -> None:
-        problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=message, **extra))
+    def add(code: str, kind: str, subject: str, parts: list[tuple[str, dict]], **extra) -> None:
+        messages = {lang: _compose(lang, parts) for lang in UI_LANGUAGES}
+        problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=messages["en"],
+                                messages=messages, **extra))
 
     # -- claims ---------------------------------------------------------------------------
     for claim in kb.claims.values():
@@ -303,34 +314,31 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
         why = kbgraph.why(graph, claim.id)
         reason = claim.verdict_reason
         if claim.verdict == "unsupported":
-            add("unsupported", "claim", claim.id, "the cited sources do not back the claim as worded", detail=reason, location=where)
+            add("unsupported", "claim", claim.id, [("unsupported", {})], detail=reason, location=where)
         elif claim.verdict == "source-misdescribed":
-            add("source-misdescribed", "claim", claim.id, "the article describes a source as something it is not", detail=reason, location=where)
+            add("source-misdescribed", "claim", claim.id, [("source-misdescribed", {})], detail=reason, location=where)
         elif claim.verdict == "overstated":
-            add("overstated", "claim", claim.id, "the claim says more, or more firmly, than its sources", detail=reason, location=where)
+            add("overstated", "claim", claim.id, [("overstated", {})], detail=reason, location=where)
         if claim.id in unsupported:
-            add("no-support", "claim", claim.id, "no supporting evidence, directly or through the claims it summarises", location=where)
+            add("no-support", "claim", claim.id, [("no-support", {})], location=where)
         cited = any(ev.cited_in_article for ev in claim.evidence)
         if not cited and not claim.derived_from:
             added = sorted({ev.ref for ev in claim.evidence if not ev.cited_in_article})
-            message = "the article cites no source for this claim"
-            if added:
-                message += f"; a reviewer added {', '.join(added)}"
+            message = [("uncited", {})] + ([("uncited.added", {"refs": ", ".join(added)})] if added else [])
             add("uncited", "claim", claim.id, message, detail=reason if claim.verdict == "uncited" else "", location=where)
         if claim.id in single:
             (ref,) = kbgraph.supporting_refs(graph, claim.id)
-            add("single-source", "claim", claim.id, f"all supporting evidence comes from one reference: {ref}", location=where)
+            add("single-source", "claim", claim.id, [("single-source", {"ref": ref})], location=where)
         if why.certainty in wording.flag_when:
             found = []
             for lang in ("nl", "en"):
                 found += [f"{p} ({lang})" for p in strong_phrases(claim.text.get(lang), wording.phrases.get(lang, ()))]
             if found:
-                quoted = ", ".join(f'"{f.rsplit(" (", 1)[0]}"' for f in found)
-                level = {"none": "with no supporting evidence", "not-graded": "while none of its evidence is graded for certainty"}.get(
-                    why.certainty, f"while its best evidence is of {why.certainty.replace('-', ' ')} certainty")
-                add("strong-wording", "claim", claim.id, f"worded strongly ({quoted}) {level}", location=where, phrases=tuple(found))
+                quoted = ", ".join(dict.fromkeys(f'"{f.rsplit(" (", 1)[0]}"' for f in found))
+                add("strong-wording", "claim", claim.id, [("strong-wording", {"phrases": quoted}), (f"strong-wording.{why.certainty}", {})],
+                    location=where, phrases=tuple(found))
         if claim.status == "draft":
-            add("draft-claim", "claim", claim.id, "not reviewed yet (status: draft)", location=where)
+            add("draft-claim", "claim", claim.id, [("draft-claim", {})], location=where)
 
     # -- references -------------------------------------------------------------------------
     citing: dict[str, list[str]] = {}
@@ -348,34 +356,32 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
             effect = kbgraph.impact(graph, ref.key)
             retractions.append(Retraction(ref=ref.key, kind=ref.retraction, notice=ref.retraction_notice,
                                           direct=effect.direct, indirect=effect.indirect, orphaned=effect.orphaned))
-            what = {"retracted": "was retracted", "expression-of-concern": "carries an expression of concern",
-                    "correction": "was corrected"}[ref.retraction]
-            message = f"the reference {what}"
+            message = [(ref.retraction, {})]
             if effect.orphaned:
-                message += f"; {len(effect.orphaned)} claim(s) would be left without supporting evidence"
+                message.append(("retraction.orphans", {"n": len(effect.orphaned)}))
             elif effect.direct or effect.indirect:
-                message += f"; {len(effect.direct) + len(effect.indirect)} claim(s) rest on it"
+                message.append(("retraction.rests", {"n": len(effect.direct) + len(effect.indirect)}))
             add(_RETRACTION_CODES[ref.retraction], "reference", ref.key, message, detail=ref.retraction_notice, location=where,
                 claims=effect.orphaned or effect.direct + effect.indirect)
         if not ref.verified:
             if not (ref.doi or ref.pmid or ref.url):
-                add("unidentified-reference", "reference", ref.key, "the cited work could not be identified (unverified, no DOI, PMID or URL)",
+                add("unidentified-reference", "reference", ref.key, [("unidentified-reference", {})],
                     detail=ref.verification, location=where, claims=users)
             else:
-                add("unverified-reference", "reference", ref.key, "identity or metadata not confirmed against public records",
+                add("unverified-reference", "reference", ref.key, [("unverified-reference", {})],
                     detail=ref.verification, location=where, claims=users)
         if ref.discrepancy:
-            add("metadata-discrepancy", "reference", ref.key, "the article's citation or description disagrees with the publication",
+            add("metadata-discrepancy", "reference", ref.key, [("metadata-discrepancy", {})],
                 detail=ref.discrepancy, location=where, claims=users)
         if used and not ref.doi:
-            add("missing-doi", "reference", ref.key, "no DOI", location=where, claims=users)
+            add("missing-doi", "reference", ref.key, [("missing-doi", {})], location=where, claims=users)
         if used and not ref.pmid:
-            add("missing-pmid", "reference", ref.key, "no PMID", location=where, claims=users)
+            add("missing-pmid", "reference", ref.key, [("missing-pmid", {})], location=where, claims=users)
         if ref.year is not None and as_of - ref.year > kb.config.old_source_years:
-            add("old-source", "reference", ref.key, f"published {ref.year}, {as_of - ref.year} years ago (limit: {kb.config.old_source_years})",
+            add("old-source", "reference", ref.key, [("old-source", {"year": ref.year, "age": as_of - ref.year, "limit": kb.config.old_source_years})],
                 location=where, claims=users)
         if not used:
-            add("unused-reference", "reference", ref.key, "no claim links to this reference", location=where)
+            add("unused-reference", "reference", ref.key, [("unused-reference", {})], location=where)
 
     problems.sort(key=lambda p: p.rank)
     counts = {s: sum(p.severity == s for p in problems) for s in SEVERITIES}

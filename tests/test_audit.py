@@ -138,7 +138,7 @@ def test_golden_markdown_and_json(mini, update_golden):
     check_golden(CASE / "expected" / "audit.json", render_audit(kb, audit, "json"), update_golden)
     data = json.loads(render_audit(kb, audit, "json"))
     assert data["counts"] == {"error": 3, "warning": 8, "info": 7}
-    assert {"severity", "code", "subject_kind", "subject", "message", "detail", "location", "phrases", "claims"} == set(data["problems"][0])
+    assert {"severity", "code", "subject_kind", "subject", "message", "messages", "detail", "location", "phrases", "claims"} == set(data["problems"][0])
 
 
 class _Tags(HTMLParser):
