@@ -11,8 +11,8 @@ A handout is built from claims (``build_handout``), then rendered by a template:
 - ``pdf``: the HTML through WeasyPrint (optional extra ``kb[pdf]``).
 
 Which claims go in (documented in docs/handouts.md): a claim is included when it has supporting
-evidence (directly or through the claims it summarises; kb.graph.supporting_refs) and its verdict
-is not ``unsupported``. Claims the reviewer judged overstated or source-misdescribed are hedged
+evidence (directly or through the claims it summarises; kb.graph.why) from a reference that is not
+retracted, and its verdict is not ``unsupported``. Claims the reviewer judged overstated or source-misdescribed are hedged
 with a sentence saying the sources are less definite; claims whose best evidence is of low or very
 low certainty are hedged as limited evidence. Every other claim is left out and listed in
 ``Handout.left_out`` (the CLI prints them), never shown to patients unhedged.
@@ -36,6 +36,8 @@ from .render import make_env, read_asset, render_template, sanitize_html, templa
 __all__ = [
     "FORMATS",
     "bib_path_for",
+    "build_article_view",
+    "render_article",
     "cited_keys_in",
     "html_to_pdf",
     "pandoc_bib",
@@ -220,15 +222,15 @@ def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: li
         claim = kb.claims[cid]
         why = kbgraph.why(graph, cid)
         # Cite supporting links in the order they appear (own links first, then inherited ones).
-        keys = tuple(dict.fromkeys(link.ref for link in why.links if link.supporting))
+        # A retracted reference is never cited to patients.
+        keys = tuple(dict.fromkeys(link.ref for link in why.links if link.supporting and link.retraction != "retracted"))
         if claim.verdict == "unsupported":
             left_out.append((cid, "verdict unsupported: the cited sources do not back it"))
             continue
         if not keys:
-            left_out.append((cid, "no supporting evidence"))
+            left_out.append((cid, "no supporting evidence" + (" left once retracted sources are set aside" if why.supporting_refs else "")))
             continue
-        strong = why.certainty in wording.flag_when and any(
-            strong_phrases(claim.plain_text(l), wording.phrases.get(l, ())) for l in (lang,))
+        strong = why.certainty in wording.flag_when and bool(strong_phrases(claim.plain_text(lang), wording.phrases.get(lang, ())))
         if claim.verdict in ("overstated", "source-misdescribed") or strong:
             hedge = "overstated"
         elif why.certainty in ("low", "very-low"):
@@ -346,3 +348,87 @@ def write_pandoc_bib(kb: KnowledgeBase, keys, output: str, *, force: bool = Fals
     path = bib_path_for(output)
     write_atomic(path, pandoc_bib(kb, [k for k in keys if k in kb.bibliography.entries]), force=force)
     return str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The annotated article as one document (kb render article)
+
+
+def build_article_view(kb: KnowledgeBase, graph, *, article_id: str | None = None, lang: str, style: str,
+                       backend: str = "text") -> dict[str, Any]:
+    """The article's text with every claim marked in place and numbered in reading order, a note per
+    claim (its text in ``lang``, verdict, reason, and each source with relation, certainty and what it
+    found), and the bibliography of every source the notes name, formatted with ``style``."""
+    from .site import _paragraphs, anchor_claims
+
+    if not kb.articles:
+        raise KbError("the knowledge base has no article (articles/*.md)")
+    if article_id is None:
+        article_id = next(iter(kb.articles))
+    article = kb.articles.get(article_id)
+    if article is None:
+        raise KbError(f"unknown article {article_id!r}", hint=did_you_mean(article_id, kb.articles) or f"articles: {', '.join(kb.articles)}")
+    claims = [c for c in kb.claims.values() if c.article == article.id]
+    anchors, unanchored = anchor_claims(article, claims)
+    ordered = sorted(anchors.values(), key=lambda a: (a.start, a.claim_id))
+    number = {a.claim_id: n for n, a in enumerate(ordered, 1)}
+
+    spans: dict[int, list[tuple[int, int, int, bool]]] = {}
+    for anchor in ordered:
+        for i, (para, start, end) in enumerate(anchor.pieces):
+            spans.setdefault(para, []).append((start, end, number[anchor.claim_id], i == len(anchor.pieces) - 1))
+
+    paragraphs = _paragraphs(article)
+    sections: list[dict[str, Any]] = []
+    for index, (section_id, text) in enumerate(paragraphs):
+        segments: list[dict[str, Any]] = []
+        cursor = 0
+        for start, end, n, last in sorted(spans.get(index, ()), key=lambda s: (s[0], -s[1])):
+            if start < cursor:  # nested or overlapping claim: its note follows the enclosing mark
+                if last and segments:
+                    segments[-1]["notes"].append(n)
+                continue
+            if start > cursor:
+                segments.append({"text": text[cursor:start], "note": None, "notes": []})
+            segments.append({"text": text[start:end], "note": n, "notes": [n] if last else []})
+            cursor = end
+        if cursor < len(text):
+            segments.append({"text": text[cursor:], "note": None, "notes": []})
+        if not sections or sections[-1]["id"] != section_id:
+            section = article.section(section_id)
+            sections.append({"id": section_id, "title": section.title if section else "", "level": section.level if section else 2,
+                             "paragraphs": []})
+        sections[-1]["paragraphs"].append(segments)
+
+    first_use = [ev.ref for a in ordered for ev in kb.claims[a.claim_id].evidence]
+    bibliography = cited_bibliography(kb, first_use, style, backend)
+    label_of = {e.key: e.label for e in bibliography}
+    index_of = {e.key: i for i, e in enumerate(bibliography, 1)}
+    notes = []
+    for anchor in ordered:
+        claim = kb.claims[anchor.claim_id]
+        notes.append({
+            "n": number[claim.id], "id": claim.id, "text": claim.text.get(lang), "verdict": claim.verdict, "reason": claim.verdict_reason,
+            "derived_from": list(claim.derived_from),
+            "sources": [{"key": ev.ref, "label": label_of.get(ev.ref, "?"), "index": index_of.get(ev.ref, 0),
+                         "citation": in_text([label_of.get(ev.ref, "?")], style), "relation": ev.relation, "certainty": ev.certainty,
+                         "cited_in_article": ev.cited_in_article, "found": ev.found} for ev in claim.evidence],
+        })
+    return {"id": article.id, "title": article.title, "publisher": article.publisher, "url": article.url, "language": article.language,
+            "sections": sections, "notes": notes, "bibliography": bibliography, "unanchored": unanchored, "style": style,
+            "in_text": "author-year" if is_author_year(style) else "numeric"}
+
+
+def render_article(kb: KnowledgeBase, graph, fmt: str, *, lang: str | None = None, style: str | None = None,
+                   article_id: str | None = None, templates: str | None = None) -> str:
+    """The annotated article as Markdown (footnotes) or one self-contained HTML page."""
+    if fmt not in ("html", "md"):
+        raise ConfigError(f"unknown article format {fmt!r}", hint="expected html or md (or pdf through kb render)")
+    lang = lang or kb.config.language
+    style = style or kb.config.style
+    view = build_article_view(kb, graph, article_id=article_id, lang=lang, style=style, backend="html" if fmt == "html" else "md")
+    env = document_env(kb, templates)
+    if fmt == "md":
+        return render_template(env, "annotated.md.j2", {"doc": view, "t": ui_words(lang), "lang": lang})
+    context = standalone_context(kb, env, lang, page=f"article/{view['id']}.html")
+    return render_template(env, "annotated.html.j2", {**context, "doc": view, "safe_citation": sanitize_html})
