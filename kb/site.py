@@ -217,12 +217,28 @@ class _Views:
         self.t = ui_words(lang)
         self.ref_files = {key: reference_filename(key) for key in kb.references}
         self._cite_cache: dict[str, Any] = {}
-        # who rests on whom, read from the graph
+        # where each claim sits in its article, found once: anchors, and the reading order of claims
+        self.anchors: dict[str, dict[str, Anchor]] = {}
+        self.unanchored: dict[str, list[str]] = {}
+        self.position: dict[str, tuple] = {}
+        self.section_titles = {(a.id, s.id): s.title for a in kb.articles.values() for s in a.sections}
+        for n, article in enumerate(kb.articles.values()):
+            anchors, missing = anchor_claims(article, [c for c in kb.claims.values() if c.article == article.id])
+            self.anchors[article.id], self.unanchored[article.id] = anchors, missing
+            for a in anchors.values():
+                self.position[a.claim_id] = (n, a.pieces[0][0], a.pieces[0][1], -a.pieces[-1][0], -a.pieces[-1][2], a.claim_id)
+        # which claims summarise which (derived_from, as the graph has it)
         self.derived_by: dict[str, list[str]] = {cid: [] for cid in kb.claims}
         for claim in kb.claims.values():
             for other in claim.derived_from:
                 if other in self.derived_by:
                     self.derived_by[other].append(claim.id)
+        for others in self.derived_by.values():
+            others.sort(key=self.reading_order)
+
+    def reading_order(self, claim_id: str) -> tuple:
+        """Sort key: claims in the order a reader meets them (unanchored ones last, by id)."""
+        return self.position.get(claim_id, (len(self.kb.articles), 0, 0, 0, 0, claim_id))
 
     # -- small pieces ---------------------------------------------------------------------
     def citation_html(self, key: str):
@@ -282,9 +298,11 @@ class _Views:
             "verdict": claim.verdict,
             "kind": claim.kind,
             "section": claim.section,
+            "section_title": self.section_titles.get((claim.article, claim.section)) or claim.section,
             "article": claim.article,
             "status": claim.status,
             "n_sources": len(claim.evidence),
+            "n_derived": len(claim.derived_from),
         }
 
     # -- pages ----------------------------------------------------------------------------
@@ -309,8 +327,8 @@ class _Views:
 
     def article(self, article: Article) -> dict[str, Any]:
         claims = [c for c in self.kb.claims.values() if c.article == article.id]
-        anchors, missing = anchor_claims(article, claims)
-        order = sorted(anchors.values(), key=lambda a: (a.start, -(a.pieces[-1][0] * 10**9 + a.pieces[-1][2]), a.claim_id))
+        anchors, missing = self.anchors[article.id], self.unanchored[article.id]
+        order = sorted(anchors.values(), key=lambda a: self.reading_order(a.claim_id))
         number_of = {a.claim_id: n for n, a in enumerate(order, 1)}
         # numbered citations: in order of first appearance
         cite_no: dict[str, int] = {}
@@ -383,8 +401,19 @@ class _Views:
             "derived_from": [self._claim_link(o, {}) for o in claim.derived_from],
             "derived_by": [self._claim_link(o, {}) for o in self.derived_by.get(claim.id, ())],
             "why": self._why(claim.id),
+            "context": self._context(claim),
         })
         return {"claim": view}
+
+    def _context(self, claim: Claim) -> list[list[dict[str, Any]]]:
+        """The paragraph(s) around a claim, as tokens with only this claim marked."""
+        anchor = self.anchors.get(claim.article, {}).get(claim.id)
+        if anchor is None:
+            return []
+        paragraphs = _paragraphs(self.kb.articles[claim.article])
+        last = len(anchor.pieces) - 1
+        return [_paragraph_tokens(paragraphs[number][1], [(claim.id, start, end, index == 0, index == last)])
+                for index, (number, start, end) in enumerate(anchor.pieces)]
 
     def _why(self, claim_id: str) -> dict[str, Any]:
         return _why_view(self.g.why(self.graph, claim_id), self)
@@ -392,7 +421,7 @@ class _Views:
     def reference(self, ref: Reference) -> dict[str, Any]:
         brief = self.ref_brief(ref.key)
         uses = []
-        for claim in self.kb.claims.values():
+        for claim in sorted(self.kb.claims.values(), key=lambda c: self.reading_order(c.id)):
             for ev in claim.evidence:
                 if ev.ref == ref.key:
                     uses.append({"claim": self.claim_brief(claim), "relation": ev.relation, "certainty": ev.certainty,
@@ -419,7 +448,8 @@ class _Views:
     def claims_index(self) -> dict[str, Any]:
         groups = []
         for verdict in VERDICT_ORDER:
-            members = [self.claim_brief(c) for c in self.kb.claims.values() if c.verdict == verdict]
+            members = [self.claim_brief(c) for c in sorted(self.kb.claims.values(), key=lambda c: self.reading_order(c.id))
+                       if c.verdict == verdict]
             if members:
                 groups.append({"verdict": verdict, "claims": members})
         return {"groups": groups, "n_claims": len(self.kb.claims)}
@@ -481,6 +511,7 @@ def _why_view(why: Any, views: _Views) -> dict[str, Any]:
     for link in why.links:
         links.append({
             "via": link.holder if link.inherited else None,
+            "via_text": _claim_text(views.kb.claims[link.holder], views.lang) if link.inherited and link.holder in views.kb.claims else "",
             "path": list(link.path),
             "ref": views.ref_brief(link.ref),
             "relation": link.relation,
