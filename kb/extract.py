@@ -10,10 +10,11 @@ The stages, each a plain function:
 The rules (headings in plain text, which sentence a citation covers, what the claim text is) are
 documented in docs/extract.md; the short version:
 
-* plain text: the first line is the title when it is short; any other line of at most 12 words
-  that starts with a capital or digit, has no final punctuation (. ! ? , ; : …) and is followed by
-  a paragraph is a heading. One line is one paragraph, unless the file is hard-wrapped (it has
-  blank lines and nine in ten lines are at most 100 characters), then blank lines separate paragraphs;
+* plain text: one line is one paragraph, unless the file is hard-wrapped (it has blank lines and
+  nine in ten lines are at most 100 characters), then blank lines separate paragraphs. The first
+  line is the title when it is short; any other paragraph that is a single line of at most 12 words,
+  starts with a capital or digit, has no final punctuation (. ! ? , ; : …) and is followed by a
+  paragraph that is not such a line itself, is a heading;
 * a citation marker covers the sentence it stands in; a sentence that is nothing but a marker
   (written after the full stop) covers the sentence before it;
 * the claim text is the sentence verbatim, minus the marker(s) that end it; markers inside the
@@ -235,14 +236,14 @@ def _read_plain(text: str) -> tuple[str, dict, list[dict]]:
         rest = first_block[1:]
         blocks = ([rest] if rest else []) + blocks[1:]
     sections = [{"title": "", "level": 2, "line": 1, "paragraphs": []}]
+    def heading_block(block: list[tuple[int, str]]) -> bool:
+        return len(block) == 1 and _heading_like(block[0][1])
+
     for index, block in enumerate(blocks):
-        head = block[0][1]
-        following = block[1:] or (blocks[index + 1] if index + 1 < len(blocks) else [])
-        if _heading_like(head) and following and not _heading_like(following[0][1]):
-            sections.append({"title": head.strip(), "level": 2, "line": block[0][0], "paragraphs": []})
-            block = block[1:]
-            if not block:
-                continue
+        following = blocks[index + 1] if index + 1 < len(blocks) else []
+        if heading_block(block) and following and not heading_block(following):
+            sections.append({"title": block[0][1].strip(), "level": 2, "line": block[0][0], "paragraphs": []})
+            continue
         if sections[-1]["title"] and _REFERENCE_HEADINGS.match(sections[-1]["title"]):
             sections[-1]["paragraphs"].extend(_split_numbered(block))
         else:

@@ -45,6 +45,7 @@ __all__ = [
     "read_records",
     "record_to_bibtex",
     "references_of",
+    "set_field",
 ]
 
 _PMID_RE = re.compile(r"^\d{1,9}$")
@@ -152,6 +153,25 @@ def field_value_span(entry_text: str, name: str) -> tuple[int, int] | None:
     return (index, index + bare.end()) if bare else None
 
 
+def _entry_indent(entry: str) -> str:
+    match = re.search(r"\n([ \t]+)\w+\s*=", entry)
+    return match.group(1) if match else "  "
+
+
+def set_field(entry: str, name: str, value: str) -> str:
+    """One entry's text with field ``name`` set to ``value``: the old value replaced in place, or a new
+    field line inserted before the closing brace, indented like the other fields. Nothing else changes."""
+    span = field_value_span(entry, name)
+    if span is not None:
+        return entry if entry[span[0]:span[1]] == value else entry[: span[0]] + value + entry[span[1]:]
+    close = entry.rstrip()
+    body = close[:-1]
+    stripped = body.rstrip()
+    trailing_comma = stripped.endswith(",")
+    insert = ("" if trailing_comma else ",") + f"\n{_entry_indent(entry)}{name} = {{{value}}}" + ("," if trailing_comma else "")
+    return stripped + insert + body[len(stripped):] + close[-1] + entry[len(close):]
+
+
 def _escape(value: str, name: str) -> str:
     if name in _PLAIN_FIELDS:
         return value.replace("{", "").replace("}", "")
@@ -209,11 +229,10 @@ def record_to_bibtex(record: Record, key: str) -> str:
         text = record.raw
         span = entry_spans(text)[0]
         text = text[: span.key_start] + key + text[span.key_end:]
-        for name in ("doi", "pmid", "pmcid"):
+        for name in ("year", "doi", "pmid", "pmcid"):
             value = record.fields.get(name)
-            where = field_value_span(text, name)
-            if value and where and text[where[0]:where[1]] != value:
-                text = text[: where[0]] + value + text[where[1]:]
+            if value:
+                text = set_field(text, name, value)
         return text.rstrip() + "\n"
     lines = [f"@{record.entry_type}{{{key},"]
     values = dict(record.fields)
@@ -230,15 +249,46 @@ def record_to_bibtex(record: Record, key: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_EXTENDED_NAME_RE = re.compile(r"^\s*(?:\w+\s*=\s*(?:\{[^{}]*\}|[^,]*)\s*,?\s*)+$")
+
+
+def _plain_name(name: str) -> str:
+    """BibLaTeX's ``family=Esch, given=Martin, prefix=van der`` -> ``van der Esch, Martin`` (pybtex cannot read the former)."""
+    if "=" not in name or not _EXTENDED_NAME_RE.match(name):
+        return name
+    parts = {k.lower(): v.strip().strip("{}").strip() for k, v in re.findall(r"(\w+)\s*=\s*(\{[^{}]*\}|[^,]*)", name)}
+    family = " ".join(p for p in (parts.get("prefix", ""), parts.get("family", "")) if p)
+    rest = [parts[k] for k in ("suffix", "given") if parts.get(k)]
+    return ", ".join([family] + rest)
+
+
+def _fix_extended_names(text: str) -> str:
+    """Rewrite BibLaTeX extended name syntax in author/editor fields so that pybtex can read them."""
+    def fix_field(match: re.Match) -> str:
+        names = re.split(r"(\s+and\s+)", match.group(2))
+        return match.group(1) + "".join(n if re.fullmatch(r"\s+and\s+", n) else _plain_name(n) for n in names) + match.group(3)
+
+    return re.sub(r"((?:^|[,\s])(?:author|editor)\s*=\s*\{)((?:[^{}]|\{[^{}]*\})*family\s*=(?:[^{}]|\{[^{}]*\})*)(\})", fix_field, text,
+                  flags=re.IGNORECASE)
+
+
 def _read_bibtex(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]:
+    if "family=" in text.replace(" ", "").lower():
+        text = _fix_extended_names(text)
     _data, refs, problems = parse_bib_text(text, rel)
     spans = {s.key: s for s in entry_spans(text)}
     records = []
     for ref in refs:
         span = spans.get(ref.key)
         fields = dict(ref.fields)
+        if not fields.get("year") and re.match(r"\d{4}", fields.get("date", "")):
+            fields["year"] = fields["date"][:4]  # BibLaTeX date = {2017-04-24}
+        for name in ("note", "annote", "annotation", "extra"):
+            _ids_from_note(fields.get(name, ""), fields)
         records.append(Record(ref.key, ref.entry_type, fields, list(ref.authors), ref.location.line,
                               text[span.start:span.end] if span else ""))
+    # a date-only entry has no year for pybtex; it is added on import, so drop that warning here
+    problems = [p for p in problems if not (p.code == "bib-missing-field" and "no year" in p.message)]
     # identifier problems are re-checked after normalisation; drop pybtex-side ones for these codes
     problems = [p for p in problems if p.code not in ("bad-doi", "bad-pmid", "bad-pmcid")]
     return records, problems

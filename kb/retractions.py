@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .bib import normalize_doi, parse_bib_file
 from .errors import Diagnostic, KbError, Location, Severity
-from .importers import entry_spans, field_value_span
+from .importers import entry_spans, set_field
 from .output import write_atomic
 
 __all__ = ["COLUMNS", "Mark", "Notice", "apply_marks", "find_marks", "read_notices"]
@@ -174,25 +174,6 @@ def find_marks(kb_root: str | Path, notices: list[Notice]) -> list[Mark]:
     return marks
 
 
-def _entry_indent(entry: str) -> str:
-    match = re.search(r"\n([ \t]+)\w+\s*=", entry)
-    return match.group(1) if match else "  "
-
-
-def _set_field(entry: str, name: str, value: str) -> str:
-    span = field_value_span(entry, name)
-    if span is not None:
-        return entry[: span[0]] + value + entry[span[1]:]
-    close = entry.rstrip()
-    assert close.endswith(("}", ")"))
-    body = close[:-1]
-    stripped = body.rstrip()
-    trailing_comma = stripped.endswith(",")
-    indent = _entry_indent(entry)
-    insert = ("" if trailing_comma else ",") + f"\n{indent}{name} = {{{value}}}" + ("," if trailing_comma else "")
-    return stripped + insert + body[len(stripped):] + close[-1] + entry[len(close):]
-
-
 def apply_marks(marks: list[Mark], *, dry_run: bool = False) -> list[tuple[str, str]]:
     """Write the marks into their .bib files; returns (path, unified diff) per changed file."""
     by_file: dict[Path, list[Mark]] = {}
@@ -207,8 +188,8 @@ def apply_marks(marks: list[Mark], *, dry_run: bool = False) -> list[tuple[str, 
             if span is None:
                 raise KbError(f"{mark.rel}: entry {mark.key!r} not found while writing; nothing was changed in this file")
             entry = new[span.start:span.end]
-            entry = _set_field(entry, "retraction", mark.kind)
-            entry = _set_field(entry, "retractionnotice", mark.notice.replace("{", "").replace("}", ""))
+            entry = set_field(entry, "retraction", mark.kind)
+            entry = set_field(entry, "retractionnotice", mark.notice.replace("{", "").replace("}", ""))
             new = new[: span.start] + entry + new[span.end:]
         if new == old:
             continue

@@ -58,11 +58,11 @@ class Sentence:
 
 
 def _starts_sentence(rest: str) -> bool:
+    if rest.startswith(("'s ", "'t ", "’s ", "’t ")):
+        return True
     rest = rest.lstrip(_OPENERS)
     if not rest:
         return False
-    if rest.startswith(("'s ", "'t ", "’s ", "’t ")):
-        return True
     first = rest[0]
     return first.isupper() or first.isdigit()
 

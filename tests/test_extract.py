@@ -1,0 +1,251 @@
+"""kb extract: reading articles, attaching citations to statements, writing drafts, and the seed benchmark."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kb.article import normalize_text
+from kb.cli import main
+from kb.extract import read_source, run_extract
+from kb.load import load_kb
+from kb.scaffold import init_kb
+from kb.validate import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+SEED = DATA / "krachttraining.txt"
+SEED_BIB = ROOT / "references" / "krachttraining.bib"
+APA_ARTICLE = DATA / "extract" / "strength-training-older-adults.md"
+ZOTERO_BIB = DATA / "extract" / "zotero-export.bib"
+
+
+def errors(kb_dir):
+    return [str(d) for d in validate(load_kb(kb_dir)) if d.severity.value == "error"]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_plain_text_headings_and_title():
+    article = read_source(SEED.read_text(encoding="utf-8"), "krachttraining.txt")
+    assert article.title == "Wat je nog niet wist over krachttraining!"
+    assert article.language == "nl"
+    titles = [s.title for s in article.sections]
+    assert len(titles) == 10
+    assert titles[0] == "Waarom krachttraining zo goed is voor je lichaam én je herstel"
+    assert titles[-1] == "Conclusie"
+    assert [len(s.paragraphs) for s in article.sections][-1] == 2
+    assert article.sections[0].line == 2 and article.sections[0].paragraphs[0].line == 3
+
+
+def test_plain_text_heading_rule_in_a_hard_wrapped_file():
+    text = ("A title line\n\nIntroduction\n\nFirst paragraph, wrapped over\ntwo lines of text.\n\n"
+            "This short line ends with a full stop.\n\nMethods and materials\n\nWe did something here\nover two lines.\n\n"
+            "Exercise is\ngood for you, in a block whose first line is short.\n")
+    article = read_source(text, "a.txt", lang="en")
+    assert article.title == "A title line"
+    assert [(s.title, [p.text for p in s.paragraphs]) for s in article.sections] == [
+        ("Introduction", ["First paragraph, wrapped over two lines of text.", "This short line ends with a full stop."]),
+        ("Methods and materials", ["We did something here over two lines.", "Exercise is good for you, in a block whose first line is short."]),
+    ]
+    assert article.sections[0].paragraphs[0].line_at(35) == 6
+
+
+def test_markdown_front_matter_headings_lists_and_reference_section():
+    text = ("---\ntitle: Front title\nlanguage: en\n---\n\n## Pain {#pain}\n\nExercise helps [1]. It is safe [2, 3].\n\n"
+            "- A list item about exercise and pain.\n- Another item here.\n\n## References\n\n1. Geneen LJ, Moore RA. 2017.\n"
+            "2. Lim J. 2024.\n")
+    article = read_source(text, "a.md")
+    assert article.title == "Front title" and article.language == "en"
+    pain, refs = article.sections
+    assert pain.id == "pain" and [p.text for p in pain.paragraphs][1:] == ["A list item about exercise and pain.", "Another item here."]
+    assert refs.is_references and [p.text for p in refs.paragraphs] == ["1. Geneen LJ, Moore RA. 2017.", "2. Lim J. 2024."]
+
+
+@pytest.mark.parametrize("text, lang", [(SEED.read_text(encoding="utf-8"), "nl"), (APA_ARTICLE.read_text(encoding="utf-8"), "en")])
+def test_language_detection(text, lang):
+    assert read_source(text, "x.md").language == lang
+
+
+# --------------------------------------------------------------------------- attaching and writing
+
+
+def write_article(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_attachment_rule_and_claim_text(tmp_path):
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    article = write_article(tmp_path, "note.txt",
+                            "A note on pain\n"
+                            "Exercise may improve pain in adults with chronic pain (Geneen et al., 2017). It is cheap.\n"
+                            "Exercise may also help mood. (Geneen et al., 2017)\n"
+                            "Exercise is studied (Geneen et al., 2017), and more work follows.\n")
+    result = run_extract(article, [ZOTERO_BIB], kb_dir)
+    by_text = {s.text: s.keys for s in result.extraction.statements}
+    assert by_text == {
+        "Exercise may improve pain in adults with chronic pain": ("geneen2017",),
+        "It is cheap.": (),
+        "Exercise may also help mood.": ("geneen2017",),  # the marker written after the full stop covers the sentence before
+        "Exercise is studied (Geneen et al., 2017), and more work follows.": ("geneen2017",),  # inner marker stays in the text
+    }
+    assert errors(kb_dir) == []  # every claim text is found verbatim in the article copy
+    claim = (kb_dir / "claims" / "it-is-cheap.yaml").read_text(encoding="utf-8")
+    assert "verdict: uncited" in claim and "status: draft" in claim and "evidence: []" in claim
+
+
+def test_dutch_claims_are_marked_for_translation(tmp_path):
+    result = run_extract(SEED, [SEED_BIB], tmp_path / "kb")
+    first = result.claims_written[0].read_text(encoding="utf-8")
+    assert 'en: "[translate] Wanneer mensen aan krachttraining denken' in first
+    assert "kind: empirical-finding" in first
+
+
+def test_never_overwrites_and_is_idempotent(tmp_path):
+    kb_dir = tmp_path / "kb"
+    first = run_extract(SEED, [SEED_BIB], kb_dir)
+    before = {p: p.read_bytes() for p in (kb_dir / "claims").iterdir()}
+    second = run_extract(SEED, [SEED_BIB], kb_dir)
+    assert second.claims_written == [] and second.already_present == len(first.claims_written)
+    assert {p: p.read_bytes() for p in (kb_dir / "claims").iterdir()} == before
+    assert second.imported.added == [] and len(second.imported.duplicates) == 9
+
+
+def test_refuses_to_replace_a_different_article(tmp_path, capsys):
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    other = write_article(tmp_path, "example.txt", "Title\nSomething else entirely is said here (Geneen et al., 2017).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(other), "--bib", str(ZOTERO_BIB)]) == 1
+    err = capsys.readouterr().err
+    assert "articles/example.md' already exists with other text; nothing was written" in err and "--id" in err
+    assert not (kb_dir / "claims" / "something-else-entirely-is-said-here.yaml").exists()
+
+
+def test_cli_summary_reports_unresolved_with_line_numbers(tmp_path, capsys):
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    article = write_article(tmp_path, "draft.txt",
+                            "Draft\nExercise may improve pain in adults (Geneen et al., 2017).\n"
+                            "Hayden and colleagues (2021) studied back pain.\nSmith (2019) and Jones [4] said more.\n")
+    code = main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "statements: 3 (3 with a citation); wrote 3 draft claims" in out
+    assert "citations: 4 found, 1 resolved, 3 unresolved" in out
+    assert "draft.txt:3: unresolved citation 'Hayden and colleagues 2021': no reference by Hayden in 2021" in out
+    assert "draft.txt:4: unresolved citation '[4]': the article has no numbered reference list" in out
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB), "--strict"]) == 1
+    capsys.readouterr()
+    claim = (kb_dir / "claims" / "hayden-and-colleagues-2021-studied-back-pain.yaml").read_text(encoding="utf-8")
+    assert "verdict: unsupported" in claim and "unresolved: Hayden and colleagues 2021" in claim
+
+
+def test_dry_run_writes_nothing(tmp_path, capsys):
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    before = sorted(p.relative_to(kb_dir) for p in kb_dir.rglob("*"))
+    assert main(["--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB), "--dry-run"]) == 0
+    assert "would write 13 draft claims" in capsys.readouterr().out
+    assert sorted(p.relative_to(kb_dir) for p in kb_dir.rglob("*")) == before
+
+
+def test_numeric_markers_resolve_through_the_numbered_list(tmp_path):
+    article = write_article(tmp_path, "num.md",
+                            "# Numbered\n\nExercise may improve pain in chronic pain [1]. Strength training prevents injuries [2, 3].\n\n"
+                            "## References\n\n1. Geneen LJ, Moore RA, Clarke C, et al. Physical activity and exercise for chronic pain in adults. "
+                            "Cochrane Database Syst Rev. 2017;4:CD011279. doi:10.1002/14651858.CD011279.pub3\n"
+                            "2. Lauersen JB, Bertelsen DM, Andersen LB. The effectiveness of exercise interventions to prevent sports injuries. "
+                            "Br J Sports Med. 2014;48(11):871-877.\n3. Nobody N. Missing. 2001.\n")
+    result = run_extract(article, [ZOTERO_BIB], tmp_path / "kb")
+    keys = [s.keys for s in result.extraction.statements]
+    assert keys == [("geneen_physical_2017",), ("lauersen_effectiveness_2014",)]
+    assert [p.message.split(":")[0] for p in result.extraction.problems] == ["unresolved citation '[3]'"]
+
+
+# --------------------------------------------------------------------------- the seed benchmark
+
+
+def pairs_match(extracted_text, hand_text):
+    """A statement matches a hand claim when either text contains the other (after normalising space and quotes)."""
+    return hand_text in extracted_text or extracted_text in hand_text
+
+
+def test_seed_precision_and_recall(tmp_path, capsys):
+    """(statement, reference) pairs from kb extract against the hand-reviewed claims (cited_in_article evidence)."""
+    hand_kb = load_kb(ROOT)
+    hand = [(normalize_text(c.text.nl), ev.ref) for c in hand_kb.claims.values() for ev in c.evidence if ev.cited_in_article]
+    assert len(hand) >= 20, "the hand-reviewed knowledge base should have its cited claims"
+    result = run_extract(SEED, [SEED_BIB], tmp_path / "kb")
+    extracted = [(normalize_text(s.text), key) for s in result.extraction.statements for key in s.keys]
+    true_extracted = [p for p in extracted if any(pairs_match(p[0], h[0]) and p[1] == h[1] for h in hand)]
+    found_hand = [h for h in hand if any(pairs_match(p[0], h[0]) and p[1] == h[1] for p in extracted)]
+    precision = len(true_extracted) / len(extracted)
+    recall = len(found_hand) / len(hand)
+    with capsys.disabled():
+        print(f"\nseed extraction: precision {precision:.3f} ({len(true_extracted)}/{len(extracted)} extracted pairs), "
+              f"recall {recall:.3f} ({len(found_hand)}/{len(hand)} hand-reviewed pairs)")
+    missed = [h for h in hand if h not in found_hand]
+    wrong = [p for p in extracted if p not in true_extracted]
+    assert precision >= 0.95, wrong
+    assert recall >= 0.95, missed
+    counts = result.extraction.counts()
+    assert counts["citations"] == counts["resolved"] == 13
+    assert errors(tmp_path / "kb") == []
+
+
+# --------------------------------------------------------------------------- what it must show
+
+
+EXPECTED_LINKS = {  # sentence start in the English APA article -> the reference it must link to (checked by hand)
+    "Physical activity and exercise may improve pain severity": "geneen2017",  # deduplicated onto kb init's example by DOI
+    "In knee and hip osteoarthritis": "lim_effects_2024",
+    "Geneen et al. (2017) found that reported adverse events": "geneen2017",
+    "Seguin and Nelson (2003) describe": "seguin_benefits_2003",
+    "In older adults, resistance training increases": "hunter_effects_2004",
+    "Khodadad Kashi et al. (2023) found": "khodadad_kashi_systematic_2023",
+    "In healthy older adults, strength training alone": "lemos_influence_2020",
+    "Syed-Abdul (2021) links": "syed-abdul_benefits_2021",
+    "Properly implemented, individualised and progressive": "fragala_resistance_2019",
+    "In randomised trials, strength training programmes": "lauersen_effectiveness_2014",
+}
+
+
+def test_readme_flow_init_extract_build(tmp_path, capsys):
+    """kb init, kb extract on an English APA article with a Zotero export, kb build: every cited sentence links to its reference."""
+    kb_dir = tmp_path / "mykb"
+    assert main(["init", str(kb_dir)]) == 0
+    assert main(["--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB)]) == 0
+    out = capsys.readouterr().out
+    assert "citations: 10 found, 10 resolved, 0 unresolved" in out
+    assert main(["--kb", str(kb_dir), "check"]) == 0
+    site = tmp_path / "site"
+    assert main(["--kb", str(kb_dir), "build", "-o", str(site)]) == 0
+    capsys.readouterr()
+
+    kb = load_kb(kb_dir)
+    claims = [c for c in kb.claims.values() if c.article == "strength-training-older-adults"]
+    cited = {c.id: c for c in claims if c.evidence}
+    assert len(cited) == len(EXPECTED_LINKS)
+    page = (site / "article" / "strength-training-older-adults.html").read_text(encoding="utf-8")
+    for start, key in EXPECTED_LINKS.items():
+        (claim,) = [c for c in cited.values() if c.text.nl.startswith(start)]
+        assert [ev.ref for ev in claim.evidence] == [key]
+        claim_page = (site / "claims" / f"{claim.id}.html").read_text(encoding="utf-8")
+        assert f'href="../references/{key}.html"' in claim_page, (claim.id, key)
+        mark = re.search(r'data-claim="' + re.escape(claim.id) + r'".*?</mark>(<sup class="claim-ref">.*?</sup>)', page, re.S)
+        assert mark and f'href="#bib-{key}"' in mark.group(1), (claim.id, key)
+        assert f'id="bib-{key}"' in page
+    uncited = [c for c in claims if not c.evidence]
+    assert uncited and all(c.verdict == "uncited" for c in uncited)
+
+
+def test_extract_into_a_folder_without_a_knowledge_base(tmp_path):
+    shutil.copy(SEED, tmp_path / "seed.txt")
+    result = run_extract(tmp_path / "seed.txt", [SEED_BIB], tmp_path / "new")
+    assert result.article_written and (tmp_path / "new" / "references" / "krachttraining.bib").exists()
+    assert errors(tmp_path / "new") == []

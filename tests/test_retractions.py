@@ -1,0 +1,153 @@
+"""kb retractions: Retraction Watch CSV (Crossref layout) -> surgical retraction fields, and the claims that lose support.
+
+The CSV and the references here are synthetic (DOIs under the 10.5555 test prefix): no real paper is said to be retracted.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from kb.cli import main
+from kb.load import load_kb
+from kb.retractions import COLUMNS, find_marks, read_notices
+from kb.scaffold import init_kb
+from kb.validate import validate
+
+CSV = Path(__file__).parent / "data" / "extract" / "retraction_watch_sample.csv"
+
+TEST_BIB = """% synthetic references for the retraction tests
+@article{synth1,
+\ttitle = {Synthetic test record one, not a real paper},
+\tauthor = {Tester, Alpha and Tester, Beta},
+\tjournal = {Journal of Test Records},
+\tyear = {2020},
+\tdoi = {10.5555/kb-test.1},
+}
+
+@article{synth2,
+  author = {Tester, Gamma},
+  title = {Synthetic test record two},
+  journal = {Journal of Test Records},
+  year = {2019},
+  pmid = {99999902}
+}
+
+@article{synth3,
+  author = {Tester, Epsilon},
+  title = {Synthetic test record three},
+  journal = {Journal of Test Records},
+  year = {2018},
+  doi = {10.5555/kb-test.3},
+  retraction = {correction},
+  retractionnotice = {old notice}
+}
+"""
+
+CLAIM = """id: {id}
+article: example
+section: exercise
+kind: empirical-finding
+text:
+  nl: "Physical activity and exercise may improve pain severity and physical function in adults with chronic pain"
+  en: "Physical activity and exercise may improve pain severity and physical function in adults with chronic pain"
+evidence:
+{evidence}verdict: supported
+status: draft
+"""
+
+
+def evidence(*keys):
+    return "".join(f"  - ref: {k}\n    relation: supports\n    cited_in_article: true\n    certainty: not-graded\n" for k in keys)
+
+
+@pytest.fixture
+def kb_dir(tmp_path):
+    root = tmp_path / "kb"
+    init_kb(root)
+    (root / "references" / "test.bib").write_text(TEST_BIB, encoding="utf-8")
+    (root / "claims" / "only-synth1.yaml").write_text(CLAIM.format(id="only-synth1", evidence=evidence("synth1")), encoding="utf-8")
+    (root / "claims" / "synth1-and-geneen.yaml").write_text(CLAIM.format(id="synth1-and-geneen", evidence=evidence("synth1", "geneen2017")), encoding="utf-8")
+    (root / "claims" / "only-synth2.yaml").write_text(CLAIM.format(id="only-synth2", evidence=evidence("synth2")), encoding="utf-8")
+    return root
+
+
+def test_header_is_the_crossref_layout():
+    header = CSV.read_text(encoding="utf-8").splitlines()[0]
+    assert header == ",".join(COLUMNS) + ","
+
+
+def test_read_notices():
+    notices, problems = read_notices(CSV)
+    assert problems == []
+    assert [(n.record_id, n.kind, n.original_doi, n.original_pmid) for n in notices] == [
+        ("900001", "retracted", "10.5555/kb-test.1", ""),
+        ("900002", "expression-of-concern", "", "99999902"),
+        ("900003", "correction", "10.5555/kb-test.1", ""),
+        ("900004", "retracted", "10.5555/kb-test.99", ""),
+    ]  # the Reinstatement row is not a mark
+    assert notices[0].date == "2024-03-14" and notices[0].describe == "10.5555/kb-test.notice1 (Retraction Watch record 900001, 2024-03-14)"
+    assert notices[1].describe == "Retraction Watch record 900002, 2023-06-02"
+
+
+def test_marks_most_severe_notice_matched_on_doi_or_pmid(kb_dir):
+    marks = {m.key: m for m in find_marks(kb_dir, read_notices(CSV)[0])}
+    assert set(marks) == {"synth1", "synth2"}
+    assert (marks["synth1"].kind, marks["synth1"].matched_on) == ("retracted", "DOI 10.5555/kb-test.1")
+    assert (marks["synth2"].kind, marks["synth2"].matched_on) == ("expression-of-concern", "PMID 99999902")
+
+
+def test_cli_writes_fields_surgically_and_shows_lost_support(kb_dir, capsys):
+    path = kb_dir / "references" / "test.bib"
+    before = path.read_text(encoding="utf-8")
+    example = (kb_dir / "references" / "example.bib").read_bytes()
+    assert main(["--kb", str(kb_dir), "retractions", str(CSV)]) == 0
+    out = capsys.readouterr().out
+    after = path.read_text(encoding="utf-8")
+    expected = before.replace(
+        "\tdoi = {10.5555/kb-test.1},\n}",
+        "\tdoi = {10.5555/kb-test.1},\n\tretraction = {retracted},\n"
+        "\tretractionnotice = {10.5555/kb-test.notice1 (Retraction Watch record 900001, 2024-03-14)},\n}",
+    ).replace(
+        "  pmid = {99999902}\n}",
+        "  pmid = {99999902},\n  retraction = {expression-of-concern},\n  retractionnotice = {Retraction Watch record 900002, 2023-06-02}\n}",
+    )
+    assert after == expected
+    assert (kb_dir / "references" / "example.bib").read_bytes() == example
+    kb = load_kb(kb_dir)
+    assert (kb.references["synth1"].retraction, kb.references["synth2"].retraction) == ("retracted", "expression-of-concern")
+    assert not [d for d in validate(kb) if d.severity.value == "error"]
+    assert "references/test.bib:2: synth1: retracted; notice 10.5555/kb-test.notice1" in out
+    assert "  claims resting on it: only-synth1, synth1-and-geneen" in out
+    assert "  claims that lose their support: only-synth1\n" in out
+    assert "  claims that lose their support: only-synth2\n" in out
+    # a second run changes nothing
+    assert main(["--kb", str(kb_dir), "retractions", str(CSV)]) == 0
+    assert "(already marked)" in capsys.readouterr().out
+    assert path.read_text(encoding="utf-8") == expected
+
+
+def test_dry_run_shows_a_diff_and_writes_nothing(kb_dir, capsys):
+    path = kb_dir / "references" / "test.bib"
+    before = path.read_bytes()
+    assert main(["--kb", str(kb_dir), "retractions", str(CSV), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "+\tretraction = {retracted}," in out and "+  retraction = {expression-of-concern}," in out
+    assert path.read_bytes() == before
+
+
+def test_existing_value_is_replaced_in_place(kb_dir, tmp_path, capsys):
+    csv = tmp_path / "rw.csv"
+    csv.write_text(",".join(COLUMNS) + "\n" + "1,T,,,,,,,,,1/2/2024 0:00,10.5555/kb-test.n9,0,,10.5555/kb-test.3,0,Retraction,,No,\n", encoding="utf-8")
+    assert main(["--kb", str(kb_dir), "retractions", str(csv)]) == 0
+    assert "synth3: retracted (was correction)" in capsys.readouterr().out
+    text = (kb_dir / "references" / "test.bib").read_text(encoding="utf-8")
+    assert "  retraction = {retracted},\n  retractionnotice = {10.5555/kb-test.n9 (Retraction Watch record 1, 2024-01-02)}\n}" in text
+    assert text.count("retraction = {") == 1 and "old notice" not in text
+
+
+def test_not_a_retraction_watch_file(kb_dir, tmp_path, capsys):
+    bad = tmp_path / "other.csv"
+    bad.write_text("id,doi\n1,10.1/x\n", encoding="utf-8")
+    assert main(["--kb", str(kb_dir), "retractions", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "other.csv:1: not a Retraction Watch CSV: missing column(s) 'Record ID', 'OriginalPaperDOI'" in err
