@@ -409,10 +409,11 @@ def build_article_view(kb: KnowledgeBase, graph, *, article_id: str | None = Non
         claim = kb.claims[anchor.claim_id]
         notes.append({
             "n": number[claim.id], "id": claim.id, "text": claim.text.get(lang), "verdict": claim.verdict, "reason": claim.verdict_reason,
-            "derived_from": list(claim.derived_from),
+            "derived_from": [{"id": d, "n": number.get(d)} for d in claim.derived_from],
             "sources": [{"key": ev.ref, "label": label_of.get(ev.ref, "?"), "index": index_of.get(ev.ref, 0),
                          "citation": in_text([label_of.get(ev.ref, "?")], style), "relation": ev.relation, "certainty": ev.certainty,
-                         "cited_in_article": ev.cited_in_article, "found": ev.found} for ev in claim.evidence],
+                         "cited_in_article": ev.cited_in_article, "found": ev.found,
+                         "retraction": kb.references[ev.ref].retraction if ev.ref in kb.references else ""} for ev in claim.evidence],
         })
     return {"id": article.id, "title": article.title, "publisher": article.publisher, "url": article.url, "language": article.language,
             "sections": sections, "notes": notes, "bibliography": bibliography, "unanchored": unanchored, "style": style,

@@ -1,0 +1,226 @@
+"""Handouts (kb render handout), the annotated article (kb render article) and the document formats:
+golden Markdown, structural HTML, a real pandoc --citeproc run, and a real PDF (WeasyPrint)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import check_golden
+from kb.errors import KbError
+from kb.graph import build_graph
+from kb.handout import build_article_view, build_handout, cited_keys_in, patient_sentence, render_article, render_handout, select_claims
+from kb.load import load_kb
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+CASE = TESTS / "cases" / "audit-mini"
+EXPECTED = TESTS / "cases" / "handout" / "expected"
+
+
+@pytest.fixture(scope="module")
+def mini():
+    kb = load_kb(CASE)
+    return kb, build_graph(kb)
+
+
+@pytest.fixture(scope="module")
+def repo():
+    kb = load_kb(REPO)
+    return kb, build_graph(kb)
+
+
+# -- what goes in ----------------------------------------------------------------------------
+
+def test_inclusion_hedges_and_numbering(mini):
+    kb, graph = mini
+    h = build_handout(kb, graph, lang="nl", style="vancouver")
+    items = {i.claim_id: i for s in h.sections for i in s.items}
+    assert list(items) == ["pijn", "blessures", "conclusie"]  # article order
+    assert dict(h.left_out) == {
+        "herstel": "no supporting evidence",
+        "veilig": "no supporting evidence left once retracted sources are set aside",  # fictief2005 is retracted
+    }
+    assert items["pijn"].text == "Oefenen met weerstand kan pijn bij langdurige klachten wat verminderen."  # plain wording
+    assert (items["pijn"].citation, items["pijn"].hedge) == ("[1]", "overstated")
+    assert (items["blessures"].citation, items["blessures"].hedge) == ("[2]", "")  # reviewer-added source cited
+    assert (items["conclusie"].citation, items["conclusie"].hedge) == ("[1, 2]", "overstated")  # inherited sources
+    assert [(e.key, e.label) for e in h.bibliography] == [("geneen2017", "1"), ("lauersen2014", "2")]
+    assert [s.title for s in h.sections] == ["Pijn", "Blessures", "Conclusie"]
+
+
+def test_apa_cites_author_date(mini):
+    kb, graph = mini
+    h = build_handout(kb, graph, lang="en", style="apa")
+    items = {i.claim_id: i for s in h.sections for i in s.items}
+    assert items["conclusie"].citation == "(Geneen et al., 2017; Lauersen et al., 2014)"
+    assert h.in_text == "author-year"
+
+
+def test_strong_wording_on_weak_evidence_is_hedged(repo):
+    kb, graph = repo
+    h = build_handout(kb, graph, lang="nl", style="vancouver")
+    items = {i.claim_id: i for s in h.sections for i in s.items}
+    assert items["inleiding-spierkracht"].text.startswith("Sterke wetenschap toont aan")
+    assert items["inleiding-spierkracht"].hedge == "overstated"
+    excluded = {cid for cid, _ in h.left_out}
+    assert all(kb.claims[c].verdict == "unsupported" or not graph_support(graph, c) for c in excluded)
+    assert not excluded & set(items)
+    assert {c.id for c in kb.claims.values() if c.verdict == "unsupported"} <= excluded
+
+
+def graph_support(graph, claim_id):
+    from kb.graph import supporting_refs
+
+    return supporting_refs(graph, claim_id)
+
+
+def test_select_claims_by_id_and_tag(mini):
+    kb, _ = mini
+    assert select_claims(kb, "pain, veilig") == ["pijn", "veilig"]
+    assert select_claims(kb, "injury") == ["blessures"]
+    assert select_claims(kb, None) == list(kb.claims)
+    with pytest.raises(KbError) as info:
+        select_claims(kb, "pjin")
+    assert str(info.value) == "error: --claims: 'pjin' is neither a claim id nor a tag; did you mean 'pijn'?"
+
+
+def test_patient_sentence():
+    assert patient_sentence("oefentherapie vermindert pijn (Geneen et al.; 2017)") == "Oefentherapie vermindert pijn."
+    assert patient_sentence("Zie (Seguin & Nelson; 2003; Hunter et al.; 2004), zo blijkt") == "Zie, zo blijkt."
+    assert patient_sentence("Helpt dat? Ja (n = 3)") == "Helpt dat? Ja (n = 3)."
+    assert patient_sentence("al af!") == "Al af!"
+
+
+# -- golden Markdown -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang, style", [("nl", "vancouver"), ("en", "apa"), ("en", "alpha")])
+def test_golden_markdown(mini, lang, style, update_golden):
+    kb, graph = mini
+    check_golden(EXPECTED / f"handout.{lang}.{style}.md", render_handout(kb, graph, "md", lang=lang, style=style), update_golden)
+
+
+def test_golden_pandoc_and_article_markdown(mini, update_golden):
+    kb, graph = mini
+    check_golden(EXPECTED / "handout.en.pandoc.md", render_handout(kb, graph, "pandoc", lang="en", bib_name="handout.bib"), update_golden)
+    check_golden(EXPECTED / "article.en.vancouver.md", render_article(kb, graph, "md", lang="en", style="vancouver"), update_golden)
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids: list[str] = []
+        self.hrefs: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(a["href"])
+
+
+def test_handout_html_links_resolve_and_text_is_escaped(repo):
+    kb, graph = repo
+    html = render_handout(kb, graph, "html", lang="nl", style="vancouver")
+    page = _Page()
+    page.feed(html)
+    assert len(page.ids) == len(set(page.ids))
+    internal = [h for h in page.hrefs if h.startswith("#")]
+    assert internal and all(h[1:] in page.ids for h in internal)
+    assert all(h.startswith(("#", "https://")) for h in page.hrefs)
+    h = build_handout(kb, graph, lang="nl", style="vancouver")
+    refs = [i for i in page.ids if i.startswith("ref-")]
+    assert len(refs) == len(h.bibliography) == len(set(k for s in h.sections for i in s.items for k in i.keys))
+    assert "script" not in page.tags and "size: A4" in html
+
+
+def test_article_html_marks_every_anchored_claim_once_and_resolves_links(repo):
+    kb, graph = repo
+    view = build_article_view(kb, graph, lang="nl", style="vancouver")
+    assert not view["unanchored"]
+    html = render_article(kb, graph, "html", lang="nl", style="vancouver")
+    page = _Page()
+    page.feed(html)
+    assert len([i for i in page.ids if re.fullmatch(r"c-\d+", i)]) == len(kb.claims)
+    assert len([i for i in page.ids if re.fullmatch(r"note-\d+", i)]) == len(kb.claims)
+    assert all(h[1:] in page.ids for h in page.hrefs if h.startswith("#"))
+
+
+# -- pandoc ----------------------------------------------------------------------------------
+
+def test_pandoc_resolves_every_citation(run_kb, tmp_path):
+    pandoc = shutil.which("pandoc")
+    assert pandoc, "pandoc is needed for this test (apt-get install pandoc; .ci/run installs it)"
+    out = tmp_path / "handout.md"
+    code, _, err = run_kb(REPO, "render", "handout", "--lang", "en", "--style", "apa", "--format", "pandoc", "-o", str(out))
+    assert code == 0, err
+    bib = (tmp_path / "handout.bib").read_text(encoding="utf-8")
+    keys = cited_keys_in(out.read_text(encoding="utf-8"))
+    assert keys and sorted(keys) == sorted(re.findall(r"^@\w+\{([^,]+),", bib, re.M))  # exactly the cited entries
+    assert "verification" not in bib and "discrepancy" not in bib
+    run = subprocess.run([pandoc, out.name, "--citeproc", "-t", "plain", "--wrap=none"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "not found" not in run.stderr.lower() and "warning" not in run.stderr.lower(), run.stderr
+    kb = load_kb(REPO)
+    body, _, references = run.stdout.partition("Sources")
+    for key in keys:
+        ref = kb.references[key]
+        assert ref.authors[0].family in references, key  # every key appears formatted in the reference list
+        assert ref.doi in references.lower(), key
+    assert "@" not in body  # every [@key] was turned into a citation
+
+
+def test_pandoc_needs_an_output_file(run_kb):
+    code, _, err = run_kb(CASE, "render", "handout", "--format", "pandoc")
+    assert code == 1 and "--format pandoc needs -o FILE" in err
+
+
+# -- PDF -------------------------------------------------------------------------------------
+
+def test_pdf_is_a4(run_kb, tmp_path):
+    from pypdf import PdfReader
+
+    out = tmp_path / "handout.pdf"
+    code, _, err = run_kb(REPO, "render", "handout", "--lang", "nl", "--style", "vancouver", "--format", "pdf", "-o", str(out))
+    assert code == 0, err
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-")
+    reader = PdfReader(str(out))
+    assert len(reader.pages) >= 1
+    for page in reader.pages:
+        width, height = float(page.mediabox.width), float(page.mediabox.height)
+        assert abs(width - 595.28) < 1 and abs(height - 841.89) < 1  # A4 in points
+    text = "".join(p.extract_text() for p in reader.pages)
+    assert "Wat het onderzoek zegt" in text and "Geneen LJ" in text
+
+
+def test_pdf_without_weasyprint_is_a_clear_error(run_kb, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if it were not installed
+    code, _, err = run_kb(CASE, "render", "handout", "--format", "pdf", "-o", str(tmp_path / "h.pdf"))
+    assert code == 1
+    assert "PDF output needs WeasyPrint" in err and "pip install 'kb[pdf]'" in err and "libpango-1.0-0" in err
+    assert "Traceback" not in err and not (tmp_path / "h.pdf").exists()
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+def test_cli_handout_md_to_stdout_and_format_checks(run_kb):
+    code, out, err = run_kb(CASE, "render", "handout", "--format", "md", "--style", "vancouver", "--claims", "pain")
+    assert code == 0
+    assert out.startswith("# Wat het onderzoek zegt\n") and "\\[1\\]" in out and "Geneen LJ" in out and "Lauersen" not in out
+    assert "1 statement, 1 source (vancouver, nl); left out 0" in err
+    code, _, err = run_kb(CASE, "render", "article", "--format", "pandoc", "-o", "x.md")
+    assert code == 1 and "kb render article has no format 'pandoc'" in err
+    code, _, err = run_kb(CASE, "render", "handout", "--style", "vancuover")
+    assert code == 1 and "did you mean 'vancouver'?" in err
