@@ -14,7 +14,8 @@ from typing import Any
 from pybtex.database import BibliographyData
 
 from .article import parse_article
-from .bib import parse_bib_file
+from .bib import MAX_BIB_BYTES, parse_bib_file
+from .cache import start_loading
 from .errors import ConfigError, Diagnostic, LoadError, Location, Severity
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
@@ -37,6 +38,10 @@ def read_yaml_file(path: Path, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
         raw = path.read_bytes()
     except OSError as exc:
         return None, {}, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
+    return _parse_yaml_bytes(raw, rel)
+
+
+def _parse_yaml_bytes(raw: bytes, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
     diagnostics = []
     try:
         text, bom = decode(raw)
@@ -47,6 +52,15 @@ def read_yaml_file(path: Path, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
     except YamlProblem as p:
         return None, {}, [Diagnostic(Severity.ERROR, p.code, p.message, Location(rel, p.line, p.column), p.hint)]
     return data, positions, diagnostics
+
+
+def load_claim_file(path: str, rel: str, stem: str, raw: bytes | None = None) -> tuple[Claim | None, list[Diagnostic]]:
+    """Load one claim file: its Claim (or None) and its own diagnostics. ``raw``: its bytes, if already read."""
+    data, positions, problems = read_yaml_file(Path(path), rel) if raw is None else _parse_yaml_bytes(raw, rel)
+    if data is None and problems:
+        return None, problems
+    claim, more = _claim_from_data(data, positions, rel, stem)
+    return claim, problems + more
 
 
 def load_claim_text(text: str, rel: str = "<claim>") -> tuple[Claim | None, list[Diagnostic]]:
@@ -131,8 +145,9 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic]]:
     )
 
 
-def _claim_files(claims_dir: Path, root: Path) -> tuple[list[Path], list[Diagnostic]]:
-    """Every *.yaml under claims/, sorted; symlinked folders are reported and not followed (no loops)."""
+def _claim_files(claims_dir: Path, root: Path) -> tuple[list[tuple[str, str, str]], list[Diagnostic]]:
+    """Every *.yaml under claims/ as (path, path relative to root, stem), sorted by path; symlinked folders
+    are reported and not followed (no loops). Plain strings, not Paths: at 100,000 files pathlib costs a second."""
     found = []
     skipped = []
     for dirpath, dirnames, filenames in os.walk(claims_dir, followlinks=False):
@@ -147,8 +162,25 @@ def _claim_files(claims_dir: Path, root: Path) -> tuple[list[Path], list[Diagnos
                 continue
             keep.append(name)
         dirnames[:] = keep
-        found.extend(Path(dirpath) / f for f in filenames if f.endswith(CLAIM_SUFFIXES) and not f.startswith("."))
-    return sorted(found), skipped
+        prefix = os.path.relpath(dirpath, root).replace(os.sep, "/") + "/"
+        found.extend((os.path.join(dirpath, f), prefix + f, f.rsplit(".", 1)[0])
+                     for f in filenames if f.endswith(CLAIM_SUFFIXES) and not f.startswith("."))
+    return sorted(found, key=lambda item: item[1].split("/")), skipped
+
+
+def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None):
+    try:
+        if not os.path.isfile(path):
+            raise OSError("not a regular file")
+        text = (Path(path).read_bytes() if raw is None else raw).decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read article: {exc}", Location(rel))]
+    return parse_article(text, rel, stem)
+
+
+def _load_bib_file(path: str, rel: str, stem: str, raw: bytes | None = None):
+    data, refs, problems = parse_bib_file(Path(path), rel)
+    return (data, refs), problems
 
 
 def load_kb(root: str | os.PathLike) -> KnowledgeBase:
@@ -166,33 +198,37 @@ def load_kb(root: str | os.PathLike) -> KnowledgeBase:
     config, problems = _load_config(root_path)
     diagnostics += problems
 
+    claim_files, problems = _claim_files(root_path / "claims", root_path)
+    diagnostics += problems
+    # Each file's own result comes from the cache (kb/cache.py) when the file is unchanged; claim
+    # files that are not are parsed in worker processes for big KBs while this process reads the rest.
+    loading = start_loading(root_path, "claims", claim_files, load_claim_file, parallel=True)
+
     articles = {}
     articles_dir = root_path / "articles"
     if articles_dir.is_dir():
-        for path in sorted(articles_dir.glob("*.md")):
-            rel = path.relative_to(root_path).as_posix()
-            try:
-                if not path.is_file():
-                    raise OSError("not a regular file")
-                text = path.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                diagnostics.append(Diagnostic(Severity.ERROR, "unreadable", f"cannot read article: {exc}", Location(rel)))
-                continue
-            article, problems = parse_article(text, rel, path.stem)
-            articles[article.id] = article
+        article_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted(articles_dir.glob("*.md"))]
+        for rel, article, problems in start_loading(root_path, "articles", article_files, _load_article_file, max_bytes=MAX_BIB_BYTES).results():
             diagnostics += problems
+            if article is not None:
+                articles[article.id] = article
+
+    bibliography = BibliographyData()
+    references = {}
+    bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted((root_path / "references").glob("*.bib"))]
+    for rel, (data, refs), problems in start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES).results():
+        diagnostics += problems
+        for ref in refs:
+            if ref.key in references:
+                diagnostics.append(Diagnostic(Severity.ERROR, "bib-duplicate-key", f"duplicate BibTeX key {ref.key!r} (also in {references[ref.key].location})",
+                                              ref.location, "rename or remove one entry; claims refer to references by key"))
+                continue
+            references[ref.key] = ref
+            bibliography.entries[ref.key] = data.entries[ref.key]
 
     claims: dict[str, Claim] = {}
     first_seen: dict[str, str] = {}
-    claim_files, problems = _claim_files(root_path / "claims", root_path)
-    diagnostics += problems
-    for path in claim_files:
-        rel = path.relative_to(root_path).as_posix()
-        data, positions, problems = read_yaml_file(path, rel)
-        diagnostics += problems
-        if data is None and problems:
-            continue
-        claim, problems = _claim_from_data(data, positions, rel, path.stem)
+    for rel, claim, problems in loading.results():
         diagnostics += problems
         if claim is None:
             continue
@@ -202,20 +238,6 @@ def load_kb(root: str | os.PathLike) -> KnowledgeBase:
             continue
         claims[claim.id] = claim
         first_seen[claim.id] = rel
-
-    bibliography = BibliographyData()
-    references = {}
-    for path in sorted((root_path / "references").glob("*.bib")):
-        rel = path.relative_to(root_path).as_posix()
-        data, refs, problems = parse_bib_file(path, rel)
-        diagnostics += problems
-        for ref in refs:
-            if ref.key in references:
-                diagnostics.append(Diagnostic(Severity.ERROR, "bib-duplicate-key", f"duplicate BibTeX key {ref.key!r} (also in {references[ref.key].location})",
-                                              ref.location, "rename or remove one entry; claims refer to references by key"))
-                continue
-            references[ref.key] = ref
-            bibliography.entries[ref.key] = data.entries[ref.key]
 
     return KnowledgeBase(
         root=str(root_path),
