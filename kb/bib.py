@@ -8,6 +8,7 @@ LaTeX in fields becomes Unicode; our own fields (studytype, verified, pmid...) a
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pybtex.errors
 from pybtex.database import BibliographyData, BibliographyDataError, Person
 from pybtex.database.input.bibtex import Parser
+from pybtex.backends.plaintext import Backend as _PlainTextBackend
 from pybtex.richtext import Text
 from pybtex.scanner import PybtexError, PybtexSyntaxError
 
@@ -51,15 +53,17 @@ _STRAY_FIELD_RE = re.compile(r"\s*,?\s*[A-Za-z][\w:.+-]*\s*=")
 MAX_BIB_BYTES = 20_000_000
 _FORMAT_CMD_RE = re.compile(r"\\(?:emph|textit|textbf|textsc|textrm|textsf|texttt|mkbibemph|mkbibquote|enquote)\s*(?=\{)")
 _LEFTOVER_CMD_RE = re.compile(r"\\[A-Za-z]+")
+_PLAIN_TEXT = _PlainTextBackend()
 
 
+@lru_cache(maxsize=65536)  # names and journals repeat across entries; pybtex's LaTeX decoding costs ~0.2 ms a call
 def latex_to_text(value: str) -> tuple[str, str | None]:
     """LaTeX field text -> Unicode. Returns (text, first unconvertible command or None)."""
     if "\\" not in value and "{" not in value and "~" not in value:
         return value, None
     value = _FORMAT_CMD_RE.sub("", value)
     try:
-        text = Text.from_latex(value).render_as("text")
+        text = Text.from_latex(value).render(_PLAIN_TEXT)  # render_as("text") looks the backend up in entry points each call (~20 ms)
     except Exception:  # pybtex/latexcodec raise assorted errors on broken LaTeX
         return value, value
     leftover = _LEFTOVER_CMD_RE.search(text)
@@ -97,12 +101,21 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 def _spans(text: str) -> list[_Span]:
     matches = list(_ENTRY_RE.finditer(text))
     spans = []
+    cursor = [0, 1]  # (offset, its line): offsets only grow below, so counting newlines stays linear in the file size
+
+    def line_col(offset: int) -> tuple[int, int]:
+        if offset < cursor[0]:
+            return _line_col(text, offset)
+        cursor[1] += text.count("\n", cursor[0], offset)
+        cursor[0] = offset
+        return cursor[1], offset - (text.rfind("\n", 0, offset) + 1) + 1
+
     for index, m in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        line, column = line_col(text.rfind("@", m.start(), m.start(1)))
         fields: dict[str, list[tuple[int, int]]] = {}
         for f in _FIELD_RE.finditer(text, m.end(), end):
-            fields.setdefault(f.group(1).lower(), []).append(_line_col(text, f.start(1)))
-        line, column = _line_col(text, text.rfind("@", m.start(), m.start(1)))
+            fields.setdefault(f.group(1).lower(), []).append(line_col(f.start(1)))
         last_line = line + text.count("\n", m.start(), end) - (1 if end < len(text) else 0)
         spans.append(_Span(m.group(1).lower(), m.group(3), line, column, m.start(), m.end(3), m.start(2), end, last_line, fields))
     return spans
@@ -241,6 +254,8 @@ def _diagnose(exc: PybtexError, text: str, rel: str, spans: list[_Span], seen_du
             line, column = _line_col(text, offset)
         body = exc.args[0] if exc.args and isinstance(exc.args[0], str) else message
         if type(exc).__name__ == "UndefinedMacro":
+            if info is not None and isinstance(info[2], int) and text[max(0, info[2] - len(body)):info[2]] == body:
+                line, column = _line_col(text, info[2] - len(body))  # the start of the bare word, not its end
             return Diagnostic(Severity.ERROR, "bib-syntax", f"undefined macro {body!r}", Location(rel, line, column),
                               "put text values in braces: {...}; bare words must be @string macros or month names")
         field = _FIELD_START_RE.match(text, offset) if offset is not None and "expected" in body else None
