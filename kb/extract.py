@@ -343,11 +343,12 @@ def _trailing_cut(sentence: str, markers: list[Marker]) -> int:
     return cut
 
 
-def extract(article: SourceArticle, resolver: Resolver) -> Extraction:
-    """Split the article into statements and resolve their citations (nothing is written)."""
+def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = None) -> Extraction:
+    """Split the article into statements and resolve their citations (nothing is written).
+    ``where`` names the article file in diagnostics (default: its file name)."""
     statements: list[Statement] = []
     problems: list[Diagnostic] = []
-    where = article.source or article.id
+    where = where or article.source or article.id
     for section in article.sections:
         if section.is_references:
             continue
@@ -547,7 +548,7 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
                 entry = parse_numbered_entry(paragraph.text)
                 if entry:
                     numbered[entry[0]] = entry[1]
-    extraction = extract(article, Resolver(references, numbered))
+    extraction = extract(article, Resolver(references, numbered), where=str(article_path))
 
     article_file = kb / "articles" / f"{article.id}.md"
     article_text = render_article(article)

@@ -137,8 +137,8 @@ def test_cli_summary_reports_unresolved_with_line_numbers(tmp_path, capsys):
     assert code == 0
     assert "statements: 3 (3 with a citation); wrote 3 draft claims" in out
     assert "citations: 4 found, 1 resolved, 3 unresolved" in out
-    assert "draft.txt:3: unresolved citation 'Hayden and colleagues 2021': no reference by Hayden in 2021" in out
-    assert "draft.txt:4: unresolved citation '[4]': the article has no numbered reference list" in out
+    assert f"{article}:3: unresolved citation 'Hayden and colleagues 2021': no reference by Hayden in 2021" in out
+    assert f"{article}:4: unresolved citation '[4]': the article has no numbered reference list" in out
     assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB), "--strict"]) == 1
     capsys.readouterr()
     claim = (kb_dir / "claims" / "hayden-and-colleagues-2021-studied-back-pain.yaml").read_text(encoding="utf-8")
