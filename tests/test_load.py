@@ -1,0 +1,252 @@
+"""kb.yamlsafe and kb.load: safe YAML with positions, and a folder -> KnowledgeBase."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import MINI_CLAIMS, make_kb
+from kb.errors import LoadError, Location
+from kb.load import load_claim_text, load_kb
+from kb.yamlsafe import MAX_BYTES, YamlProblem, decode, parse_yaml
+
+
+def problem(text: str) -> tuple[str, str, int, int, str | None]:
+    with pytest.raises(YamlProblem) as info:
+        parse_yaml(text)
+    p = info.value
+    return p.code, p.message, p.line, p.column, p.hint
+
+
+# --- yamlsafe ----------------------------------------------------------------------------------------
+
+
+def test_positions_of_keys_and_items():
+    data, positions = parse_yaml("a: 1\nb:\n  - x\n  - {c: true}\nd: {e: [1, 2]}\n")
+    assert data == {"a": 1, "b": ["x", {"c": True}], "d": {"e": [1, 2]}}
+    assert positions[("a",)] == (1, 1)
+    assert positions[("b",)] == (2, 1)
+    assert positions[("b", 0)] == (3, 5)
+    assert positions[("b", 1)] == (4, 5)
+    assert positions[("b", 1, "c")] == (4, 6)
+    assert positions[("d", "e", 1)] == (5, 12)
+
+
+def test_scalars_are_plain_data():
+    data, _ = parse_yaml("s: text\nq: 'yes'\ni: 12\nf: 1.5\nb: yes\nn: null\nd: 2026-11-25\nk: !!str 12\n")
+    assert data == {"s": "text", "q": "yes", "i": 12, "f": 1.5, "b": True, "n": None, "d": "2026-11-25", "k": "12"}
+
+
+def test_empty_document():
+    assert parse_yaml("") == (None, {})
+    assert parse_yaml("# only a comment\n") == (None, {})
+
+
+def test_duplicate_keys_are_refused():
+    assert problem("a: 1\nb: 2\na: 3\n") == (
+        "duplicate-key", "duplicate key 'a' (first defined on line 1)", 3, 1, "remove one of them; YAML keeps only the last")
+
+
+def test_duplicate_keys_in_nested_mappings():
+    assert problem("x:\n  - a: 1\n    a: 2\n")[:4] == ("duplicate-key", "duplicate key 'a' (first defined on line 2)", 3, 5)
+
+
+def test_same_key_in_different_mappings_is_fine():
+    assert parse_yaml("x: {a: 1}\ny: {a: 2}\n")[0] == {"x": {"a": 1}, "y": {"a": 2}}
+
+
+def test_tab_indentation():
+    assert problem("a:\n\tb: 1\n") == (
+        "yaml-syntax", "YAML syntax error: tab character where YAML expects indentation or a value", 2, 1, "indent with spaces, not tabs")
+
+
+def test_unclosed_quote_names_where_it_started():
+    code, message, line, column, hint = problem('a: "open\nb: 1\n')
+    assert (code, message, line) == (
+        "yaml-syntax", "YAML syntax error: found unexpected end of stream (while scanning a quoted scalar that starts on line 1)", 3)
+
+
+def test_control_character():
+    assert problem("a: b\x07c\n") == (
+        "yaml-syntax", "YAML syntax error: character U+0007 is not allowed in YAML", 1, 5, "remove the control character")
+
+
+def test_second_document():
+    assert problem("a: 1\n---\nb: 2\n")[:4] == (
+        "yaml-syntax", "a file holds one YAML document, but a second one starts here ('---')", 2, 1)
+
+
+def test_collection_as_key():
+    assert problem("? [a, b]\n: 1\n")[:4] == ("yaml-syntax", "a mapping key must be a plain scalar", 1, 3)
+
+
+@pytest.mark.parametrize("text, tag", [
+    ("a: !!python/object/apply:os.system ['touch pwned']\n", "!!python/object/apply:os.system"),
+    ("a: !!python/name:os.system\n", "!!python/name:os.system"),
+    ("a: !!python/object/new:subprocess.Popen [[touch, pwned]]\n", "!!python/object/new:subprocess.Popen"),
+    ("a: !!binary aGVsbG8=\n", "!!binary"),
+    ("a: !!set {x}\n", "!!set"),
+    ("a: !custom x\n", "!custom"),
+    ("!!python/object:kb.model.Text {nl: a, en: b}\n", "!!python/object:kb.model.Text"),
+])
+def test_tags_are_refused_and_nothing_is_constructed(text, tag, monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(os, "system", lambda *a: calls.append(a))
+    monkeypatch.chdir(tmp_path)
+    code, message, line, column, hint = problem(text)
+    assert (code, message) == ("yaml-tag", f"tag {tag!r} is not allowed; only plain YAML data is read")
+    assert line == 1
+    assert calls == []
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_alias_bomb_is_refused_quickly():
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 12))
+    code, message, line, column, hint = problem(bomb)
+    assert (code, message) == ("yaml-too-complex", "document expands to more than 50,000 values")
+    assert hint == "write the values out instead of using anchors and aliases"
+
+
+def test_small_aliases_are_fine():
+    assert parse_yaml("a: &x [1, 2]\nb: *x\n")[0] == {"a": [1, 2], "b": [1, 2]}
+
+
+@pytest.mark.parametrize("depth", [60, 100_000, 400_000])
+def test_deep_nesting_is_refused_without_crashing(depth):
+    """libyaml's own composer recurses per level and crashes the interpreter at about 100,000 levels."""
+    for text in ("a: " + "[" * depth + "]" * depth, "- " * depth + "x", "a: " + "{b: " * depth + "}" * depth):
+        code, message, *_ = problem(text)
+        assert (code, message) == ("yaml-too-complex", "values are nested more than 50 levels deep")
+
+
+def test_decode():
+    assert decode(b"a: 1") == ("a: 1", False)
+    assert decode(b"\xef\xbb\xbfa: 1") == ("a: 1", True)
+    with pytest.raises(YamlProblem) as info:
+        decode(b"a: 1\nb: caf\xe9\n")
+    assert (info.value.code, info.value.message, info.value.line, info.value.column) == ("encoding", "invalid UTF-8 byte 0xe9", 2, 7)
+    with pytest.raises(YamlProblem) as info:
+        decode(b"#" * (MAX_BYTES + 1))
+    assert info.value.code == "file-too-large"
+
+
+# --- one claim ---------------------------------------------------------------------------------------
+
+
+def test_claim_fields_and_locations():
+    claim, problems = load_claim_text(MINI_CLAIMS["pijn-oefentherapie"], "claims/pijn-oefentherapie.yaml")
+    assert problems == []
+    assert claim.id == "pijn-oefentherapie" and claim.section == "pijn" and claim.verdict == "overstated"
+    assert claim.text.en.startswith("Exercise therapy")
+    assert claim.tags == ("pain",)
+    (ev,) = claim.evidence
+    assert (ev.ref, ev.relation, ev.cited_in_article, ev.certainty) == ("geneen2017", "partially-supports", True, "low")
+    assert ev.location == Location("claims/pijn-oefentherapie.yaml", 10, 5)
+    assert claim.where("evidence", 0, "certainty") == Location("claims/pijn-oefentherapie.yaml", 15, 5)
+    assert claim.where("verdict") == Location("claims/pijn-oefentherapie.yaml", 16, 1)
+    assert claim.where("no-such-field") == claim.location == Location("claims/pijn-oefentherapie.yaml", 1, 1)
+
+
+def test_missing_field_without_a_near_miss_is_reported():
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("status: reviewed\n", "")
+    assert [str(d) for d in load_claim_text(text, "c.yaml")[1]] == ["c.yaml:1:1: error: missing required field 'status' [missing-field]"]
+
+
+def test_claim_problems_are_all_reported():
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("kind: empirical-finding", "kind: finding").replace("status: reviewed\n", "stat: x\n")
+    claim, problems = load_claim_text(text, "claims/pijn-oefentherapie.yaml")
+    assert claim is None
+    # no separate "missing required field 'status'": the suggestion for 'stat' already says it
+    assert [str(d) for d in problems] == [
+        "claims/pijn-oefentherapie.yaml:18:1: error: unknown field 'stat'; did you mean 'status'? [unknown-field]",
+        "claims/pijn-oefentherapie.yaml:4:1: error: 'finding' is not a valid value for kind; expected one of: empirical-finding, "
+        "mechanism, practice-advice, summary [bad-value]",
+    ]
+
+
+# --- a whole knowledge base --------------------------------------------------------------------------
+
+
+def test_load_mini_kb(mini_kb):
+    kb = load_kb(mini_kb)
+    assert kb.diagnostics == ()
+    assert list(kb.claims) == ["blessures-preventie", "conclusie", "pijn-oefentherapie"]
+    assert list(kb.references) == ["geneen2017", "lauersen2014"]
+    assert list(kb.articles) == ["mini"]
+    assert [s.id for s in kb.articles["mini"].sections] == ["pijn", "blessures", "conclusie"]
+    assert kb.config.title == "Mini knowledge base" and kb.config.languages == ("nl", "en") and kb.config.style == "unsrt"
+    assert kb.claims["conclusie"].derived_from == ("pijn-oefentherapie", "blessures-preventie")
+    assert set(kb.bibliography.entries) == {"geneen2017", "lauersen2014"}
+
+
+def test_kb_yaml_is_optional(mini_kb):
+    (mini_kb / "kb.yaml").unlink()
+    kb = load_kb(mini_kb)
+    assert kb.diagnostics == () and kb.config.title == "Knowledge base"
+
+
+def test_claims_in_subfolders(mini_kb):
+    (mini_kb / "claims" / "deel").mkdir()
+    shutil.move(mini_kb / "claims" / "conclusie.yaml", mini_kb / "claims" / "deel" / "conclusie.yaml")
+    kb = load_kb(mini_kb)
+    assert kb.claims["conclusie"].location.path == "claims/deel/conclusie.yaml"
+
+
+def test_hidden_and_other_files_are_skipped(mini_kb):
+    (mini_kb / "claims" / ".conclusie.yaml.swp").write_text("junk", encoding="utf-8")
+    (mini_kb / "claims" / ".hidden.yaml").write_text("junk: [", encoding="utf-8")
+    (mini_kb / "claims" / "README.md").write_text("notes", encoding="utf-8")
+    assert load_kb(mini_kb).diagnostics == ()
+
+
+def test_missing_root(tmp_path):
+    with pytest.raises(LoadError) as info:
+        load_kb(tmp_path / "nowhere")
+    assert str(info.value) == (f"error: knowledge base folder {str(tmp_path / 'nowhere')!r} does not exist; "
+                               "pass --kb DIR to name the knowledge-base folder")
+
+
+@pytest.mark.parametrize("folder", ["claims", "references"])
+def test_missing_folder(mini_kb, folder):
+    shutil.rmtree(mini_kb / folder)
+    with pytest.raises(LoadError) as info:
+        load_kb(mini_kb)
+    assert info.value.message == (f"folder {str(mini_kb / folder)!r} is missing: a knowledge base needs claims/ and references/ folders")
+
+
+def test_fifo_is_not_read(mini_kb):
+    """A named pipe called *.yaml would block a naive reader forever."""
+    os.mkfifo(mini_kb / "claims" / "pijp.yaml")
+    (d,) = load_kb(mini_kb).diagnostics
+    assert str(d) == "claims/pijp.yaml: error: not a regular file; remove it or replace it with a file [unreadable]"
+
+
+def test_symlinked_file_is_read_and_symlinked_folder_is_not(mini_kb, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(mini_kb / "claims" / "conclusie.yaml", elsewhere / "conclusie.yaml")
+    (mini_kb / "claims" / "conclusie.yaml").symlink_to(elsewhere / "conclusie.yaml")
+    (mini_kb / "claims" / "meer").symlink_to(elsewhere)
+    kb = load_kb(mini_kb)
+    assert "conclusie" in kb.claims
+    assert [str(d) for d in kb.diagnostics] == [
+        "claims/meer: warning: symbolic link to a folder is not followed; move the claim files into claims/ instead of linking to them "
+        "[symlink-skipped]"]
+
+
+def test_load_does_not_depend_on_the_current_folder(mini_kb, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_kb(mini_kb).claims.keys() == load_kb(str(mini_kb)).claims.keys()
+
+
+def test_same_claims_with_fresh_and_cached_loading(mini_kb, monkeypatch):
+    """Loading twice (a cache, if any, is used the second time) gives equal claims and diagnostics."""
+    (mini_kb / "claims" / "kapot.yaml").write_text("id: kapot\nkind: [\n", encoding="utf-8")
+    first = load_kb(mini_kb)
+    second = load_kb(mini_kb)
+    assert first.claims == second.claims
+    assert first.diagnostics == second.diagnostics
+    assert [d.code for d in first.diagnostics] == ["yaml-syntax"]
