@@ -7,6 +7,7 @@ Every function takes the graph from ``graph.build_graph`` and returns text (``st
   character outside that set (the ``/`` of ``section:<article>/<section>``) becomes ``.``; every
   node keeps its real id in the ``node_id`` attribute.
 - GEXF (Gephi): the same flattened attributes; node ids are kept as they are.
+- Both XML formats replace characters XML 1.0 cannot carry (control characters) by U+FFFD.
 - node-link JSON: networkx's ``node_link_data`` with ``edges="edges"``. (``kb export --format json``
   is the whole knowledge-base document, see docs/export.md; this is the graph.)
 - DOT (Graphviz): claims grouped by section in clusters, references coloured by study type, edges
@@ -38,6 +39,7 @@ __all__ = [
     "to_gexf",
     "to_graphml",
     "to_node_link",
+    "xml_safe",
 ]
 
 #: Fill colour of reference nodes by study type (strong designs in greens, reviews in oranges).
@@ -88,19 +90,37 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
-def flatten(g: nx.DiGraph, *, relabel=None) -> nx.DiGraph:
-    """A copy whose attributes are all scalars (lists joined with "; ", None left out)."""
+#: Characters XML 1.0 cannot carry at all (C0 controls other than tab/newline/CR, surrogates, U+FFFE/F).
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(value: Any) -> Any:
+    """Strings with characters XML cannot carry replaced by U+FFFD; other values unchanged."""
+    return _NOT_XML.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def flatten(g: nx.DiGraph, *, relabel=None, xml: bool = False) -> nx.DiGraph:
+    """A copy whose attributes are all scalars (lists joined with "; ", None left out).
+
+    ``relabel``: a function giving each node its new id (the old one is kept as ``node_id``).
+    ``xml``: also replace characters that XML cannot carry (see ``xml_safe``).
+    """
     keep_id = relabel is not None
     relabel = relabel or (lambda n: n)
+    clean = xml_safe if xml else (lambda v: v)
+
+    def attrs_of(data: dict) -> dict:
+        return {k: clean(_scalar(v)) for k, v in data.items() if v is not None}
+
     h = nx.DiGraph()
-    h.graph.update({k: _scalar(v) for k, v in g.graph.items() if v is not None})
+    h.graph.update(attrs_of(g.graph))
     for n, data in g.nodes(data=True):
-        attrs = {k: _scalar(v) for k, v in data.items() if v is not None}
+        attrs = attrs_of(data)
         if keep_id:
-            attrs["node_id"] = n
-        h.add_node(relabel(n), **attrs)
+            attrs["node_id"] = clean(n)
+        h.add_node(clean(relabel(n)), **attrs)
     for s, t, data in g.edges(data=True):
-        h.add_edge(relabel(s), relabel(t), **{k: _scalar(v) for k, v in data.items() if v is not None})
+        h.add_edge(clean(relabel(s)), clean(relabel(t)), **attrs_of(data))
     return h
 
 
@@ -126,14 +146,14 @@ def _graphml_relabel(g: nx.DiGraph):
 def to_graphml(g: nx.DiGraph) -> str:
     """GraphML 1.0 text, valid against the published GraphML schema."""
     buffer = io.BytesIO()
-    nx.write_graphml(flatten(g, relabel=_graphml_relabel(g)), buffer, encoding="utf-8", prettyprint=True)
+    nx.write_graphml(flatten(g, relabel=_graphml_relabel(g), xml=True), buffer, encoding="utf-8", prettyprint=True)
     return buffer.getvalue().decode("utf-8")
 
 
 def to_gexf(g: nx.DiGraph) -> str:
     """GEXF 1.2 text (networkx's writer)."""
     buffer = io.BytesIO()
-    nx.write_gexf(flatten(g), buffer, encoding="utf-8", prettyprint=True)
+    nx.write_gexf(flatten(g, xml=True), buffer, encoding="utf-8", prettyprint=True)
     return buffer.getvalue().decode("utf-8")
 
 

@@ -232,7 +232,7 @@ def build_rdf(kb: KnowledgeBase, g: nx.DiGraph | None = None, *, base: str = DEF
             if d.get("locator"):
                 out.add((link, KBV.locator, lit(d["locator"])))
             if d.get("found"):
-                out.add((link, KBV.found, lit(d["found"], lang="en")))
+                out.add((link, KBV.found, lit(d["found"])))
             if d["cited_in_article"]:
                 out.add((node_iri(f"article:{claim['article']}"), CITO.cites, o))
             elif claim.get("reviewer"):

@@ -347,3 +347,105 @@ def test_real_kb_every_claim_answers(real):
     for key in kb.references:
         json.dumps(impact(g, key).as_dict())
     json.dumps(stats(kb, g).as_dict())
+
+
+# ------------------------------------------------------------------- properties on generated knowledge bases
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb.graph import CERTAINTY_RANK
+from kb.model import CERTAINTIES, RELATIONS, SUPPORTING, VERDICTS, Author, Claim, Config, Evidence, KnowledgeBase, Reference, Text
+
+_texts = st.text(min_size=0, max_size=20)
+
+
+@st.composite
+def knowledge_bases(draw, *, cycles: bool = False):
+    n_refs = draw(st.integers(1, 5))
+    refs = {}
+    for i in range(n_refs):
+        key = f"r{i}"
+        refs[key] = Reference(key=key, entry_type="article", title=draw(_texts),
+                              authors=(Author(family=draw(st.sampled_from(["Geneen", "Lim", "van der Berg"])), given="A."),),
+                              year=draw(st.one_of(st.none(), st.integers(1950, 2025))), journal=draw(st.sampled_from(["", "J One", "J Two"])),
+                              study_type=draw(st.sampled_from(["", "cochrane-overview", "narrative-review"])), verified=draw(st.booleans()))
+    n_claims = draw(st.integers(1, 8))
+    claims = {}
+    for i in range(n_claims):
+        cid = f"c{i}"
+        evidence = tuple(
+            Evidence(ref=draw(st.sampled_from(sorted(refs) + ["unknown-ref"])), relation=draw(st.sampled_from(RELATIONS)),
+                     cited_in_article=draw(st.booleans()), certainty=draw(st.sampled_from(CERTAINTIES)), locator=draw(_texts))
+            for _ in range(draw(st.integers(0, 3)))
+        )
+        pool = [f"c{j}" for j in range(n_claims) if j != i] if cycles else [f"c{j}" for j in range(i)]
+        derived = tuple(draw(st.lists(st.sampled_from(pool), unique=True, max_size=3))) if pool else ()
+        claims[cid] = Claim(id=cid, article="a", section=draw(st.sampled_from(["s1", "s2"])), kind="empirical-finding",
+                            text=Text(nl=draw(_texts), en=draw(_texts)), evidence=evidence, verdict=draw(st.sampled_from(VERDICTS)),
+                            status="draft", derived_from=derived, tags=tuple(draw(st.lists(st.sampled_from(["x", "y"]), unique=True))))
+    return KnowledgeBase(root=".", config=Config(), claims=claims, references=refs, articles={})
+
+
+def _oracle_support(kb, cid, seen=()):
+    """Supporting reference keys of a claim, straight from the records (no graph)."""
+    claim = kb.claims[cid]
+    refs = {ev.ref for ev in claim.evidence if ev.relation in SUPPORTING and ev.ref in kb.references}
+    for other in claim.derived_from:
+        if other in kb.claims and other not in seen and other != cid:
+            refs |= _oracle_support(kb, other, seen + (cid,))
+    return refs
+
+
+def _oracle_links(kb, cid, seen=()):
+    claim = kb.claims[cid]
+    links = [ev for ev in claim.evidence if ev.ref in kb.references]
+    for other in claim.derived_from:
+        if other in kb.claims and other not in seen and other != cid:
+            links += _oracle_links(kb, other, seen + (cid,))
+    return links
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(knowledge_bases())
+def test_queries_agree_with_the_records(kb):
+    g = build_graph(kb)
+    support = {c: _oracle_support(kb, c) for c in kb.claims}
+    assert {c: set(v) for c, v in effective_support(g).items()} == support
+    assert set(single_source_claims(g)) == {c for c, refs in support.items() if len(refs) == 1}
+    assert set(unsupported_claims(g)) == {c for c, refs in support.items() if not refs}
+    for key in kb.references:
+        result = impact(g, key)
+        direct = {c.id for c in kb.claims.values() if any(ev.ref == key for ev in c.evidence)}
+        assert set(result.direct) == direct
+        ancestors, frontier = set(), set(direct)
+        while frontier:  # claims deriving, at any depth, from a direct claim
+            frontier = {c.id for c in kb.claims.values() if set(c.derived_from) & frontier} - ancestors - direct
+            ancestors |= frontier
+        assert set(result.indirect) == ancestors
+        assert set(result.orphaned) == {c for c in direct | ancestors if support[c] == {key}}
+    for cid in kb.claims:
+        w = why(g, cid)
+        links = _oracle_links(kb, cid)
+        best = max((CERTAINTY_RANK[ev.certainty] for ev in links if ev.relation in SUPPORTING), default=None)
+        assert set(w.supporting_refs) == support[cid]
+        assert w.certainty == ("none" if best is None else next(c for c, r in CERTAINTY_RANK.items() if r == best))
+        if w.weakest:
+            assert CERTAINTY_RANK[w.weakest.certainty] == min(CERTAINTY_RANK[l.certainty] for l in w.links if l.supporting)
+        json.dumps(w.as_dict())
+    s = stats(kb, g, as_of=2025)
+    assert sum(s.by_certainty.values()) == sum(s.by_verdict.values()) == len(kb.claims)
+    assert s.supported == sum(1 for refs in support.values() if refs)
+    assert sum(s.references_by_age.values()) == len(kb.references)
+
+
+@settings(max_examples=60, deadline=None)
+@given(knowledge_bases(cycles=True))
+def test_queries_terminate_on_derived_cycles(kb):
+    # validate() rejects cycles, but the graph queries must not loop on an unvalidated knowledge base
+    g = build_graph(kb)
+    for cid in kb.claims:
+        why(g, cid)
+    for key in kb.references:
+        impact(g, key)
+    stats(kb, g, as_of=2025)

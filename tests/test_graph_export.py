@@ -331,3 +331,26 @@ def test_kb_export_formats(kb_dir, tmp_path, capsys, fmt, check):
     target = tmp_path / f"out.{fmt}"
     assert main(["--kb", str(kb_dir), "export", "--format", fmt, "-o", str(target)]) == 0
     assert check(target.read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------------- any text survives
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kb.graph_export import xml_safe
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=st.text(max_size=40), title=st.text(max_size=40))
+def test_any_text_survives_graphml_and_gexf(graphml_schema, text, title):
+    g = build_graph(load_kb(MINI))
+    g.nodes["claim:pijn"]["text_en"] = text
+    g.nodes["ref:geneen2017"]["title"] = title
+    doc = to_graphml(g)
+    assert graphml_schema.validate(etree.fromstring(doc.encode("utf-8"))), graphml_schema.error_log
+    h = nx.read_graphml(io.StringIO(doc))
+    assert h.nodes["claim:pijn"]["text_en"] == xml_safe(text)
+    assert h.nodes["ref:geneen2017"]["title"] == xml_safe(title)
+    x = nx.read_gexf(io.StringIO(to_gexf(g)))
+    assert x.nodes["claim:pijn"]["text_en"] == xml_safe(text)
