@@ -28,7 +28,7 @@ from .yamlsafe import YamlProblem, parse_yaml
 __all__ = ["parse_article", "slugify", "normalize_text"]
 
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([a-z0-9][a-z0-9-]*)\})?\s*#*\s*$")
-_FRONT_KEYS = {"title", "publisher", "language", "url", "published", "author", "retrieved", "source", "notes"}
+_FRONT_KEYS = {"title", "publisher", "language", "url", "published", "author", "retrieved", "source", "notes", "headings"}
 
 
 def slugify(text: str) -> str:
