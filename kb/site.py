@@ -217,6 +217,7 @@ class _Views:
         self.t = ui_words(lang)
         self.ref_files = {key: reference_filename(key) for key in kb.references}
         self._cite_cache: dict[str, Any] = {}
+        self._paragraph_cache: dict[str, list[tuple[str, str]]] = {}
         # where each claim sits in its article, found once: anchors, and the reading order of claims
         self.anchors: dict[str, dict[str, Anchor]] = {}
         self.unanchored: dict[str, list[str]] = {}
@@ -235,6 +236,11 @@ class _Views:
                     self.derived_by[other].append(claim.id)
         for others in self.derived_by.values():
             others.sort(key=self.reading_order)
+        # the links to each reference, in reading order (claim, evidence)
+        self.uses: dict[str, list[tuple[Claim, Any]]] = {key: [] for key in kb.references}
+        for claim in sorted(kb.claims.values(), key=lambda c: self.reading_order(c.id)):
+            for ev in claim.evidence:
+                self.uses.setdefault(ev.ref, []).append((claim, ev))
 
     def reading_order(self, claim_id: str) -> tuple:
         """Sort key: claims in the order a reader meets them (unanchored ones last, by id)."""
@@ -363,7 +369,7 @@ class _Views:
         bibliography = []
         for key, n in sorted(cite_no.items(), key=lambda kv: kv[1]):
             brief = self.ref_brief(key)
-            uses = [ev for c in claims for ev in c.evidence if ev.ref == key]
+            uses = [ev for claim, ev in self.uses.get(key, ()) if claim.article == article.id]
             brief.update({"number": n, "cited_in_article": any(ev.cited_in_article for ev in uses),
                           "reviewer_added": any(not ev.cited_in_article for ev in uses)})
             bibliography.append(brief)
@@ -410,7 +416,9 @@ class _Views:
         anchor = self.anchors.get(claim.article, {}).get(claim.id)
         if anchor is None:
             return []
-        paragraphs = _paragraphs(self.kb.articles[claim.article])
+        if claim.article not in self._paragraph_cache:
+            self._paragraph_cache[claim.article] = _paragraphs(self.kb.articles[claim.article])
+        paragraphs = self._paragraph_cache[claim.article]
         last = len(anchor.pieces) - 1
         return [_paragraph_tokens(paragraphs[number][1], [(claim.id, start, end, index == 0, index == last)])
                 for index, (number, start, end) in enumerate(anchor.pieces)]
@@ -420,12 +428,9 @@ class _Views:
 
     def reference(self, ref: Reference) -> dict[str, Any]:
         brief = self.ref_brief(ref.key)
-        uses = []
-        for claim in sorted(self.kb.claims.values(), key=lambda c: self.reading_order(c.id)):
-            for ev in claim.evidence:
-                if ev.ref == ref.key:
-                    uses.append({"claim": self.claim_brief(claim), "relation": ev.relation, "certainty": ev.certainty,
-                                 "cited_in_article": ev.cited_in_article, "found": ev.found, "locator": ev.locator})
+        uses = [{"claim": self.claim_brief(claim), "relation": ev.relation, "certainty": ev.certainty,
+                 "cited_in_article": ev.cited_in_article, "found": ev.found, "locator": ev.locator}
+                for claim, ev in self.uses.get(ref.key, ())]
         brief.update({
             "entry_type": ref.entry_type,
             "authors": _authors(ref),
@@ -458,7 +463,7 @@ class _Views:
         refs = []
         for ref in sorted(self.kb.references.values(), key=lambda r: (r.first_author.lower(), r.year or 0, r.key)):
             brief = self.ref_brief(ref.key)
-            brief["n_claims"] = sum(1 for c in self.kb.claims.values() for ev in c.evidence if ev.ref == ref.key)
+            brief["n_claims"] = len({claim.id for claim, _ in self.uses.get(ref.key, ())})
             refs.append(brief)
         return {"refs": refs}
 
