@@ -412,7 +412,9 @@ def render_article(article: SourceArticle) -> str:
         if section.title:
             out.append(f"{'#' * section.level} {section.title} {{#{section.id}}}")
             out.append("")
-        out.append("\n\n".join(p.bullet + p.text for p in section.paragraphs) if section.paragraphs else "")
+        # a paragraph that starts with "#" gets one leading space, so that it is not read back as a heading
+        out.append("\n\n".join((" " if (p.bullet + p.text).startswith("#") else "") + p.bullet + p.text
+                                for p in section.paragraphs) if section.paragraphs else "")
         if not section.paragraphs:
             out.pop()
     return "\n".join(out).rstrip() + "\n"

@@ -249,3 +249,27 @@ def test_extract_into_a_folder_without_a_knowledge_base(tmp_path):
     result = run_extract(tmp_path / "seed.txt", [SEED_BIB], tmp_path / "new")
     assert result.article_written and (tmp_path / "new" / "references" / "krachttraining.bib").exists()
     assert errors(tmp_path / "new") == []
+
+
+# --------------------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from kb.article import parse_article  # noqa: E402
+from kb.citations import Resolver  # noqa: E402
+from kb.extract import extract, render_article  # noqa: E402
+
+_PIECES = st.sampled_from(list("abcXYZ .,;:!?()[]-#*>\n\t'\"0129éü…&") + ["et al.", "(Smith, 2019)", "\n\n", "---", "# ", "## ", "1. ", "- ",
+                                                                          "References\n"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PIECES, max_size=80).map("".join), st.sampled_from(["a.txt", "a.md"]))
+def test_any_text_gives_an_article_whose_statements_kb_check_finds(text, name):
+    source = read_source(text, name, lang="en")
+    article, diagnostics = parse_article(render_article(source), "articles/a.md", source.id)
+    assert [d for d in diagnostics if d.severity.value == "error"] == []
+    body = normalize_text(article.body)
+    for statement in extract(source, Resolver([])).statements:
+        assert normalize_text(statement.text) in body
+        assert article.section(statement.section) is not None

@@ -52,3 +52,23 @@ def test_seed_paragraph_about_older_adults():
 
 def test_empty_text_has_no_sentences():
     assert split_sentences("   ", "en") == []
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from kb.citations import find_markers  # noqa: E402
+
+_PIECES = st.sampled_from(list("abcXYZ .,;:!?()[]-\n'\"0129éü…") + ["et al.", "(Smith, 2019)", "Dr. ", "e.g. ", "2.5", "J. "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=80).map("".join), st.sampled_from(["nl", "en"]))
+def test_sentences_cover_the_text_in_order(text, lang):
+    sentences = split_sentences(text, lang)
+    last = 0
+    for sentence in sentences:
+        assert text[sentence.start:sentence.end] == sentence.text and sentence.start >= last
+        last = sentence.end
+    assert "".join(text.split()) == "".join("".join(s.text for s in sentences).split())
+    for marker in find_markers(text):
+        assert 0 <= marker.start <= marker.end <= len(text)
