@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Time kb on synthetic knowledge bases of growing size; print a table, write JSON, draw a log-log plot.
+
+    python benchmarks/run.py --sizes 1000,10000,100000
+
+For each size N (with N/5 references) it generates a knowledge base (benchmarks/generate.py) and
+times, each in a fresh process, wall clock including interpreter start-up, with the peak resident
+memory of the process (or of its largest worker):
+
+* ``floor``: read every file, parse every claim file with PyYAML's CSafeLoader and the BibTeX with
+  pybtex, nothing else: what any tool that reads these files must pay;
+* ``check cold``: ``kb check`` with no .kb-cache; ``check warm``: again, nothing changed;
+* ``build cold``: ``kb build`` with no .kb-cache and no site;
+* ``check after edit`` / ``build after edit``: after changing one claim file (a different one
+  for each, so each pays for its own change);
+* ``why`` on a summary claim and ``impact`` on the most cited reference.
+
+A command that does not exist in this kb is reported as "not available"; one that runs past
+``--timeout`` as "timed out". The OS file cache is warm for every measurement (the files were
+just written), so "cold" means "without kb's own cache". Needs matplotlib for the plot only
+(benchmarks/requirements.txt); kb itself does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import generate  # noqa: E402  (benchmarks/generate.py)
+
+OPS = ["floor", "check cold", "check warm", "check after edit", "build cold", "build after edit", "why", "impact"]
+
+FLOOR = r"""
+import os, sys, yaml
+from pybtex.database.input.bibtex import Parser
+root = sys.argv[1]
+n = 0
+for folder, suffixes in (("claims", (".yaml", ".yml")), ("articles", (".md",)), ("references", (".bib",))):
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, folder)):
+        for name in filenames:
+            if not name.endswith(suffixes):
+                continue
+            with open(os.path.join(dirpath, name), "rb") as handle:
+                raw = handle.read()
+            if folder == "claims":
+                yaml.load(raw, Loader=yaml.CSafeLoader)
+            elif folder == "references":
+                Parser().parse_string(raw.decode("utf-8"))
+            n += 1
+print(n)
+"""
+
+
+def run(argv: list[str], timeout: float, env: dict | None = None) -> dict:
+    """Run a command; wall time, peak RSS (KB, largest process of the tree) and exit code."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd="/")
+    timed_out = threading.Event()
+
+    def kill():
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    stderr = proc.stderr.read()  # until the child closes it
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = stderr.decode("utf-8", "replace")
+    result = {"seconds": round(wall, 3), "peak_mb": round(usage.ru_maxrss / 1024, 1), "exit": proc.returncode}
+    if timed_out.is_set():
+        result.update(status="timed out", seconds=None)
+    elif proc.returncode == 2 and "invalid choice" in text:
+        result.update(status="not available", seconds=None)
+    elif proc.returncode != 0:
+        result.update(status=f"failed (exit {proc.returncode})", error=text.strip().splitlines()[-3:])
+    else:
+        result["status"] = "ok"
+    return result
+
+
+def kb_cmd(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "kb", "--kb", str(root), *args]
+
+
+def edit_claim(path: Path, note: str) -> None:
+    """Change one claim file the way an editor would: a new verdict reason, same structure."""
+    text = path.read_text(encoding="utf-8")
+    text, count = re.subn(r'^verdict_reason: .*$', f'verdict_reason: "{note}"', text, count=1, flags=re.MULTILINE)
+    assert count == 1, path
+    path.write_text(text, encoding="utf-8")
+
+
+def pick_targets(root: Path) -> tuple[str, str, list[Path]]:
+    """A summary claim (for why), the most cited reference (for impact), and two plain claim files to edit."""
+    summaries = sorted(root.glob("claims/*-conclusie-*.yaml"))
+    counts: dict[str, int] = {}
+    plain = []
+    for path in sorted(root.glob("claims/a0000[0-9]-*.yaml"))[:400]:
+        text = path.read_text(encoding="utf-8")
+        for key in re.findall(r"^  - ref: (\S+)$", text, flags=re.MULTILINE):
+            counts[key] = counts.get(key, 0) + 1
+        if "-conclusie-" not in path.name:
+            plain.append(path)
+    why = (summaries[len(summaries) // 2] if summaries else plain[0]).stem
+    impact = max(sorted(counts), key=counts.get)
+    return why, impact, [plain[3], plain[7]]
+
+
+def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, build_timeout: float) -> dict:
+    root = workdir / f"kb{n}"
+    site = workdir / f"site{n}"
+    t = time.perf_counter()
+    stats = generate.generate(root, n, refs, seed)
+    generated = time.perf_counter() - t
+    print(f"\n{n:,} claims, {refs:,} references: generated in {generated:.1f} s", file=sys.stderr)
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("KB_CACHE", None)
+    why_id, impact_key, (edit_a, edit_b) = pick_targets(root)
+    results: dict[str, dict] = {}
+
+    def measure(name: str, argv: list[str], limit: float = timeout) -> None:
+        results[name] = r = run(argv, limit, env)
+        shown = f"{r['seconds']:.2f} s" if r["seconds"] is not None else r["status"]
+        print(f"  {name:<18} {shown:>14}  {r['peak_mb']:>7.0f} MB  {r['status'] if r['status'] != 'ok' else ''}", file=sys.stderr)
+
+    def clear() -> None:
+        shutil.rmtree(root / ".kb-cache", ignore_errors=True)
+        shutil.rmtree(site, ignore_errors=True)
+
+    measure("floor", [sys.executable, "-c", FLOOR, str(root)])
+    clear()
+    measure("check cold", kb_cmd(root, "-q", "check"))
+    measure("check warm", kb_cmd(root, "-q", "check"))
+    clear()
+    measure("build cold", kb_cmd(root, "-q", "build", "-o", str(site)), build_timeout)
+    edit_claim(edit_a, "Edited by the benchmark (check).")
+    measure("check after edit", kb_cmd(root, "-q", "check"))
+    edit_claim(edit_b, "Edited by the benchmark (build).")
+    measure("build after edit", kb_cmd(root, "-q", "build", "-o", str(site)), build_timeout)
+    measure("why", kb_cmd(root, "why", why_id))
+    measure("impact", kb_cmd(root, "impact", impact_key))
+    return {"claims": n, "references": refs, "articles": stats["articles"], "evidence_links": stats["evidence"],
+            "generate_seconds": round(generated, 2), "why": why_id, "impact": impact_key, "results": results}
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or "unknown"
+    memory = "unknown"
+    try:
+        kb_total = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        memory = f"{kb_total / 1024 / 1024:.1f} GB"
+    except (OSError, AttributeError):
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    sys.path.insert(0, str(REPO))
+    import kb
+
+    return {"nproc": os.cpu_count(), "cpu": cpu, "memory": memory, "python": platform.python_version(), "platform": platform.platform(),
+            "kb": kb.__version__, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def slopes(runs: list[dict]) -> dict[str, float | None]:
+    """Log-log slope of time against claims between the two largest sizes (1 = linear, 2 = quadratic)."""
+    out: dict[str, float | None] = {}
+    if len(runs) < 2:
+        return out
+    a, b = runs[-2], runs[-1]
+    for op in OPS:
+        ta, tb = a["results"].get(op, {}).get("seconds"), b["results"].get(op, {}).get("seconds")
+        out[op] = round(math.log(tb / ta) / math.log(b["claims"] / a["claims"]), 2) if ta and tb else None
+    return out
+
+
+def table(runs: list[dict]) -> str:
+    """A Markdown table: time, time / floor, and peak memory for each operation and size."""
+    sizes = [f"{r['claims']:,}" for r in runs]
+    slope = slopes(runs)
+    head = "| operation | " + " | ".join(f"{s} claims" for s in sizes) + " | slope |"
+    lines = [head, "|---" * (len(sizes) + 2) + "|"]
+    for op in OPS:
+        cells = []
+        for r in runs:
+            res = r["results"].get(op)
+            if res is None:
+                cells.append("not run")
+            elif res["seconds"] is None or res["status"] != "ok":
+                cells.append(res["status"])
+            else:
+                floor = r["results"]["floor"]["seconds"]
+                ratio = "" if op == "floor" else f" ({res['seconds'] / floor:.2f}x)"
+                cells.append(f"{res['seconds']:.2f} s{ratio}, {res['peak_mb']:.0f} MB")
+        s = slope.get(op)
+        lines.append(f"| {op} | " + " | ".join(cells) + f" | {s if s is not None else ''} |")
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict], out: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -r benchmarks/requirements.txt): no plot", file=sys.stderr)
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    xs = [r["claims"] for r in runs]
+    for op in OPS:
+        pts = [(r["claims"], r["results"].get(op, {}).get("seconds")) for r in runs]
+        pts = [(x, y) for x, y in pts if y]
+        if pts:
+            style = dict(color="black", linewidth=2.5, linestyle="--") if op == "floor" else {}
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=op, **style)
+    if len(xs) > 1:  # a linear reference line through the first floor point
+        y0 = runs[0]["results"]["floor"]["seconds"]
+        ax.plot(xs, [y0 * x / xs[0] for x in xs], color="grey", linewidth=0.8, linestyle=":", label="linear growth")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("claims (references = claims / 5)")
+    ax.set_ylabel("wall time, s (incl. start-up)")
+    ax.set_title("kb on synthetic knowledge bases")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return True
+
+
+def update_docs(doc: Path, data: dict) -> None:
+    """Replace the block between the result markers in docs/performance.md with the measured figures."""
+    m = data["machine"]
+    block = "\n".join([
+        "<!-- results: written by benchmarks/run.py --update-docs; do not edit by hand -->",
+        f"Measured {m['date']} at commit `{m['commit']}` (kb {m['kb']}) on: {m['nproc']} cores, {m['cpu']}, "
+        f"{m['memory']} memory, Python {m['python']}, {m['platform']}.",
+        "",
+        "Each cell: wall time including start-up (time divided by the floor), peak memory of the largest process. "
+        "Slope: log-log slope of time against size between the two largest sizes (1 = linear).",
+        "",
+        table(data["runs"]),
+        "",
+        "`why` ran on " + ", ".join(f"`{r['why']}`" for r in data["runs"]) + "; `impact` on "
+        + ", ".join(f"`{r['impact']}`" for r in data["runs"]) + ".",
+        "<!-- results end -->",
+    ])
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    start, end = text.find("<!-- results:"), text.find("<!-- results end -->")
+    if start < 0 or end < 0:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    else:
+        text = text[:start] + block + text[end + len("<!-- results end -->"):]
+    doc.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="claim counts, comma-separated (default 1000,10000,100000)")
+    parser.add_argument("--refs-per-claim", type=float, default=0.2, help="references per claim (default 0.2)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", default="/tmp/kb-bench", help="where the knowledge bases are generated (default /tmp/kb-bench)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds before a command is stopped (default 300)")
+    parser.add_argument("--build-timeout", type=float, default=240, help="the same for kb build (default 240)")
+    parser.add_argument("--json", default=str(REPO / "docs" / "performance.json"), help="results file (default docs/performance.json)")
+    parser.add_argument("--plot", default=str(REPO / "docs" / "performance.png"), help="plot file (default docs/performance.png)")
+    parser.add_argument("--update-docs", action="store_true", help="write the table into docs/performance.md")
+    parser.add_argument("--keep", action="store_true", help="keep the generated knowledge bases")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    data = {"machine": machine(), "runs": []}
+    for n in sizes:
+        data["runs"].append(bench_size(n, max(1, round(n * args.refs_per_claim)), args.seed, workdir, args.timeout, args.build_timeout))
+        if not args.keep:
+            shutil.rmtree(workdir / f"kb{n}", ignore_errors=True)
+            shutil.rmtree(workdir / f"site{n}", ignore_errors=True)
+    data["total_seconds"] = round(time.perf_counter() - started, 1)
+    data["slopes"] = slopes(data["runs"])
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print("\n" + table(data["runs"]))
+    print(f"\nwhole run: {data['total_seconds']:.0f} s; results in {args.json}", file=sys.stderr)
+    if plot(data["runs"], Path(args.plot)):
+        print(f"plot in {args.plot}", file=sys.stderr)
+    if args.update_docs:
+        update_docs(REPO / "docs" / "performance.md", data)
+        print("docs/performance.md updated", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
