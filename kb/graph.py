@@ -447,16 +447,17 @@ def effective_support(g: nx.DiGraph, *, without: str | None = None) -> dict[str,
 
     ``without``: a reference key to leave out, as if it were retracted.
     """
-    support: dict[str, frozenset[str]] = {}
-    claims = [n for n, d in g.nodes(data=True) if d.get("kind") == "claim"]
-    for cid in claims:
-        refs = set()
-        for path in _derivation_bfs(g, cid):
-            for rid in _out(g, path[-1], "evidence"):
-                if g.edges[path[-1], rid]["relation"] in SUPPORTING and g.nodes[rid]["ref_key"] != without:
-                    refs.add(g.nodes[rid]["ref_key"])
-        support[_strip(cid)] = frozenset(refs)
-    return support
+    return {_strip(n): _support(g, n, without) for n, d in g.nodes(data=True) if d.get("kind") == "claim"}
+
+
+def _support(g: nx.DiGraph, cid: str, without: str | None = None) -> frozenset[str]:
+    """Keys of the references supporting claim node ``cid``, directly or through derived_from."""
+    refs = set()
+    for path in _derivation_bfs(g, cid):
+        for rid in _out(g, path[-1], "evidence"):
+            if g.edges[path[-1], rid]["relation"] in SUPPORTING and g.nodes[rid]["ref_key"] != without:
+                refs.add(g.nodes[rid]["ref_key"])
+    return frozenset(refs)
 
 
 def supporting_refs(g: nx.DiGraph, claim_id: str, *, inherited: bool = True) -> tuple[str, ...]:
@@ -488,8 +489,6 @@ def impact(g: nx.DiGraph, ref_key: str) -> Impact:
     """
     rid = _require(g, "reference", ref_key)
     direct = _in(g, rid, "evidence")
-    before = effective_support(g)
-    after = effective_support(g, without=ref_key)
 
     # Walk derived_from backwards from the direct claims: who summarises them?
     via: dict[str, tuple[str, ...]] = {c: () for c in direct}
@@ -504,12 +503,11 @@ def impact(g: nx.DiGraph, ref_key: str) -> Impact:
                 queue.append(parent)
 
     records = []
-    for cid, chain in via.items():
-        key = _strip(cid)
+    for cid, chain in via.items():  # only these claims can lose support: compute it for them alone
+        before, after = _support(g, cid), _support(g, cid, without=ref_key)
         edge = g.edges[origin[cid], rid]
-        orphaned = bool(before[key]) and not after[key]
-        records.append(ImpactLink(claim=key, via=chain, relation=edge["relation"], certainty=edge["certainty"],
-                                  orphaned=orphaned, remaining=tuple(sorted(after[key]))))
+        records.append(ImpactLink(claim=_strip(cid), via=chain, relation=edge["relation"], certainty=edge["certainty"],
+                                  orphaned=bool(before) and not after, remaining=tuple(sorted(after))))
     records.sort(key=lambda r: (len(r.via) > 0, r.claim))
     return Impact(
         ref=ref_key,

@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE = "urn:kb:"
+_LANG_RE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")  # BCP 47 shape, as RDF language tags need
 VOCAB = "urn:kb:vocab#"
 PREFIXES = {
     "cito": "http://purl.org/spar/cito/",
@@ -130,7 +131,8 @@ def build_rdf(kb: KnowledgeBase, g: nx.DiGraph | None = None, *, base: str = DEF
             out.add((s, RDF.type, BIBO.Document))
             out.add((s, DCT.identifier, lit(d["article_id"])))
             if d.get("title"):
-                out.add((s, DCT.title, lit(d["title"], lang=d.get("language") or None)))
+                lang = d.get("language") if _LANG_RE.match(d.get("language") or "") else None
+                out.add((s, DCT.title, lit(d["title"], lang=lang)))
             if d.get("publisher"):
                 out.add((s, DCT.publisher, lit(d["publisher"])))
             if d.get("language"):
