@@ -449,3 +449,19 @@ def test_queries_terminate_on_derived_cycles(kb):
     for key in kb.references:
         impact(g, key)
     stats(kb, g, as_of=2025)
+
+
+def test_retracted_and_unverified_sources_are_flagged(kb_dir, capsys):
+    bib = kb_dir / "references" / "works.bib"
+    text = bib.read_text()
+    start = text.index("@article{seguin2003,")
+    bib.write_text(text[:start] + text[start:].replace("verified = {", "retraction = {retracted},\n  verified = {", 1))
+    g = build_graph(load_kb(kb_dir))
+    assert g.nodes["ref:seguin2003"]["retraction"] == "retracted"
+    assert why(g, "kracht").links[1].retraction == "retracted"
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "why", "kracht")
+    assert code == 0
+    assert "seguin2003 (Seguin & Nelson 2003, narrative-review): supports, certainty moderate, cited in article [RETRACTED]" in out
+    assert "lim2024" not in out
+    code, out, _ = run(capsys, "--kb", str(kb_dir), "why", "pijn")
+    assert "mentions, certainty not-graded, cited in article [unverified]" in out  # lim2024 is verified = {false}
