@@ -48,6 +48,7 @@ def export_document(kb: KnowledgeBase) -> dict[str, Any]:
                 "article": c.article,
                 "section": c.section,
                 "text": {"nl": c.text.nl, "en": c.text.en},
+                "plain": {"nl": c.plain.nl, "en": c.plain.en} if c.plain is not None else None,
                 "kind": c.kind,
                 "derived_from": list(c.derived_from),
                 "tags": list(c.tags),
@@ -76,6 +77,7 @@ def export_document(kb: KnowledgeBase) -> dict[str, Any]:
         "references": [
             {
                 "key": r.key,
+                "short": r.short,
                 "type": r.entry_type,
                 "title": r.title,
                 "authors": [{"family": a.full_family, "given": a.given} for a in r.authors],
@@ -87,6 +89,7 @@ def export_document(kb: KnowledgeBase) -> dict[str, Any]:
                 "doi": r.doi or None,
                 "pmid": r.pmid or None,
                 "pmcid": r.pmcid or None,
+                "url": r.url or None,
                 "study_type": r.study_type or None,
                 "verified": r.verified,
                 "verification": r.verification,
@@ -94,6 +97,9 @@ def export_document(kb: KnowledgeBase) -> dict[str, Any]:
                 "discrepancy": r.discrepancy,
                 "conclusion": r.conclusion,
                 "certainty": r.certainty or None,
+                "retraction": r.retraction or None,
+                "retraction_notice": r.retraction_notice or None,
+                "source": {"path": r.location.path, "line": r.location.line},
                 "cited_for": cited_for[r.key],
             }
             for r in kb.references.values()

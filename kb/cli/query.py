@@ -70,7 +70,11 @@ def cmd_show(args) -> int:
     kb = load_valid(args)
     claim = kb.claims.get(args.claim_id)
     if claim is None:
-        raise KbError(f"unknown claim {args.claim_id!r}", hint=did_you_mean(args.claim_id, kb.claims) or "run kb list to see the ids")
+        containing = [cid for cid in kb.claims if args.claim_id in cid]
+        hint = did_you_mean(args.claim_id, kb.claims) or (f"did you mean {containing[0]!r}?" if len(containing) == 1 else None)
+        if hint is None and containing:
+            hint = "ids containing it: " + ", ".join(containing[:5]) + (", ..." if len(containing) > 5 else "")
+        raise KbError(f"unknown claim {args.claim_id!r}", hint=hint or "run kb list to see the ids")
     if args.format == "json":
         from ..export import export_document
 
