@@ -228,3 +228,14 @@ def test_audit_of_this_repository_lists_every_uncited_claim_and_flagged_source(r
     flagged = {p["subject"] for p in data["problems"] if p["code"] in ("unverified-reference", "unidentified-reference")}
     assert unverified == flagged
     assert any(p["code"] == "strong-wording" and "sterke wetenschap toont aan (nl)" in p["phrases"] for p in data["problems"])
+
+
+def test_render_audit_pdf_is_a4(run_kb, tmp_path):
+    from pypdf import PdfReader
+
+    code, _, err = run_kb(CASE, "render", "audit", "--format", "pdf", "-o", str(tmp_path / "audit.pdf"))
+    assert code == 0, err
+    reader = PdfReader(str(tmp_path / "audit.pdf"))
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)
+    assert "fictief2005" in "".join(p.extract_text() for p in reader.pages)
