@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,12 +20,14 @@ from pathlib import Path
 import networkx as nx
 import pyoxigraph as ox
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from kb import load_kb
 from kb.cli import main
 from kb.graph import build_graph
-from kb.graph_export import flatten, graphml_id, to_dot, to_gexf, to_graphml, to_node_link
+from kb.graph_export import flatten, graphml_id, to_dot, to_gexf, to_graphml, to_node_link, xml_safe
 from kb.rdf import CITO_PROPERTY, to_jsonld, to_turtle
 
 DATA = Path(__file__).parent / "data" / "graph"
@@ -334,11 +335,6 @@ def test_kb_export_formats(kb_dir, tmp_path, capsys, fmt, check):
 
 
 # ------------------------------------------------------------------------- any text survives
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from kb.graph_export import xml_safe
 
 
 @settings(max_examples=80, deadline=None)
