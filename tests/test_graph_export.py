@@ -350,3 +350,21 @@ def test_any_text_survives_graphml_and_gexf(graphml_schema, text, title):
     assert h.nodes["ref:geneen2017"]["title"] == xml_safe(title)
     x = nx.read_gexf(io.StringIO(to_gexf(g)))
     assert x.nodes["claim:pijn"]["text_en"] == xml_safe(text)
+
+
+# ------------------------------------------------------------------- this repository's knowledge base
+
+def test_real_kb_dot_renders_and_rdf_answers():
+    kb = load_kb(REPO)
+    g = build_graph(kb)
+    layout = _dot_json(to_dot(g, drawing=True))
+    claims = {o["name"] for o in layout["objects"] if o.get("name", "").startswith("claim:")}
+    assert claims == {f"claim:{c}" for c in kb.claims}
+    proc = subprocess.run([DOT, "-Tsvg"], input=to_dot(g).encode("utf-8"), capture_output=True, timeout=300)
+    assert proc.returncode == 0 and etree.fromstring(proc.stdout).tag == "{http://www.w3.org/2000/svg}svg"
+
+    store = _store(to_turtle(kb, g), ox.RdfFormat.TURTLE)
+    answer = _rows(store, CITES_GENEEN, ("claim", "property", "relation", "certainty"))
+    expected = sorted((c.id, "http://purl.org/spar/cito/" + CITO_PROPERTY[ev.relation], ev.relation, ev.certainty)
+                      for c in kb.claims.values() for ev in c.evidence if ev.ref == "geneen2017")
+    assert answer == expected and len(answer) >= 5
