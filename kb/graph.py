@@ -194,7 +194,8 @@ def _require(g: nx.DiGraph, kind: str, key: str) -> str:
         return nid
     known = claim_ids(g) if kind == "claim" else ref_keys(g)
     what = "claim" if kind == "claim" else "reference"
-    raise KbError(f"unknown {what} {key!r}", hint=did_you_mean(key, known) or f"see 'kb list' for the {what} ids")
+    fallback = "'kb list' shows the claim ids" if kind == "claim" else "references are the BibTeX keys in references/*.bib"
+    raise KbError(f"unknown {what} {key!r}", hint=did_you_mean(key, known) or fallback)
 
 
 def _out(g: nx.DiGraph, node: str, rel: str) -> list[str]:

@@ -197,6 +197,15 @@ def test_impact_mentions_only_is_not_orphaned(g):
     assert i.orphaned == ()  # lim2024 supports nothing: its loss leaves nothing unsupported
 
 
+def test_unknown_ids_without_a_close_match(g):
+    with pytest.raises(KbError) as err:
+        why(g, "zzz")
+    assert str(err.value) == "error: unknown claim 'zzz'; 'kb list' shows the claim ids"
+    with pytest.raises(KbError) as err:
+        impact(g, "zzz")
+    assert str(err.value) == "error: unknown reference 'zzz'; references are the BibTeX keys in references/*.bib"
+
+
 def test_impact_unknown_ref(g):
     with pytest.raises(KbError, match=r"unknown reference 'geneen2016'; did you mean 'geneen2017'\?"):
         impact(g, "geneen2016")
