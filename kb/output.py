@@ -16,23 +16,50 @@ from .errors import ExportError
 __all__ = ["replace_tree", "write_atomic"]
 
 
+def _default_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically. With ``force=False`` an existing file is an error."""
+    """Write ``data`` to ``path`` atomically: readers see the old file or the new one, never half of one.
+
+    With ``force=False`` an existing file is an error (checked atomically: the new file is linked into
+    place, which fails if something appeared there meanwhile). The file gets the mode of the file it
+    replaces, or the usual mode for a new file (0666 minus the umask). Any OS error becomes an
+    ExportError naming the file, so the CLI reports it in one line.
+    """
     target = Path(path)
-    if not force and target.exists():
+    if target.is_dir():
+        raise ExportError(f"{str(target)!r} is a folder", hint="name a file to write")
+    if not force and (target.exists() or target.is_symlink()):
         raise ExportError(f"{str(target)!r} already exists", hint="pass --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = target.stat().st_mode & 0o7777 if target.exists() else _default_mode()
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.chmod(tmp, mode)
+        if force:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)  # fails if the target appeared since the check above
+            except FileExistsError:
+                raise ExportError(f"{str(target)!r} already exists", hint="pass --force to overwrite it") from None
+            except OSError:  # a file system without hard links
+                os.replace(tmp, target)
+    except OSError as exc:
+        raise ExportError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def replace_tree(staging: Path, target: Path) -> None:

@@ -1,0 +1,132 @@
+"""kb.output: atomic writes that never leave half a file and never overwrite without being asked."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from kb.errors import ExportError
+from kb.output import replace_tree, write_atomic
+
+
+def leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_write_new_file(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    write_atomic(target, "{}\n")
+    assert target.read_text(encoding="utf-8") == "{}\n"
+    assert leftovers(target.parent) == []
+
+
+def test_new_file_gets_the_usual_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
+
+
+def test_replaced_file_keeps_its_mode(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o600)
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_refuses_to_overwrite_without_force(tmp_path):
+    target = tmp_path / "mine.txt"
+    target.write_text("precious", encoding="utf-8")
+    with pytest.raises(ExportError) as info:
+        write_atomic(target, "new", force=False)
+    assert str(info.value) == f"error: {str(target)!r} already exists; pass --force to overwrite it"
+    assert target.read_text(encoding="utf-8") == "precious"
+    assert leftovers(tmp_path) == []
+
+
+def test_refuses_a_dangling_symlink_without_force(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ExportError):
+        write_atomic(tmp_path / "link", "x", force=False)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    with pytest.raises(ExportError) as info:
+        write_atomic(tmp_path, "x")
+    assert str(info.value) == f"error: {str(tmp_path)!r} is a folder; name a file to write"
+
+
+def test_os_errors_become_export_errors(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(ExportError) as info:
+        write_atomic(blocker / "out.txt", "x")  # a parent that is a file
+    assert info.value.message.startswith(f"cannot write {str(blocker / 'out.txt')!r}: ")
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "out.txt"
+    target.write_text("old", encoding="utf-8")
+
+    def broken_fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(ExportError) as info:
+        write_atomic(target, "new")
+    assert info.value.message == f"cannot write {str(target)!r}: Input/output error"
+    assert target.read_text(encoding="utf-8") == "old"
+    assert leftovers(tmp_path) == []
+
+
+def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.txt"
+    target.write_text("old", encoding="utf-8")
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "new")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert leftovers(tmp_path) == []
+
+
+def test_replace_tree(tmp_path):
+    site, staging = tmp_path / "site", tmp_path / "staging"
+    site.mkdir()
+    (site / "old.html").write_text("old", encoding="utf-8")
+    staging.mkdir()
+    (staging / "new.html").write_text("new", encoding="utf-8")
+    replace_tree(staging, site)
+    assert sorted(p.name for p in site.iterdir()) == ["new.html"]
+    assert not staging.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_replace_tree_failure_restores_the_old_site(tmp_path, monkeypatch):
+    site, staging = tmp_path / "site", tmp_path / "staging"
+    site.mkdir()
+    (site / "index.html").write_text("old", encoding="utf-8")
+    staging.mkdir()
+    real_replace = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # moving the new site into place fails
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(OSError):
+        replace_tree(staging, site)
+    assert (site / "index.html").read_text(encoding="utf-8") == "old"
