@@ -679,6 +679,10 @@ def build_site(
     target = Path(target)
     lang = lang or kb.config.language
     style = style or kb.config.style
+    resolved, kb_root = target.resolve(), Path(kb.root).resolve()
+    if resolved == kb_root or resolved in kb_root.parents or resolved == Path.cwd().resolve():
+        raise ExportError(f"refusing to replace {str(target)!r}: it holds the knowledge base or the current folder",
+                          hint="choose a site folder of its own with -o, such as build")
     if target.exists() and not target.is_dir():
         raise ExportError(f"{str(target)!r} exists and is not a folder", hint="choose another output folder with -o")
     if target.is_dir() and any(target.iterdir()) and not (target / "index.html").exists():

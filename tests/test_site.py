@@ -576,6 +576,17 @@ def test_refuses_to_replace_a_folder_that_is_not_a_site(site_kb, tmp_path, capsy
     assert (precious / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
+def test_refuses_to_replace_the_knowledge_base_itself(site_kb, tmp_path, capsys, monkeypatch):
+    (site_kb / "index.html").write_text("<p>not a site</p>", encoding="utf-8")
+    for target in (site_kb, tmp_path):
+        assert build(site_kb, target) == 1
+        assert "holds the knowledge base" in capsys.readouterr().err
+    monkeypatch.chdir(site_kb)
+    assert main(["build", "-o", "."]) == 1
+    assert "refusing to replace" in capsys.readouterr().err
+    assert (site_kb / "claims" / "pijn.yaml").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Nothing lost: a failed or killed build leaves the previous site as it was
 
