@@ -110,6 +110,8 @@ class Problem:
     claims: tuple[str, ...] = ()
     #: ``message`` in every interface language (data/i18n: audit.msg.*), for the reports.
     messages: dict[str, str] = field(default_factory=dict)
+    #: The subject's page in the site built by ``kb build``, relative to the site root.
+    href: str = ""
 
     @property
     def rank(self) -> tuple:
@@ -296,6 +298,8 @@ def _loc(location: Location) -> str:
 def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: Wording | None = None) -> Audit:
     """Every problem of ``kb`` (ranked: error > warning > info, then by code and subject), coverage
     figures from ``kb.graph.stats`` and the two charts (claims by verdict, by certainty)."""
+    from .site import reference_filename
+
     as_of = as_of or date.today().year
     wording = wording or load_wording(kb.root)
     stats = kbgraph.stats(kb, graph, as_of=as_of)
@@ -305,8 +309,9 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
 
     def add(code: str, kind: str, subject: str, parts: list[tuple[str, dict]], **extra) -> None:
         messages = {lang: _compose(lang, parts) for lang in UI_LANGUAGES}
+        href = f"claims/{subject}.html" if kind == "claim" else f"references/{reference_filename(subject)}"
         problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=messages["en"],
-                                messages=messages, **extra))
+                                messages=messages, href=href, **extra))
 
     # -- claims ---------------------------------------------------------------------------
     for claim in kb.claims.values():

@@ -138,7 +138,7 @@ def test_golden_markdown_and_json(mini, update_golden):
     check_golden(CASE / "expected" / "audit.json", render_audit(kb, audit, "json"), update_golden)
     data = json.loads(render_audit(kb, audit, "json"))
     assert data["counts"] == {"error": 3, "warning": 8, "info": 7}
-    assert {"severity", "code", "subject_kind", "subject", "message", "messages", "detail", "location", "phrases", "claims"} == set(data["problems"][0])
+    assert {"severity", "code", "subject_kind", "subject", "message", "messages", "detail", "location", "phrases", "claims", "href"} == set(data["problems"][0])
 
 
 class _Tags(HTMLParser):
@@ -239,3 +239,13 @@ def test_render_audit_pdf_is_a4(run_kb, tmp_path):
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (595, 842)
     assert "fictief2005" in "".join(p.extract_text() for p in reader.pages)
+
+
+def test_site_audit_page_links_references_to_their_pages(mini):
+    from kb.handout import document_env
+    from kb.render import render_template
+    from kb.site import _common_context
+
+    kb, _, audit = mini
+    html = render_template(document_env(kb), "audit.html.j2", {**_common_context(kb, "audit.html", "en", True), "audit": audit})
+    assert '<a href="references/fictief2005.html"><code>fictief2005</code></a>' in html
