@@ -132,6 +132,8 @@ class Handout:
     bibliography: tuple[CitedEntry, ...]
     #: (claim id, reason) for every selected claim that was left out.
     left_out: tuple[tuple[str, str], ...] = ()
+    #: Included claims with no ``plain`` wording in this language (their article text is used).
+    no_plain: tuple[str, ...] = ()
     words: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -261,6 +263,7 @@ def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: li
         lang=lang, style=style, in_text="author-year" if is_author_year(style) else "numeric",
         article_title=article.title if article else "", publisher=article.publisher if article else "",
         sections=tuple(sections), bibliography=tuple(bibliography), left_out=tuple(left_out), words=words,
+        no_plain=tuple(c.id for c, _, _, _ in kept if c.plain is None or not getattr(c.plain, lang, "")),
     )
 
 

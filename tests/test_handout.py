@@ -53,6 +53,7 @@ def test_inclusion_hedges_and_numbering(mini):
     assert (items["conclusie"].citation, items["conclusie"].hedge) == ("[1, 2]", "overstated")  # inherited sources
     assert [(e.key, e.label) for e in h.bibliography] == [("geneen2017", "1"), ("lauersen2014", "2")]
     assert [s.title for s in h.sections] == ["Pijn", "Blessures", "Conclusie"]
+    assert h.no_plain == ("blessures", "conclusie")  # pijn has plain wording
 
 
 def test_apa_cites_author_date(mini):

@@ -92,4 +92,10 @@ def _handout(args, kb, graph, lang: str, style: str) -> int:
         if getattr(args, "verbose", False):
             for cid, reason in handout.left_out:
                 print(f"  left out {cid}: {reason}", file=sys.stderr)
+        if handout.no_plain:
+            print(f"kb render handout: hint: {len(handout.no_plain)} statement(s) have no patient-friendly 'plain: {{{lang}: ...}}' "
+                  f"wording and use the article's text (kb -v render handout lists them)", file=sys.stderr)
+            if getattr(args, "verbose", False):
+                for cid in handout.no_plain:
+                    print(f"  no plain wording: {cid}", file=sys.stderr)
     return 0
