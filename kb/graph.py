@@ -290,6 +290,8 @@ class Why(_AsDict):
     weakest: EvidenceLink | None
     #: The claim's certainty: the best certainty among its supporting links, "none" if none.
     certainty: str
+    #: The claims in ``derived``, summarised (same order).
+    derived_claims: tuple[ClaimSummary, ...] = ()
 
     @property
     def supported(self) -> bool:
@@ -439,8 +441,10 @@ def why(g: nx.DiGraph, claim_id: str) -> Why:
         key=lambda l: (CERTAINTY_RANK.get(l.certainty, -1), RELATION_STRENGTH.get(l.relation, -1), -len(l.path), l.ref),
         default=None,
     )
-    derived = tuple((_strip(p[-1]), _strip(p[-2])) for p in _derivation_bfs(g, cid) if len(p) > 1)
-    return Why(claim=_summary(g, cid), links=links, derived=derived, weakest=weakest, certainty=_best_certainty(links))
+    chains = [p for p in _derivation_bfs(g, cid) if len(p) > 1]
+    derived = tuple((_strip(p[-1]), _strip(p[-2])) for p in chains)
+    return Why(claim=_summary(g, cid), links=links, derived=derived, weakest=weakest, certainty=_best_certainty(links),
+               derived_claims=tuple(_summary(g, p[-1]) for p in chains))
 
 
 def effective_support(g: nx.DiGraph, *, without: str | None = None) -> dict[str, frozenset[str]]:

@@ -144,6 +144,8 @@ def test_why_inherits_through_derived_claims(g):
         (("slot", "conclusie", "pijn"), "lim2024", "mentions"),
     ]
     assert w.derived == (("conclusie", "slot"), ("kracht", "slot"), ("mentaal", "conclusie"), ("pijn", "conclusie"))
+    assert [(c.id, c.verdict) for c in w.derived_claims] == [
+        ("conclusie", "overstated"), ("kracht", "supported"), ("mentaal", "overstated"), ("pijn", "overstated")]
     # the weakest supporting link: very-low beats low
     assert (w.weakest.path, w.weakest.ref, w.weakest.certainty) == (("slot", "conclusie", "mentaal"), "geneen2017", "very-low")
     assert w.certainty == "moderate"
@@ -268,9 +270,9 @@ def test_cli_why_text_tree(kb_dir, capsys):
     code, out, err = run(capsys, "--kb", str(kb_dir), "why", "conclusie", "--lang", "en")
     assert code == 0, err
     assert out.splitlines()[:2] == ["conclusie  [summary; verdict: overstated; draft]", '  "Strength training helps against pain and low mood"']
-    assert "  ├─ derived from mentaal" in out
+    assert "  ├─ derived from mentaal [verdict: overstated]" in out
     assert "  │  └─ geneen2017 (Geneen et al. 2017, cochrane-overview): supports, certainty very-low, cited in article" in out
-    assert "  └─ derived from pijn" in out
+    assert "  └─ derived from pijn [verdict: overstated]" in out
     assert "     │     at: Authors' conclusions" in out
     assert "weakest link: geneen2017 (via conclusie > mentaal): supports, certainty very-low" in out
 

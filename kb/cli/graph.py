@@ -99,6 +99,7 @@ def format_why(result, lang: str = "nl") -> str:
     children: dict[str, list[str]] = {}
     for child, parent in result.derived:
         children.setdefault(parent, []).append(child)
+    verdicts = {c.id: c.verdict for c in result.derived_claims}
 
     def walk(node: str, prefix: str) -> None:
         items = [("link", link) for link in by_holder.get(node, [])] + [("claim", c) for c in children.get(node, [])]
@@ -110,7 +111,8 @@ def format_why(result, lang: str = "nl") -> str:
                 if item.locator:
                     lines.append(prefix + cont + f"   at: {item.locator}")
             else:
-                lines.append(prefix + branch + f"derived from {item}")
+                verdict = f" [verdict: {verdicts[item]}]" if item in verdicts else ""
+                lines.append(prefix + branch + f"derived from {item}{verdict}")
                 walk(item, prefix + cont)
 
     if result.links or result.derived:
