@@ -244,6 +244,25 @@ def test_readme_flow_init_extract_build(tmp_path, capsys):
     assert uncited and all(c.verdict == "uncited" for c in uncited)
 
 
+def test_csl_json_and_ris_bibliographies_together(tmp_path):
+    result = run_extract(APA_ARTICLE, [DATA / "extract" / "refs-csl.json", DATA / "extract" / "refs.ris"], tmp_path / "kb")
+
+    def keys(start):
+        (statement,) = [s for s in result.extraction.statements if s.text.startswith(start)]
+        return statement.keys
+
+    assert keys("In knee and hip osteoarthritis") == ("lim2024",)  # from the RIS file
+    assert keys("In randomised trials") == ("lauersen2014",)  # from the CSL-JSON file, key generated from a URL id
+    assert keys("Seguin and Nelson (2003) describe") == ("seguin_nodoi",)
+    assert keys("Properly implemented") == ("fragala2019",)
+    assert keys("Geneen et al. (2017) found") == ("geneen2017cochrane",)
+    unresolved = sorted(p.message.split(":")[0] for p in result.extraction.problems)
+    assert unresolved == ["unresolved citation 'Hunter et al. 2004'", "unresolved citation 'Khodadad Kashi et al. 2023'",
+                          "unresolved citation 'Lemos, Guadagnin, & Mota 2020'", "unresolved citation 'Syed-Abdul 2021'"]
+    assert (tmp_path / "kb" / "references" / "refs-csl.bib").exists() and (tmp_path / "kb" / "references" / "refs.bib").exists()
+    assert errors(tmp_path / "kb") == []
+
+
 def test_extract_into_a_folder_without_a_knowledge_base(tmp_path):
     shutil.copy(SEED, tmp_path / "seed.txt")
     result = run_extract(tmp_path / "seed.txt", [SEED_BIB], tmp_path / "new")
