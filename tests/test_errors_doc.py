@@ -104,3 +104,51 @@ def test_corpus_example_lines_in_the_doc_are_real_output():
     assert len(examples) > 40
     stale = [line for line in examples if line not in outputs]
     assert not stale, "example lines in docs/errors.md that kb no longer prints:\n" + "\n".join(stale)
+
+
+# --- docs/format.md and docs/export.md describe every field ------------------------------------------
+
+
+def _schema_fields(schema: dict) -> set[str]:
+    names = set(schema.get("properties", {}))
+    for sub in list(schema.get("properties", {}).values()) + list(schema.get("$defs", {}).values()):
+        names |= _schema_fields(sub)
+    return names
+
+
+def test_format_doc_describes_every_schema_field():
+    from kb.schema import load_schema
+
+    doc = (ROOT / "docs" / "format.md").read_text(encoding="utf-8")
+    for name in ("claim", "kb"):
+        missing = sorted(f for f in _schema_fields(load_schema(name)) if f"`{f}`" not in doc)
+        assert not missing, f"fields of schema/{name}.schema.json not in docs/format.md: {missing}"
+
+
+def test_format_doc_lists_every_enumerated_value_and_bib_field():
+    from kb.article import _FRONT_KEYS
+    from kb.bib import RETRACTION_KINDS, STUDY_TYPES
+    from kb.model import CERTAINTIES, KINDS, RELATIONS, STATUSES, VERDICTS
+
+    doc = (ROOT / "docs" / "format.md").read_text(encoding="utf-8")
+    values = [*KINDS, *RELATIONS, *CERTAINTIES, *VERDICTS, *STATUSES, *STUDY_TYPES, *RETRACTION_KINDS, *_FRONT_KEYS,
+              "pmid", "pmcid", "studytype", "verified", "verification", "citedas", "discrepancy", "conclusion", "retractionnotice"]
+    missing = [v for v in values if f"`{v}`" not in doc]
+    assert not missing, missing
+
+
+def test_export_doc_describes_every_exported_field(mini_kb):
+    from kb.export import export_document
+    from kb.load import load_kb
+
+    doc = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    data = export_document(load_kb(mini_kb))
+    names = set(data)
+    for group in ("claims", "references", "articles"):
+        for item in data[group]:
+            names |= set(item)
+    for claim in data["claims"]:
+        for ev in claim["evidence"]:
+            names |= set(ev)
+    missing = sorted(n for n in names if f"`{n}`" not in doc)
+    assert not missing, f"exported fields not described in docs/export.md: {missing}"
