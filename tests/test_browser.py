@@ -124,3 +124,19 @@ def test_narrow_screen_uses_a_bottom_sheet(browser, built):
     assert width <= 400, "the page scrolls sideways on a narrow screen"
     assert "Lauersen et al. 2014" in _panel_text(browser)
     assert _errors(browser) == []
+
+
+def test_the_real_site_fits_a_phone_and_has_no_console_errors(browser, tmp_path, capsys):
+    """This repository's own knowledge base, every page at phone width: no sideways scrolling."""
+    repo = Path(__file__).resolve().parent.parent
+    out = tmp_path / "real"
+    assert main(["--kb", str(repo), "-q", "build", "-o", str(out)]) == 0, capsys.readouterr().err
+    browser.set_window_size(400, 900)
+    pages = sorted(out.rglob("*.html"))
+    assert len(pages) > 20
+    for page in pages:
+        browser.get(page.as_uri())
+        client, scroll = browser.execute_script(
+            "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]")
+        assert scroll <= client, f"{page.relative_to(out)} is {scroll}px wide on a {client}px screen"
+        assert _errors(browser) == [], page
