@@ -20,7 +20,7 @@ EXPORTERS["ris"] = lambda kb: __import__("kb.importers", fromlist=["x"]).export_
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export the knowledge base (json, ...)",
-                              description="Export the whole knowledge base. json: claims and references, normalised and resolved (docs/export.md). graphml, gexf, node-link, dot: the evidence graph; turtle, jsonld: RDF with CiTO, BIBO, PROV (docs/graph.md).")
+                              description="Export the whole knowledge base. json: claims and references, normalised and resolved (docs/export.md). graphml, gexf, node-link, dot: the evidence graph; turtle, jsonld: RDF with CiTO, BIBO, PROV (docs/graph.md). csl-json, bibtex, ris: the references (docs/references.md).")
     add_output_options(p, sorted(EXPORTERS), "json")
     p.set_defaults(handler=cmd_export)
 
