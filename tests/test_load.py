@@ -250,3 +250,33 @@ def test_same_claims_with_fresh_and_cached_loading(mini_kb, monkeypatch):
     assert first.claims == second.claims
     assert first.diagnostics == second.diagnostics
     assert [d.code for d in first.diagnostics] == ["yaml-syntax"]
+
+
+class _Planted:
+    """Unpickling this runs os.system: what a malicious .kb-cache file in a contribution would hold."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_planted_cache_never_runs_code(mini_kb, tmp_path):
+    """A knowledge base is untrusted input, including a .kb-cache folder that comes with it: a pickle
+    written by someone else, with a correct magic line, fingerprint and (unkeyed) checksum, is not loaded."""
+    import hashlib
+    import pickle
+
+    from kb import cache
+
+    marker = tmp_path / "PWNED"
+    payload = pickle.dumps({"claims/conclusie.yaml": _Planted(marker)})
+    blob = cache._MAGIC + cache.fingerprint() + hashlib.blake2b(payload, digest_size=32).digest() + payload
+    folder = mini_kb / cache.CACHE_DIR
+    folder.mkdir()
+    for kind in ("claims", "articles", "references"):
+        (folder / f"{kind}.pickle").write_bytes(blob)
+    kb = load_kb(mini_kb)
+    assert not marker.exists()
+    assert list(kb.claims) == ["blessures-preventie", "conclusie", "pijn-oefentherapie"]
