@@ -122,6 +122,8 @@ class Extraction:
     article: SourceArticle
     statements: list[Statement]
     problems: list[Diagnostic]
+    #: "path:line: label -> key: how" for citations resolved by a rule worth checking (citedas, year suffix)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def resolutions(self) -> list[Resolution]:
@@ -348,6 +350,7 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
     ``where`` names the article file in diagnostics (default: its file name)."""
     statements: list[Statement] = []
     problems: list[Diagnostic] = []
+    notes: list[str] = []
     where = where or article.source or article.id
     for section in article.sections:
         if section.is_references:
@@ -367,6 +370,8 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                         problems.append(Diagnostic(Severity.WARNING, "unresolved-citation", f"unresolved citation {marker.raw!r}: {problem}",
                                                    Location(where, marker_line)))
                     for result in results:
+                        if result.status == "resolved" and result.note:
+                            notes.append(f"{where}:{marker_line}: {result.label!r} -> {result.key}: {result.note}")
                         if result.status == "ambiguous":
                             problems.append(Diagnostic(Severity.WARNING, "ambiguous-citation", f"ambiguous citation {result.label!r}: {result.note}",
                                                        Location(where, marker_line), "add a year suffix (2019a) or a citedas field to the intended entry"))
@@ -385,7 +390,7 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                 if len(claim_text.split()) < 3:
                     continue
                 statements.append(Statement(section.id, claim_text, text, line, tuple(markers), tuple(resolutions)))
-    return Extraction(article, statements, problems)
+    return Extraction(article, statements, problems, notes)
 
 
 # --------------------------------------------------------------------------- writing
@@ -468,6 +473,9 @@ def claim_document(statement: Statement, claim_id: str, article: SourceArticle, 
     note = f"drafted by kb extract from {source_name} line {statement.line}"
     if unresolved:
         note += "; unresolved: " + "; ".join(f"{r.label} ({r.note})" for r in unresolved)
+    by_rule = [r for r in statement.resolutions if r.status == "resolved" and r.note]
+    if by_rule:
+        note += "; check: " + "; ".join(f"{r.label} -> {r.key} ({r.note})" for r in by_rule)
     if article.language != "en":
         note += "; text.en needs a translation"
     lines.append(f"notes: {_q(note)}")

@@ -195,6 +195,8 @@ def test_seed_precision_and_recall(tmp_path, capsys):
     assert recall >= 0.95, missed
     counts = result.extraction.counts()
     assert counts["citations"] == counts["resolved"] == 13
+    assert [n.split(": ", 1)[1] for n in result.extraction.notes] == [
+        "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"] * 2
     assert errors(tmp_path / "kb") == []
 
 

@@ -42,7 +42,8 @@ def cmd_extract(args) -> int:
         + ("" if result.article_written else " (already there)" if result.article_path.exists() else f" ({would})"),
     ]
     if imported is not None:
-        lines.append(f"references: {len(imported.added)} added to references/, {len(imported.duplicates)} already there")
+        lines.append(f"references: {len(imported.added)} {'would be ' if args.dry_run else ''}added to references/, "
+                     f"{len(imported.duplicates)} already there")
     lines += [
         f"statements: {counts['statements']} ({counts['cited']} with a citation); {would} {len(result.claims_written)} draft claims"
         + (f", {result.already_present} already in claims/" if result.already_present else ""),
@@ -50,6 +51,9 @@ def cmd_extract(args) -> int:
     ]
     for problem in x.problems:
         lines.append(f"  {problem.location}: {problem.message}")
+    if x.notes:
+        lines.append("resolved by a rule, worth checking:")
+        lines += [f"  {note}" for note in x.notes]
     sys.stdout.write("\n".join(lines) + "\n")
     if imported is not None and imported.problems:
         print_diagnostics(imported.problems, quiet=args.quiet)
