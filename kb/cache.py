@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import hmac
 import marshal
 import os
 import pickle
@@ -107,6 +108,36 @@ def cache_enabled() -> bool:
     return os.environ.get("KB_CACHE", "1").strip().lower() not in ("0", "no", "off", "false")
 
 
+def _cache_key() -> bytes | None:
+    """This user's secret key for cache checksums (``~/.cache/kb/cache-key``, mode 0600), made on first use.
+
+    A cache file is a pickle, and unpickling runs code. Knowledge bases come from other people (a
+    contribution, an archive), and a ``.kb-cache`` can come with them; its unkeyed checksum and the
+    public fingerprint would be easy to forge. With a keyed checksum only caches written by this user
+    are ever unpickled. None (no cache) if the key cannot be read or made.
+    """
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kb"
+    path = folder / "cache-key"
+    for _ in range(2):
+        try:
+            key = path.read_bytes()
+            return key if len(key) == 32 else None
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(32))
+        except FileExistsError:  # made by a concurrent run: read it
+            continue
+        except (OSError, RuntimeError):  # no home folder, read-only: run without a cache
+            return None
+    return None
+
+
 def _digest(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=16).digest()
 
@@ -136,12 +167,14 @@ def read_cache(path: Path, expected: bytes) -> dict[str, Entry] | None:
         if blob[:head] != _MAGIC or blob[head:head + 32] != expected:
             return None
         checksum, payload = blob[head + 32:head + 64], memoryview(blob)[head + 64:]
-        if hashlib.blake2b(payload, digest_size=32).digest() != checksum:
-            return None
+        key = _cache_key()
+        if key is None or not hmac.compare_digest(hashlib.blake2b(payload, digest_size=32, key=key).digest(), checksum):
+            return None  # unkeyed or someone else's cache: never unpickle it (a planted pickle would run code)
         enabled = gc.isenabled()
         gc.disable()  # many small objects: the cyclic collector would rescan them over and over
         try:
             entries = pickle.loads(payload)
+            gc.freeze()  # long-lived from here on: keep later collections from walking them again and again
         finally:
             if enabled:
                 gc.enable()
@@ -155,8 +188,11 @@ def read_cache(path: Path, expected: bytes) -> dict[str, Entry] | None:
 def write_cache(path: Path, expected: bytes, entries: dict[str, Entry]) -> None:
     from .output import write_atomic
 
+    key = _cache_key()
+    if key is None:
+        return
     payload = pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
-    checksum = hashlib.blake2b(payload, digest_size=32).digest()
+    checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
     try:
         folder = path.parent
         if not folder.is_dir():
@@ -304,6 +340,7 @@ class FileLoading:
             try:
                 for pending in self._pending:
                     fresh.extend(pickle.loads(pending.get()))
+                gc.freeze()
             finally:
                 if enabled:
                     gc.enable()
