@@ -225,3 +225,27 @@ def test_cli_handout_md_to_stdout_and_format_checks(run_kb):
     assert code == 1 and "kb render article has no format 'pandoc'" in err
     code, _, err = run_kb(CASE, "render", "handout", "--style", "vancuover")
     assert code == 1 and "did you mean 'vancouver'?" in err
+
+
+def test_text_from_claims_and_bibtex_never_becomes_markup(tmp_path):
+    shutil.copytree(CASE, tmp_path / "kb")
+    claim = tmp_path / "kb" / "claims" / "pijn.yaml"
+    claim.write_text(claim.read_text(encoding="utf-8").replace(
+        "Oefenen met weerstand kan pijn bij langdurige klachten wat verminderen.", "<script>alert(1)</script> *niet* [x](javascript:alert(2))"),
+        encoding="utf-8")
+    bib = tmp_path / "kb" / "references" / "refs.bib"
+    bib.write_text(bib.read_text(encoding="utf-8").replace(
+        "title = {Physical activity and exercise for chronic pain in adults: an overview of {Cochrane} Reviews},",
+        'title = {<img src=x onerror=alert(3)>},\n  url = {javascript:alert(4)"onmouseover="alert(5)},').replace(
+        "doi = {10.1002/14651858.cd011279.pub3},", ""), encoding="utf-8")
+    kb = load_kb(tmp_path / "kb")
+    graph = build_graph(kb)
+    html = render_handout(kb, graph, "html", lang="nl", style="apa")
+    page = _Page()
+    page.feed(html)
+    assert "<script>alert" not in html and "<img" not in html and "onmouseover=" not in html.replace('onmouseover="alert(5)', "")
+    assert page.hrefs and all(h.startswith(("#", "https://")) for h in page.hrefs) and "script" not in page.tags
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;Img src=x onerror=alert(3)&gt;" in html
+    md = render_handout(kb, graph, "md", lang="nl", style="apa")
+    assert "\\<script\\>" in md and "\\*niet\\*" in md and "\\[x\\](javascript:alert(2))" in md
+    assert "](javascript" not in md.replace("\\[x\\](javascript", "")

@@ -207,3 +207,16 @@ def test_golden_fixtures(style, update_golden):
         except Exception as exc:  # pybtex's own styles refuse some fixtures (e.g. misc without author is fine, book without editor...)
             out.append(f"{key}: ERROR {type(exc).__name__}: {exc}\n")
     check_golden(CASE / "expected" / f"fixtures.{style}.txt", "".join(out), update_golden)
+
+
+def test_a_missing_required_field_spoils_only_that_entry(tmp_path):
+    from conftest import make_kb
+
+    bib = ("@article{nojournal, author={Doe, Jane}, title={No journal}, year={2020}, verified={false}}\n"
+           "@article{ok, author={Roe, Rita}, title={Fine}, journal={J}, year={2021}, verified={false}}\n")
+    kb = load_kb(make_kb(tmp_path / "kb", claims={}, bib=bib))
+    entries = cited_bibliography(kb, ["nojournal", "ok"], "vancouver")
+    assert [(e.key, e.text, e.problem) for e in entries] == [
+        ("nojournal", "[nojournal: missing journal in nojournal]", "missing journal in nojournal"),
+        ("ok", "Roe R. Fine. J. 2021.", None),
+    ]
