@@ -230,23 +230,38 @@ def sanitize_html(fragment: Any) -> Markup:
 
 
 def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
-    """Render template ``name``; any template problem becomes a RenderError with file and line."""
+    """Render template ``name``; any template problem becomes a RenderError with file and line.
+
+    Templates may come from the user (overrides), so anything a template raises while rendering
+    (an undefined name, a type error in an expression, a template that extends itself) is reported
+    as the template's fault, at the last template line on the stack, never as a crash of kb.
+    """
+    from .errors import KbError, Location
+
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"template {exc.name!r} not found", hint="search path: " + ", ".join(env.loader.searchpath)) from None
     except jinja2.TemplateSyntaxError as exc:
-        from .errors import Location
-
         raise RenderError(f"template syntax error: {exc.message}", location=Location(exc.filename or exc.name or name, exc.lineno or 0)) from None
-    except jinja2.UndefinedError as exc:
-        import traceback
+    except KbError:
+        raise
+    except RecursionError:
+        raise RenderError(f"template {name!r} extends or includes itself",
+                          hint=f'to extend the built-in template of the same name, write {{% extends "{BUILTIN_PREFIX}{name}" %}}') from None
+    except Exception as exc:  # UndefinedError, TypeError, ZeroDivisionError ... raised by template code
+        message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else f"{type(exc).__name__}: {exc}"
+        raise RenderError(f"template error: {message}", location=_template_frame(exc)) from None
 
-        from .errors import Location
 
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
-        where = Location(frames[-1].filename, frames[-1].lineno or 0) if frames else None
-        raise RenderError(f"template error: {exc.message}", location=where) from None
+def _template_frame(exc: BaseException):
+    """The innermost template line on the traceback of ``exc``, or None."""
+    import traceback
+
+    from .errors import Location
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    return Location(frames[-1].filename, frames[-1].lineno or 0) if frames else None
 
 
 @cache

@@ -544,6 +544,21 @@ def test_broken_override_template_is_a_clean_error(site_kb, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
 
 
+@pytest.mark.parametrize("source, message", [
+    ('{% extends "site/claim.html.j2" %}', "template 'site/claim.html.j2' extends or includes itself; to extend the built-in"),
+    ('{% extends "base.html.j2" %}{% block content %}{{ 1 + "a" }}{% endblock %}', "claim.html.j2:1: error: template error: TypeError"),
+    ('{% extends "base.html.j2" %}{% block content %}{% include "../../kb.yaml" %}{% endblock %}', "template '../../kb.yaml' not found"),
+])
+def test_bad_override_templates_are_user_errors(site_kb, tmp_path, capsys, source, message):
+    own = site_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (own / "claim.html.j2").write_text(source, encoding="utf-8")
+    assert build(site_kb, tmp_path / "site") == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "internal error" not in err
+    assert not (tmp_path / "site").exists()
+
+
 def test_check_errors_stop_the_build(site_kb, tmp_path, capsys):
     bad = CLAIMS["pijn"].replace("ref: geneen2017", "ref: geneen2018")
     (site_kb / "claims" / "pijn.yaml").write_text(bad, encoding="utf-8")
