@@ -844,3 +844,12 @@ def test_golden_article_body(site, request):
 
         diff = "".join(difflib.unified_diff(expected.splitlines(True), body.splitlines(True), str(golden), "actual"))
         pytest.fail(f"the article body differs from {golden} (pytest --update-golden accepts it):\n{diff}")
+
+
+def test_progress_reports_every_file(site_kb, tmp_path):
+    kb = load_kb(site_kb)
+    seen = []
+    result = build_site(kb, build_graph(kb), tmp_path / "p", progress=lambda done, total, path: seen.append((done, total, path)))
+    assert [s[0] for s in seen] == list(range(1, len(result.pages) + 1))
+    assert {s[1] for s in seen} == {len(result.pages)}
+    assert [s[2] for s in seen] == list(result.pages)
