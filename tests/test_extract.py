@@ -265,6 +265,16 @@ def test_csl_json_and_ris_bibliographies_together(tmp_path):
     assert errors(tmp_path / "kb") == []
 
 
+def test_crlf_and_bom_read_like_plain_lf(tmp_path):
+    text = SEED.read_text(encoding="utf-8")
+    windows = tmp_path / "windows.txt"
+    windows.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    plain = run_extract(SEED, [SEED_BIB], tmp_path / "a", dry_run=False).extraction
+    crlf = run_extract(windows, [SEED_BIB], tmp_path / "b", article_id="krachttraining").extraction
+    assert [(s.text, s.keys, s.line) for s in crlf.statements] == [(s.text, s.keys, s.line) for s in plain.statements]
+    assert crlf.article.title == "Wat je nog niet wist over krachttraining!"
+
+
 def test_extract_into_a_folder_without_a_knowledge_base(tmp_path):
     shutil.copy(SEED, tmp_path / "seed.txt")
     result = run_extract(tmp_path / "seed.txt", [SEED_BIB], tmp_path / "new")
