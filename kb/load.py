@@ -150,7 +150,13 @@ def _claim_files(claims_dir: Path, root: Path) -> tuple[list[tuple[str, str, str
     are reported and not followed (no loops). Plain strings, not Paths: at 100,000 files pathlib costs a second."""
     found = []
     skipped = []
-    for dirpath, dirnames, filenames in os.walk(claims_dir, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:  # os.walk would skip a folder it cannot list without a word
+        where = Path(exc.filename or claims_dir)
+        rel = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+        skipped.append(Diagnostic(Severity.ERROR, "unreadable", f"cannot read folder: {exc.strerror or exc}", Location(rel)))
+
+    for dirpath, dirnames, filenames in os.walk(claims_dir, followlinks=False, onerror=unreadable):
         keep = []
         for name in sorted(dirnames):
             if name.startswith("."):
@@ -169,12 +175,21 @@ def _claim_files(claims_dir: Path, root: Path) -> tuple[list[tuple[str, str, str
 
 
 def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None):
+    if not os.path.isfile(path):
+        return None, [Diagnostic(Severity.ERROR, "unreadable", "not a regular file", Location(rel), "remove it or replace it with a file")]
     try:
-        if not os.path.isfile(path):
-            raise OSError("not a regular file")
-        text = (Path(path).read_bytes() if raw is None else raw).decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read article: {exc}", Location(rel))]
+        raw = Path(path).read_bytes() if raw is None else raw
+    except OSError as exc:
+        return None, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a BOM in front of the front matter: harmless, ignored
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [Diagnostic(Severity.ERROR, "encoding", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}", Location(rel, line, column),
+                                 "save the file as UTF-8")]
     return parse_article(text, rel, stem)
 
 
@@ -187,7 +202,8 @@ def load_kb(root: str | os.PathLike) -> KnowledgeBase:
     """Read a knowledge base: kb.yaml, articles/*.md, claims/**/*.yaml and references/*.bib."""
     root_path = Path(root)
     if not root_path.is_dir():
-        raise LoadError(f"knowledge base folder {str(root)!r} does not exist", hint="pass --kb DIR to name the knowledge-base folder")
+        what = "is not a folder" if root_path.exists() else "does not exist"
+        raise LoadError(f"knowledge base folder {str(root)!r} {what}", hint="pass --kb DIR to name the knowledge-base folder")
     for needed in ("claims", "references"):
         if not (root_path / needed).is_dir():
             raise LoadError(

@@ -205,3 +205,11 @@ def test_installed_script_runs(mini_kb):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[0].startswith("claims/bad.yaml:2:1: error: ")
+
+
+def test_this_repository_checks_clean(run_kb):
+    """The repository root is itself a knowledge base (issue 2): `kb check` exits 0 on it."""
+    code, out, err = run_kb(TESTS.parent, "check")
+    assert " error: " not in err, err
+    assert code == 0, err
+    assert "Traceback" not in err
