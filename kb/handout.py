@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import graph as kbgraph
-from .cite import CitedEntry, MarkdownBackend, cited_bibliography, get_style, in_text, is_author_year
+from .cite import CitedEntry, cited_bibliography, get_style, in_text, is_author_year
 from .errors import ConfigError, ExportError, KbError, did_you_mean
 from .model import KnowledgeBase
 from .output import write_atomic

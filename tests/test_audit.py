@@ -4,7 +4,6 @@ CLI (--format md|json|html, --fail-on). Golden files: tests/cases/audit-mini/exp
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path

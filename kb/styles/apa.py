@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pybtex.richtext import Tag, Text
+from pybtex.richtext import Text
 from pybtex.style.formatting import BaseStyle
 from pybtex.style.labels import BaseLabelStyle
 from pybtex.style.template import field, first_of, href, join, optional, optional_field, sentence, tag, words
