@@ -16,6 +16,15 @@
   document.documentElement.classList.add("js");
   panel.hidden = false;
   panel.classList.add("is-empty");
+  // The marks become controls only now: without this script they are plain highlighted text.
+  var hint = panel.getAttribute("data-select-hint") || "";
+  Array.prototype.forEach.call(document.querySelectorAll("mark.claim[data-claim]"), function (m) {
+    m.tabIndex = 0;
+    m.setAttribute("role", "button");
+    m.setAttribute("aria-controls", "claim-panel");
+    m.setAttribute("aria-expanded", "false");
+    if (hint) { m.title = (m.title ? m.title + ": " : "") + hint; }
+  });
 
   function marksOf(id) {
     return Array.prototype.filter.call(document.querySelectorAll("mark.claim[data-claim]"), function (m) {
