@@ -358,7 +358,7 @@ def write_pandoc_bib(kb: KnowledgeBase, keys, output: str, *, force: bool = Fals
 
 
 def build_article_view(kb: KnowledgeBase, graph, *, article_id: str | None = None, lang: str, style: str,
-                       backend: str = "text") -> dict[str, Any]:
+                       backend: str = "text", claims: list[str] | None = None) -> dict[str, Any]:
     """The article's text with every claim marked in place and numbered in reading order, a note per
     claim (its text in ``lang``, verdict, reason, and each source with relation, certainty and what it
     found), and the bibliography of every source the notes name, formatted with ``style``."""
@@ -371,7 +371,8 @@ def build_article_view(kb: KnowledgeBase, graph, *, article_id: str | None = Non
     article = kb.articles.get(article_id)
     if article is None:
         raise KbError(f"unknown article {article_id!r}", hint=did_you_mean(article_id, kb.articles) or f"articles: {', '.join(kb.articles)}")
-    claims = [c for c in kb.claims.values() if c.article == article.id]
+    chosen = set(claims) if claims is not None else None
+    claims = [c for c in kb.claims.values() if c.article == article.id and (chosen is None or c.id in chosen)]
     anchors, unanchored = anchor_claims(article, claims)
     ordered = sorted(anchors.values(), key=lambda a: (a.start, a.claim_id))
     number = {a.claim_id: n for n, a in enumerate(ordered, 1)}
@@ -424,13 +425,14 @@ def build_article_view(kb: KnowledgeBase, graph, *, article_id: str | None = Non
 
 
 def render_article(kb: KnowledgeBase, graph, fmt: str, *, lang: str | None = None, style: str | None = None,
-                   article_id: str | None = None, templates: str | None = None) -> str:
+                   article_id: str | None = None, templates: str | None = None, claims: list[str] | None = None) -> str:
     """The annotated article as Markdown (footnotes) or one self-contained HTML page."""
     if fmt not in ("html", "md"):
         raise ConfigError(f"unknown article format {fmt!r}", hint="expected html or md (or pdf through kb render)")
     lang = lang or kb.config.language
     style = style or kb.config.style
-    view = build_article_view(kb, graph, article_id=article_id, lang=lang, style=style, backend="html" if fmt == "html" else "md")
+    view = build_article_view(kb, graph, article_id=article_id, lang=lang, style=style, backend="html" if fmt == "html" else "md",
+                              claims=claims)
     env = document_env(kb, templates)
     if fmt == "md":
         return render_template(env, "annotated.md.j2", {"doc": view, "t": ui_words(lang), "lang": lang})

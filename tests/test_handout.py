@@ -249,3 +249,10 @@ def test_text_from_claims_and_bibtex_never_becomes_markup(tmp_path):
     md = render_handout(kb, graph, "md", lang="nl", style="apa")
     assert "\\<script\\>" in md and "\\*niet\\*" in md and "\\[x\\](javascript:alert(2))" in md
     assert "](javascript" not in md.replace("\\[x\\](javascript", "")
+
+
+def test_article_claims_option_marks_only_the_chosen_claims(run_kb):
+    code, out, _ = run_kb(CASE, "render", "article", "--format", "md", "--claims", "pain,veilig")
+    assert code == 0
+    assert out.count("[^1]:") == 1 and out.count("[^2]:") == 1 and "[^3]" not in out
+    assert "**Oefentherapie met weerstand" in out and "**Preventieprogramma" not in out

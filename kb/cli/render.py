@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="overwrite FILE (and the pandoc .bib) if it exists")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="language of the text and interface words (default: the knowledge base's)")
     p.add_argument("--style", help="citation style: vancouver, apa, plain, unsrt, alpha or any pybtex style (default: kb.yaml's)")
-    p.add_argument("--claims", metavar="IDS_OR_TAGS", help="handout: comma-separated claim ids and/or tags (default: all claims)")
+    p.add_argument("--claims", metavar="IDS_OR_TAGS", help="handout, article: only these claims (comma-separated ids and/or tags; default: all)")
     p.add_argument("--title", help="handout: the title (default: 'What the research says' in the chosen language)")
     p.add_argument("--article", metavar="ID", help="article: which article (default: the first)")
     p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name")
@@ -58,10 +58,11 @@ def cmd_render(args) -> int:
     if args.what == "handout":
         return _handout(args, kb, graph, lang, style)
     if args.what == "article":
-        from ..handout import render_article
+        from ..handout import render_article, select_claims
 
         html_fmt = "html" if args.format == "pdf" else args.format
-        text = render_article(kb, graph, html_fmt, lang=lang, style=style, article_id=args.article, templates=args.templates)
+        claims = select_claims(kb, args.claims) if args.claims else None
+        text = render_article(kb, graph, html_fmt, lang=lang, style=style, article_id=args.article, templates=args.templates, claims=claims)
     else:
         from ..audit import build_audit, render_audit
 
