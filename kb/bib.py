@@ -53,6 +53,8 @@ _STRAY_FIELD_RE = re.compile(r"\s*,?\s*[A-Za-z][\w:.+-]*\s*=")
 MAX_BIB_BYTES = 20_000_000
 _FORMAT_CMD_RE = re.compile(r"\\(?:emph|textit|textbf|textsc|textrm|textsf|texttt|mkbibemph|mkbibquote|enquote)\s*(?=\{)")
 _LEFTOVER_CMD_RE = re.compile(r"\\[A-Za-z]+")
+#: Fields that are identifiers or addresses, never LaTeX text.
+_VERBATIM_FIELDS = frozenset({"url", "doi", "eprint", "file", "pmid", "pmcid", "isbn", "issn", "retractionnotice"})
 _PLAIN_TEXT = _PlainTextBackend()
 
 
@@ -296,6 +298,10 @@ def _text_field(entry, name: str, problems: list, loc: Location, key: str) -> st
     raw = entry.fields.get(name, "")
     if not raw:
         return ""
+    if name.lower() in _VERBATIM_FIELDS:  # a URL's '~' is not a LaTeX space; only '\_' and friends are escapes there
+        return re.sub(r"\\([_%&#$~])(?:\{\})?", r"\1", raw).strip()
+    if "--" in raw and "\\" not in raw and "{" not in raw and "~" not in raw:
+        return raw.replace("---", "\u2014").replace("--", "\u2013")  # LaTeX dashes, e.g. pages = {871--877}
     text, bad = latex_to_text(raw)
     if bad:
         near = bad if len(bad) <= 40 else bad[:37] + "..."

@@ -156,3 +156,14 @@ def test_garbage_gives_located_diagnostics():
         data, refs, problems = parse_bib_text(text, "r.bib")
         for d in problems:
             assert str(d).startswith("r.bib"), d
+
+
+def test_identifiers_are_verbatim_and_dashes_are_dashes():
+    text = ENTRY.replace("year = {2017},", "year = {2017},\n  pages = {871--877},\n  note = {before---after},\n"
+                         "  url = {https://example.org/\\~{}user/a\\_b~c},")
+    data, refs, problems = parse_bib_text(text, "r.bib")
+    assert problems == []
+    ref = refs[0]
+    assert ref.pages == "871\u2013877"
+    assert ref.fields["note"] == "before\u2014after"
+    assert ref.url == "https://example.org/~user/a_b~c"  # '~' in a URL is not a LaTeX non-breaking space
