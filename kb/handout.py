@@ -157,7 +157,7 @@ def select_claims(kb: KnowledgeBase, spec: str | None) -> list[str]:
             chosen.update(c.id for c in kb.claims.values() if item in c.tags)
         else:
             raise KbError(f"--claims: {item!r} is neither a claim id nor a tag",
-                          hint=did_you_mean(item, [*kb.claims, *tags]) or "run kb list to see the ids; tags are in each claim's tags:")
+                          hint=did_you_mean(item, [*kb.claims, *tags]) or "run kb list to see the claim ids; tags are the values of each claim's tags field")
     return [cid for cid in kb.claims if cid in chosen]
 
 
