@@ -213,3 +213,18 @@ def test_this_repository_checks_clean(run_kb):
     assert " error: " not in err, err
     assert code == 0, err
     assert "Traceback" not in err
+
+
+# Commands that read the whole knowledge base; each must meet every bad input with a clean exit.
+READING_COMMANDS = (["list"], ["show", "conclusie"], ["export", "--format", "json"], ["stats"], ["audit"], ["build", "-o", "site"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_every_command_survives_bad_input(case, tmp_path, run_kb):
+    root, spec = build_case(case, tmp_path)
+    for args in READING_COMMANDS:
+        code, out, err = run_kb(root, *args)
+        assert "Traceback" not in err and "internal error" not in err, (args, err)
+        assert code in (0, 1), (args, code, err)
+        if code == 1:
+            assert err.strip(), (args, "exit 1 without a message")
