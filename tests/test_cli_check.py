@@ -228,3 +228,16 @@ def test_every_command_survives_bad_input(case, tmp_path, run_kb):
         assert code in (0, 1), (args, code, err)
         if code == 1:
             assert err.strip(), (args, "exit 1 without a message")
+
+
+def test_corpus_covers_every_check_code():
+    """Every code `kb check` can report has at least one corpus case with its whole expected line."""
+    import re
+
+    from kb.errors import CODES
+
+    other_commands = {"import-skipped", "unresolved-citation", "ambiguous-citation", "retraction-nature"}  # kb import/extract/retractions
+    seen = set()
+    for case in CASES:
+        seen |= set(re.findall(r"\[([a-z0-9-]+)\]$", (case / "expected.txt").read_text(encoding="utf-8"), flags=re.MULTILINE))
+    assert sorted(set(CODES) - other_commands - seen) == []
