@@ -241,3 +241,18 @@ def test_corpus_covers_every_check_code():
     for case in CASES:
         seen |= set(re.findall(r"\[([a-z0-9-]+)\]$", (case / "expected.txt").read_text(encoding="utf-8"), flags=re.MULTILINE))
     assert sorted(set(CODES) - other_commands - seen) == []
+
+
+def test_golden_helper(tmp_path):
+    """A missing expected file is written and the test fails; a difference fails with a diff; --update-golden rewrites."""
+    from conftest import check_golden
+
+    path = tmp_path / "expected.txt"
+    with pytest.raises(pytest.fail.Exception, match="did not exist; it was written"):
+        check_golden(path, "exit: 0\n", update=False)
+    assert path.read_text(encoding="utf-8") == "exit: 0\n"
+    check_golden(path, "exit: 0\n", update=False)
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)-exit: 0.*\+exit: 1"):
+        check_golden(path, "exit: 1\n", update=False)
+    check_golden(path, "exit: 1\n", update=True)
+    assert path.read_text(encoding="utf-8") == "exit: 1\n"
