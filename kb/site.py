@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 #: Static files copied from the template search path into the site (overridable like templates).
-ASSETS = ("assets/site.css", "assets/site.js")
+ASSETS = ("assets/site.css", "assets/site.js", "assets/favicon.svg")
 
 VERDICT_ORDER = ("supported", "overstated", "source-misdescribed", "unsupported", "uncited")
 CERTAINTY_ORDER = ("high", "moderate", "low", "very-low", "not-graded")

@@ -293,7 +293,8 @@ def marks(page: Page) -> list[dict]:
 def test_build_writes_every_page(site, site_kb):
     kb = load_kb(site_kb)
     files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
-    expected = {"index.html", "article/test.html", "claims/index.html", "references/index.html", "assets/site.css", "assets/site.js"}
+    expected = {"index.html", "article/test.html", "claims/index.html", "references/index.html", "assets/site.css", "assets/site.js",
+                "assets/favicon.svg"}
     expected |= {f"claims/{cid}.html" for cid in kb.claims}
     expected |= {f"references/{reference_filename(key)}" for key in kb.references}
     assert expected <= files
@@ -371,7 +372,7 @@ def test_no_broken_internal_links_and_no_external_resources(site):
                     target_ids = all_pages[target.relative_to(site.resolve()).as_posix()].ids
                     assert parts.fragment in target_ids, f"{rel}: {value!r} points at a missing id"
             if tag == "link":
-                assert attrs.get("rel") == "stylesheet" and attrs["href"].endswith("assets/site.css")
+                assert (attrs.get("rel"), attrs["href"].rsplit("/", 1)[-1]) in {("stylesheet", "site.css"), ("icon", "favicon.svg")}
             assert tag not in ("iframe", "object", "embed", "img", "video", "audio", "base", "form"), f"{rel}: <{tag}>"
 
 
