@@ -17,6 +17,7 @@ Every diagnostic ``code`` is stable and documented in docs/errors.md.
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import enum
 from dataclasses import dataclass
@@ -195,5 +196,24 @@ CODES: dict[str, str] = {
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str | None:
     """Return a hint such as "did you mean 'geneen2017'?" when a close match exists."""
-    matches = difflib.get_close_matches(str(value), sorted(set(choices)), n=1, cutoff=0.6)
+    value = str(value)
+    names = _sorted_names(choices)
+    if len(names) > 2000:  # a big knowledge base: difflib over every name would take seconds per call
+        at = bisect.bisect_left(names, value)
+        names = names[max(0, at - 40):at + 40]  # the names that sort next to it share its beginning
+    matches = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
     return f"did you mean {matches[0]!r}?" if matches else None
+
+
+_last_names: list = [None, 0, []]  # the last collection asked about, its size and its sorted names
+
+
+def _sorted_names(choices: Iterable[str]) -> list[str]:
+    """Sorted distinct names; the same collection asked about again (validate's many calls) is sorted once."""
+    sized = hasattr(choices, "__len__")
+    if sized and _last_names[0] is choices and _last_names[1] == len(choices):
+        return _last_names[2]
+    names = sorted(set(map(str, choices)))
+    if sized:
+        _last_names[:] = [choices, len(choices), names]
+    return names
