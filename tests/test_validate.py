@@ -124,3 +124,14 @@ def test_validate_is_sorted_by_path_line_column(tmp_path):
     assert [(d.location.path, d.location.line, d.location.column) for d in found] == sorted(
         (d.location.path, d.location.line, d.location.column) for d in found)
     assert [d.code for d in found] == ["self-derived", "unknown-ref", "unused-ref"]
+
+
+def test_did_you_mean_small_and_big_collections():
+    from kb.errors import did_you_mean
+
+    assert did_you_mean("geneen2071", ["geneen2017", "lim2024"]) == "did you mean 'geneen2017'?"
+    assert did_you_mean("zzz", ["geneen2017", "lim2024"]) is None
+    ids = {f"claim-{i:06d}-over-pijn": None for i in range(20_000)}
+    assert did_you_mean("claim-001234-over-pjin", ids) == "did you mean 'claim-001234-over-pijn'?"
+    assert did_you_mean("claim-019999-over-pij", ids) == "did you mean 'claim-019999-over-pijn'?"
+    assert did_you_mean("claim-001234-over-pijn", list(ids)) == "did you mean 'claim-001234-over-pijn'?"
