@@ -151,3 +151,7 @@ def test_export_to_a_file_refuses_to_overwrite(mini_kb, run_kb):
     assert target.read_text(encoding="utf-8") == "mine"
     assert run_kb(mini_kb, "export", "-o", "out.json", "--force")[0] == 0
     assert target.read_text(encoding="utf-8") == exported
+
+
+def test_list_unknown_section(mini_kb, run_kb):
+    assert run_kb(mini_kb, "list", "--section", "pijnn") == (1, "", "kb: error: unknown section 'pijnn'; did you mean 'pijn'?\n")

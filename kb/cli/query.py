@@ -11,7 +11,8 @@ from ..errors import KbError, did_you_mean
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("list", help="list claims, with filters", description="List claims, one a line: id, verdict, section and text.")
+    p = subparsers.add_parser("list", help="list claims, with filters", description="List claims, one a line: id, verdict and text (--format json adds section and references). "
+                                                                          "Filters combine: a claim is listed when it matches all of them.")
     p.add_argument("--uncited", action="store_true", help="only claims the article cites no source for")
     p.add_argument("--ref", metavar="KEY", help="only claims with evidence from this reference")
     p.add_argument("--verdict", choices=VERDICTS, help="only claims with this verdict")
@@ -33,6 +34,10 @@ def select_claims(kb, *, uncited=False, ref=None, verdict=None, certainty=None, 
     """The claims matching every given filter, in id order."""
     if ref and ref not in kb.references:
         raise KbError(f"unknown reference {ref!r}", hint=did_you_mean(ref, kb.references))
+    if section and all(c.section != section for c in kb.claims.values()):
+        sections = sorted({s.id for a in kb.articles.values() for s in a.sections})
+        if section not in sections:
+            raise KbError(f"unknown section {section!r}", hint=did_you_mean(section, sections) or f"sections: {', '.join(sections)}")
     out = []
     for c in kb.claims.values():
         if uncited and any(ev.cited_in_article for ev in c.evidence):
