@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser(tmp_path, monkeypatch):
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never try to download a driver or browser
     assert Path(CHROMIUM).exists(), "install Debian's chromium package (apt-get install chromium chromium-driver)"
     assert Path(CHROMEDRIVER).exists(), "install Debian's chromium-driver package"
     options = webdriver.ChromeOptions()
