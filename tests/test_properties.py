@@ -129,6 +129,9 @@ def dump_claim(claim: Claim) -> str:
 
     lines = [f"id: {claim.id}", f"article: {claim.article}", f"section: {claim.section}", f"kind: {claim.kind}",
              "text:", f"  nl: {q(claim.text.nl)}", f"  en: {q(claim.text.en)}"]
+    if claim.plain is not None:
+        lines.append("plain:")
+        lines += [f"  {lang}: {q(getattr(claim.plain, lang))}" for lang in ("nl", "en") if getattr(claim.plain, lang)]
     if claim.tags:
         lines.append("tags: [" + ", ".join(claim.tags) + "]")
     if claim.derived_from:
@@ -176,6 +179,8 @@ def claims(draw) -> Claim:
         status=draw(st.sampled_from(STATUSES)),
         derived_from=tuple(draw(st.lists(ids, max_size=3, unique=True))),
         tags=tuple(draw(st.lists(ids, max_size=3, unique=True))),
+        plain=draw(st.one_of(st.none(), st.builds(Text, nl=safe_text, en=safe_text),
+                             st.builds(Text, nl=st.just(""), en=safe_text), st.builds(Text, nl=safe_text, en=st.just("")))),
         verdict_reason=draw(st.one_of(st.just(""), safe_text)),
         reviewer=draw(st.one_of(st.just(""), safe_text)),
         reviewed_on=draw(st.one_of(st.just(""), st.dates().map(lambda d: f"{d:%Y-%m-%d}").filter(lambda s: len(s) == 10))),
