@@ -32,9 +32,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 ARTICLE = """\
 ---
-title: "Testartikel over krachttraining"
+title: "Testartikel <em onmouseover=alert(5)>over</em> krachttraining"
 publisher: Testpraktijk
 language: nl
+url: "javascript:alert('article url')"
 ---
 
 ## Inleiding {#inleiding}
@@ -46,7 +47,7 @@ Krachttraining is goed voor iedereen, jong en oud. Het helpt bij pijn (Geneen et
 Preventieprogramma’s met krachttraining verminderen   sportblessures.
 Dat is mooi.
 
-## Onveilig {#onveilig}
+## Onveilig <b onclick=alert(6)>kop</b> {#onveilig}
 
 Let op: <script>alert("claim")</script> en <img src=x onerror=alert(1)> zijn gewoon tekst.
 
@@ -393,6 +394,8 @@ def test_markup_and_script_from_data_stay_inert(site):
     # ... and the text is still there, visibly, as text
     article = Page(site / "article" / "test.html")
     assert '<script>alert("claim")</script>' in "".join(article.text)
+    assert "Testartikel <em onmouseover=alert(5)>over</em> krachttraining" in "".join(article.text)
+    assert "Onveilig <b onclick=alert(6)>kop</b>" in "".join(article.text)
     ref_page = Page(site / "references" / "evil2020.html")
     text = "".join(ref_page.text)
     assert '<script>alert("bib")</script>' in text
