@@ -180,6 +180,8 @@ def check_document(data: Any, positions: dict, path: str, schema_name: str) -> l
 
 def _value(value: Any) -> str:
     """How a found value is shown: short scalars with their value, containers by kind."""
+    if isinstance(value, bool):
+        return f"the value {str(value).lower()}"
     if isinstance(value, str) and len(value) <= 40:
         return f"the string {value!r}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -246,9 +246,7 @@ def _from_events(loader, text: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
         if type(parent.value) is list:
             parent.value.append(value)
         elif not parent.has_key:
-            key = value
-            if isinstance(key, (bool, float)) or key is None:
-                key = event.value  # `yes:`/`null:`/`1.0:` as keys mean the words written
+            key = value if type(value) is str else event.value  # `yes:`/`null:`/`1:` as keys mean the words written
             if key in parent.value:
                 line, column = _pos_of(event.start_mark)
                 first = positions.get(parent.path + (key,), (0, 0))[0]

@@ -280,3 +280,18 @@ def test_planted_cache_never_runs_code(mini_kb, tmp_path):
     kb = load_kb(mini_kb)
     assert not marker.exists()
     assert list(kb.claims) == ["blessures-preventie", "conclusie", "pijn-oefentherapie"]
+
+
+def test_keys_are_always_the_words_written():
+    data, positions = parse_yaml("1: a\n2.5: b\nyes: c\n~: d\n")
+    assert data == {"1": "a", "2.5": "b", "yes": "c", "~": "d"}
+    assert problem("1: a\n'1': b\n")[:4] == ("duplicate-key", "duplicate key '1' (first defined on line 1)", 2, 1)
+
+
+def test_wrong_type_names_the_value_found():
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("tags: [pain]", "tags: [1, true, null]")
+    assert [str(d) for d in load_claim_text(text, "c.yaml")[1]] == [
+        "c.yaml:8:8: error: expected a string for tags[0], found the number 1 [wrong-type]",
+        "c.yaml:8:11: error: expected a string for tags[1], found the value true [wrong-type]",
+        "c.yaml:8:17: error: expected a string for tags[2], found nothing [wrong-type]",
+    ]
