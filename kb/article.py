@@ -65,8 +65,8 @@ def parse_article(text: str, rel: str, article_id: str) -> tuple[Article, list[D
             meta = data or {}
             for key in meta:
                 if key not in _FRONT_KEYS:
-                    line = positions.get((key,), (0, 0))[0] + 1
-                    diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line, 1),
+                    line, column = positions.get((key,), (0, 1))
+                    diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line + 1, column),
                                                   did_you_mean(str(key), _FRONT_KEYS) or f"expected one of: {', '.join(sorted(_FRONT_KEYS))}"))
             body_start = end + 1
 
