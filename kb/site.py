@@ -363,7 +363,8 @@ class _Views:
         tokens = _iter_paragraph_tokens(article, spans_by_paragraph)
         sections = [
             {"id": section.id, "title": section.title, "level": min(max(section.level, 2), 6),
-             "paragraphs": [next(tokens) for _ in section.paragraphs]}
+             "paragraphs": [next(tokens) for _ in section.paragraphs],
+             "verdicts": [c.verdict for c in sorted(claims, key=lambda c: self.reading_order(c.id)) if c.section == section.id]}
             for section in article.sections
         ]
         bibliography = []

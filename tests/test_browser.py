@@ -97,6 +97,8 @@ def test_select_a_claim_and_see_its_sources(browser, built, tmp_path):
     # keyboard: Escape closes, Enter on a focused claim opens
     inner.send_keys(Keys.ESCAPE)
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") is None)
+    assert browser.find_element(By.CSS_SELECTOR, "#claim-panel .panel-title").text == "Overzicht"
+    assert "Inleiding" in browser.find_element(By.CSS_SELECTOR, "#claim-panel .panel-toc").text  # the contents are back
     onveilig = browser.find_element(By.CSS_SELECTOR, "mark.claim#claim-onveilig")
     browser.execute_script("arguments[0].focus()", onveilig)
     onveilig.send_keys(Keys.ENTER)

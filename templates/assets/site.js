@@ -12,6 +12,7 @@
   var emptyMessage = body.querySelector(".panel-empty");
   var current = null;
   var lastMark = null;
+  var overviewTitle = title.textContent;
 
   document.documentElement.classList.add("js");
   panel.hidden = false;
@@ -64,6 +65,7 @@
     current = null;
     while (body.firstChild) { body.removeChild(body.firstChild); }
     if (emptyMessage) { body.appendChild(emptyMessage); }
+    title.textContent = overviewTitle;
     panel.classList.add("is-empty");
     panel.removeAttribute("data-claim");
     if (lastMark) { lastMark.focus(); }
