@@ -155,3 +155,13 @@ def test_export_to_a_file_refuses_to_overwrite(mini_kb, run_kb):
 
 def test_list_unknown_section(mini_kb, run_kb):
     assert run_kb(mini_kb, "list", "--section", "pijnn") == (1, "", "kb: error: unknown section 'pijnn'; did you mean 'pijn'?\n")
+
+
+def test_terminal_escapes_in_claims_are_not_printed(mini_kb, run_kb):
+    claim = mini_kb / "claims" / "conclusie.yaml"
+    claim.write_text(claim.read_text(encoding="utf-8").replace('en: "strength training', 'en: "\\e[2Jstrength training'), encoding="utf-8")
+    code, out, err = run_kb(mini_kb, "show", "conclusie")
+    assert code == 0
+    assert "\x1b" not in out
+    assert "EN: \ufffd[2Jstrength training helps with pain and injuries" in out.splitlines()
+    assert "\x1b" not in run_kb(mini_kb, "list", "--lang", "en")[1]

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from ..cite import format_reference
 from ..model import CERTAINTIES, VERDICTS
 from ._common import emit, load_valid, to_json
 from ..errors import KbError, did_you_mean
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """Text for a terminal: control characters from claims or BibTeX (an escape sequence written as "\\e[2J"
+    in a YAML string) are shown as U+FFFD instead of being sent to the terminal."""
+    return _CONTROL.sub("\ufffd", text)
 
 
 def register(subparsers) -> None:
@@ -67,7 +77,7 @@ def cmd_list(args) -> int:
     width = max((len(c.id) for c in claims), default=0)
     lines = [f"{c.id:<{width}}  {c.verdict:<19}  {textwrap.shorten(c.text.get(lang), 90)}" for c in claims]
     lines.append(f"({len(claims)} of {len(kb.claims)} claims)")
-    emit(args, "\n".join(lines))
+    emit(args, _printable("\n".join(lines)))
     return 0
 
 
@@ -107,5 +117,5 @@ def cmd_show(args) -> int:
     out.append(f"Status: {claim.status}" + (f", by {claim.reviewer}" if claim.reviewer else "") + (f" on {claim.reviewed_on}" if claim.reviewed_on else ""))
     if claim.notes:
         out.append(textwrap.fill(f"Notes: {claim.notes}", 100, subsequent_indent="    "))
-    emit(args, "\n".join(out))
+    emit(args, _printable("\n".join(out)))
     return 0
