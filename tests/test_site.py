@@ -857,3 +857,9 @@ def test_progress_reports_every_file(site_kb, tmp_path):
     assert [s[0] for s in seen] == list(range(1, len(result.pages) + 1))
     assert {s[1] for s in seen} == {len(result.pages)}
     assert [s[2] for s in seen] == list(result.pages)
+
+
+def test_builds_are_reproducible(site_kb, tmp_path):
+    assert build(site_kb, tmp_path / "one", "-q") == 0
+    assert build(site_kb, tmp_path / "two", "-q") == 0
+    assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two")
