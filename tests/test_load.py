@@ -295,3 +295,12 @@ def test_wrong_type_names_the_value_found():
         "c.yaml:8:11: error: expected a string for tags[1], found the value true [wrong-type]",
         "c.yaml:8:17: error: expected a string for tags[2], found nothing [wrong-type]",
     ]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_windows_and_old_mac_line_ends(newline):
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("\n", newline)
+    claim, problems = load_claim_text(text, "claims/pijn-oefentherapie.yaml")
+    assert problems == []
+    assert claim.where("verdict") == Location("claims/pijn-oefentherapie.yaml", 16, 1)
+    assert claim.text.nl.endswith("(Geneen et al.; 2017).")
