@@ -368,3 +368,219 @@ def start_loading(root: Path, kind: str, files: list[tuple[str, str, str]], load
     do other work meanwhile; ``.results()`` waits for the rest.
     """
     return FileLoading(root, kind, files, load_one, parallel=parallel, **options)
+
+
+# --- the whole-knowledge-base snapshot: a warm `kb check` without loading a single claim ---------
+#
+# Even from the per-file cache, turning 100,000 cached claims back into objects and validating them
+# takes seconds. When *no* input file changed since the last load (same names, sizes and mtimes,
+# none of them "racy"), the last result is still right: ``remember_kb`` then returns a
+# KnowledgeBase whose mappings know their keys (from the snapshot) and load their values on first
+# use, and ``remembered_validation`` returns the diagnostics the last ``validate`` found for
+# exactly that state. Any difference in any file, in kb's own code or in the schema means a normal load.
+
+_SNAPSHOT_FILE = "snapshot.pickle"
+_VALIDATION_FILE = "validation.pickle"
+#: id(kb) -> (weak reference to kb, state digest, root): the knowledge bases whose input state is known.
+_STATES: dict[int, tuple] = {}
+
+
+def _code_fingerprint() -> bytes:
+    """The claim fingerprint plus the source of every kb module and shipped data (validation rules live in several)."""
+    from .resources import resource_dir
+
+    h = hashlib.blake2b(fingerprint(), digest_size=32)
+    paths = sorted(Path(__file__).resolve().parent.glob("*.py"))
+    for name in ("schema", "data"):
+        try:
+            paths += sorted(p for p in resource_dir(name).rglob("*") if p.is_file())
+        except (FileNotFoundError, OSError):
+            pass
+    for path in paths:
+        try:
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+        except OSError:
+            h.update(path.name.encode() + b"\0?")
+    return h.digest()
+
+
+def _input_state(root: Path) -> bytes | None:
+    """A digest of every input file's name, size and mtime (kb.yaml, claims/, articles/, references/).
+
+    None if a file changed less than ``_RACY_NS`` ago (its mtime cannot be trusted yet) or cannot be
+    listed. Over-inclusive on purpose: any file in those folders counts, loaded or not.
+    """
+    started = time.time_ns()
+    items: list = []
+    try:
+        for name in ("kb.yaml",):
+            try:
+                info = os.stat(root / name)
+                items.append((name, info.st_size, info.st_mtime_ns, info.st_mode))
+            except FileNotFoundError:
+                items.append((name, -1, -1, 0))
+        for folder in ("claims", "articles", "references"):
+            top = os.path.join(root, folder)
+            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+                dirnames.sort()
+                prefix = dirpath[len(str(root)):]
+                for name in sorted(filenames) + [d + "/" for d in dirnames]:
+                    info = os.stat(os.path.join(dirpath, name.rstrip("/")), follow_symlinks=False)
+                    if info.st_mtime_ns > started - _RACY_NS:
+                        return None
+                    items.append((prefix + "/" + name, info.st_size, info.st_mtime_ns, info.st_mode))
+    except OSError:
+        return None
+    return hashlib.blake2b(marshal.dumps(items) + _code_fingerprint(), digest_size=32).digest()
+
+
+class _Lazy(Mapping):
+    """A read-only mapping whose keys are known now and whose values come from ``load()`` on first use."""
+
+    __slots__ = ("_keys", "_load", "_data", "_set")
+
+    def __init__(self, keys: tuple, load: Callable[[], Mapping]):
+        self._keys, self._load, self._data, self._set = keys, load, None, None
+
+    def _real(self) -> Mapping:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key):
+        return self._real()[key]
+
+    def __iter__(self):
+        return iter(self._keys if self._data is None else self._data)
+
+    def __len__(self) -> int:
+        return len(self._keys if self._data is None else self._data)
+
+    def __contains__(self, key) -> bool:
+        return key in (self._keys_set() if self._data is None else self._data)
+
+    def _keys_set(self):
+        if self._set is None:
+            self._set = frozenset(self._keys)
+        return self._set
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} entries, {'loaded' if self._data is not None else 'not loaded yet'}>"
+
+
+class _LazyAttributes:
+    """Stands for an object that is made on first attribute access (the pybtex BibliographyData)."""
+
+    def __init__(self, load: Callable[[], Any]):
+        object.__setattr__(self, "_load", load)
+        object.__setattr__(self, "_data", None)
+
+    def __getattr__(self, name):
+        data = object.__getattribute__(self, "_data")
+        if data is None:
+            data = object.__getattribute__(self, "_load")()
+            object.__setattr__(self, "_data", data)
+        return getattr(data, name)
+
+
+def _read_pickle(path: Path, state: bytes):
+    """The object stored with ``state`` in a keyed, checksummed file, or None."""
+    try:
+        blob = path.read_bytes()
+        head = len(_MAGIC)
+        if blob[:head] != _MAGIC or blob[head:head + 32] != state:
+            return None
+        checksum, payload = blob[head + 32:head + 64], memoryview(blob)[head + 64:]
+        key = _cache_key()
+        if key is None or not hmac.compare_digest(hashlib.blake2b(payload, digest_size=32, key=key).digest(), checksum):
+            return None
+        return pickle.loads(payload)
+    except Exception:
+        return None
+
+
+def _write_pickle(path: Path, state: bytes, value) -> None:
+    from .output import write_atomic
+
+    try:
+        key = _cache_key()
+        if key is None:
+            return
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
+        folder = path.parent
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ".gitignore").write_text("# kb's cache: safe to delete at any time\n*\n", encoding="utf-8")
+        write_atomic(path, b"".join((_MAGIC, state, checksum, payload)))
+    except Exception:
+        pass
+
+
+def _register(kb, state: bytes, root: Path) -> None:
+    import weakref
+
+    for key in [k for k, (ref, _, _) in _STATES.items() if ref() is None]:
+        del _STATES[key]
+    _STATES[id(kb)] = (weakref.ref(kb), state, root)
+
+
+def remember_kb(root: str | os.PathLike, loader: Callable[[Path], Any]):
+    """``loader(root)``, or, when no input file changed since it last ran, a lazy copy of its result."""
+    from .model import KnowledgeBase
+
+    root_path = Path(root)
+    if not cache_enabled() or not root_path.is_dir():
+        return loader(root_path)
+    state = _input_state(root_path)
+    snapshot_path = root_path / CACHE_DIR / _SNAPSHOT_FILE
+    snap = _read_pickle(snapshot_path, state) if state is not None else None
+    if isinstance(snap, dict) and snap.get("root") == str(root_path):
+        full: dict = {}
+
+        def real():
+            if "kb" not in full:
+                full["kb"] = loader(root_path)
+            return full["kb"]
+
+        kb = KnowledgeBase(
+            root=str(root_path),
+            config=snap["config"],
+            claims=_Lazy(tuple(snap["claims"]), lambda: real().claims),
+            references=_Lazy(tuple(snap["references"]), lambda: real().references),
+            articles=_Lazy(tuple(snap["articles"]), lambda: real().articles),
+            bibliography=_LazyAttributes(lambda: real().bibliography),
+            diagnostics=tuple(snap["diagnostics"]),
+        )
+        _register(kb, state, root_path)
+        return kb
+    kb = loader(root_path)
+    if state is not None:
+        _write_pickle(snapshot_path, state, {
+            "root": str(root_path), "config": kb.config, "claims": list(kb.claims), "references": list(kb.references),
+            "articles": list(kb.articles), "diagnostics": list(kb.diagnostics),
+        })
+        _register(kb, state, root_path)
+    return kb
+
+
+def _known_state(kb) -> tuple[bytes, Path] | None:
+    entry = _STATES.get(id(kb))
+    if entry is None or entry[0]() is not kb:
+        return None
+    return entry[1], entry[2]
+
+
+def remembered_validation(kb) -> list | None:
+    """The diagnostics ``validate`` found last time for exactly this input state, or None."""
+    known = _known_state(kb)
+    if known is None or not cache_enabled():
+        return None
+    found = _read_pickle(known[1] / CACHE_DIR / _VALIDATION_FILE, known[0])
+    return list(found) if isinstance(found, list) else None
+
+
+def remember_validation(kb, diagnostics: list) -> None:
+    known = _known_state(kb)
+    if known is not None and cache_enabled():
+        _write_pickle(known[1] / CACHE_DIR / _VALIDATION_FILE, known[0], list(diagnostics))

@@ -15,7 +15,7 @@ from pybtex.database import BibliographyData
 
 from .article import parse_article
 from .bib import MAX_BIB_BYTES, parse_bib_file
-from .cache import start_loading
+from .cache import remember_kb, start_loading
 from .errors import ConfigError, Diagnostic, LoadError, Location, Severity
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
@@ -199,7 +199,15 @@ def _load_bib_file(path: str, rel: str, stem: str, raw: bytes | None = None):
 
 
 def load_kb(root: str | os.PathLike) -> KnowledgeBase:
-    """Read a knowledge base: kb.yaml, articles/*.md, claims/**/*.yaml and references/*.bib."""
+    """Read a knowledge base: kb.yaml, articles/*.md, claims/**/*.yaml and references/*.bib.
+
+    When no file changed since the last load, the result comes from <kb>/.kb-cache (kb/cache.py) and
+    its claims, references and articles are read only when first used.
+    """
+    return remember_kb(root, _load_kb)
+
+
+def _load_kb(root: str | os.PathLike) -> KnowledgeBase:
     root_path = Path(root)
     if not root_path.is_dir():
         what = "is not a folder" if root_path.exists() else "does not exist"

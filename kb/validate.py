@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from typing import Callable, Iterable
 
 from .article import normalize_text
+from .cache import remember_validation, remembered_validation
 from .errors import Diagnostic, Severity, did_you_mean
 from .model import KnowledgeBase
 
@@ -222,7 +223,12 @@ CHECKS: tuple[Callable[[KnowledgeBase], Iterable[Diagnostic]], ...] = (
 
 def validate(kb: KnowledgeBase) -> list[Diagnostic]:
     """Load diagnostics plus every check, sorted by (path, line, column, code)."""
+    remembered = remembered_validation(kb)  # the same files as last time: the same answer (kb/cache.py)
+    if remembered is not None:
+        return remembered
     found = list(kb.diagnostics)
     for check in CHECKS:
         found.extend(check(kb))
-    return sorted(found, key=lambda d: d.sort_key)
+    found.sort(key=lambda d: d.sort_key)
+    remember_validation(kb, found)
+    return found
