@@ -863,3 +863,23 @@ def test_builds_are_reproducible(site_kb, tmp_path):
     assert build(site_kb, tmp_path / "one", "-q") == 0
     assert build(site_kb, tmp_path / "two", "-q") == 0
     assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two")
+
+
+def test_two_articles_each_mark_their_own_claims(site_kb, tmp_path):
+    (site_kb / "articles" / "tweede.md").write_text(
+        "---\ntitle: Tweede artikel\nlanguage: nl\n---\n\n## Alles {#alles}\n\nKrachttraining helpt ook hier. Verder niets.\n", encoding="utf-8")
+    (site_kb / "claims" / "tweede-helpt.yaml").write_text(
+        "id: tweede-helpt\narticle: tweede\nsection: alles\nkind: empirical-finding\n"
+        "text:\n  nl: \"Krachttraining helpt ook hier.\"\n  en: \"Strength training helps here too.\"\n"
+        "evidence:\n  - ref: geneen2017\n    relation: mentions\n    cited_in_article: true\n    certainty: low\n"
+        "verdict: unsupported\nstatus: draft\n", encoding="utf-8")
+    out = tmp_path / "two"
+    assert build(site_kb, out, "-q") == 0
+    first = {m["data-claim"] for m in marks(Page(out / "article" / "test.html"))}
+    second = {m["data-claim"] for m in marks(Page(out / "article" / "tweede.html"))}
+    assert second == {"tweede-helpt"} and "tweede-helpt" not in first and "pijn" in first
+    # each article numbers its own bibliography from 1
+    bib = [a for t, a in Page(out / "article" / "tweede.html").elements if t == "li" and (a.get("id") or "").startswith("bib-")]
+    assert [(a["id"], a["value"]) for a in bib] == [("bib-geneen2017", "1")]
+    nav = [a["href"] for t, a in Page(out / "index.html").elements if t == "a" and a.get("href", "").startswith("article/")]
+    assert "article/test.html" in nav and "article/tweede.html" in nav
