@@ -111,12 +111,12 @@ def check_derived(kb: KnowledgeBase) -> Iterable[Diagnostic]:
     unloaded = _unloaded_claims(kb)
     for claim in kb.claims.values():
         for index, other in enumerate(claim.derived_from):
-            at = claim.where("derived_from", index)
+            # (locations are looked up only for a diagnostic: with cached claims that unpacks the field positions)
             if other == claim.id:
-                yield Diagnostic(E, "self-derived", f"claim {claim.id!r} lists itself in derived_from", at,
+                yield Diagnostic(E, "self-derived", f"claim {claim.id!r} lists itself in derived_from", claim.where("derived_from", index),
                                  "remove it; derived_from lists the other claims this one summarises")
             elif other not in kb.claims and other not in unloaded:
-                yield Diagnostic(E, "unknown-claim", f"derived_from names unknown claim {other!r}", at,
+                yield Diagnostic(E, "unknown-claim", f"derived_from names unknown claim {other!r}", claim.where("derived_from", index),
                                  did_you_mean(other, kb.claims))
     for cycle in _cycles({c.id: [d for d in c.derived_from if d in kb.claims and d != c.id] for c in kb.claims.values()}):
         first = kb.claims[cycle[0]]
@@ -191,6 +191,14 @@ def _cycle_in(component: list[str], edges: dict[str, list[str]]) -> list[str]:
 def check_anchors(kb: KnowledgeBase) -> Iterable[Diagnostic]:
     """Each claim names a known article and section, and its Dutch text occurs in that article."""
     bodies = {aid: normalize_text(a.body) for aid, a in kb.articles.items()}
+    sections: dict[tuple[str, str], str] = {}
+
+    def section_text(article_id: str, section) -> str:
+        key = (article_id, section.id)
+        if key not in sections:
+            sections[key] = normalize_text(" ".join(section.paragraphs))
+        return sections[key]
+
     unloaded = {PurePosixPath(d.location.path).stem for d in kb.diagnostics
                 if d.code in _FILE_LEVEL and d.location.path.startswith("articles/")}
     for claim in kb.claims.values():
@@ -205,10 +213,10 @@ def check_anchors(kb: KnowledgeBase) -> Iterable[Diagnostic]:
         if section is None:
             yield Diagnostic(E, "unknown-section", f"article {claim.article!r} has no section {claim.section!r}", claim.where("section"),
                              did_you_mean(claim.section, [s.id for s in article.sections]))
-        elif normalize_text(claim.text.nl) not in bodies[claim.article]:
+        elif (text := normalize_text(claim.text.nl)) not in bodies[claim.article]:
             yield Diagnostic(E, "text-not-in-article", f"claim text is not found in article {claim.article!r}", claim.where("text", "nl"),
                              "copy the sentence exactly as it appears in the article")
-        elif normalize_text(claim.text.nl) not in normalize_text(" ".join(section.paragraphs)):
+        elif text not in section_text(claim.article, section):
             yield Diagnostic(W, "wrong-section", f"claim text is in article {claim.article!r} but not in section {claim.section!r}",
                              claim.where("section"))
 
