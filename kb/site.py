@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator
 
 from .article import normalize_text
 from .cite import format_reference
-from .errors import ExportError, RenderError
+from .errors import ExportError
 from .model import SUPPORTING, Article, Claim, KnowledgeBase, Reference
 from .output import replace_tree
 from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words

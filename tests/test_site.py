@@ -18,6 +18,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kb.article import parse_article
 from kb.cli import main
@@ -883,3 +885,41 @@ def test_two_articles_each_mark_their_own_claims(site_kb, tmp_path):
     assert [(a["id"], a["value"]) for a in bib] == [("bib-geneen2017", "1")]
     nav = [a["href"] for t, a in Page(out / "index.html").elements if t == "a" and a.get("href", "").startswith("article/")]
     assert "article/test.html" in nav and "article/tweede.html" in nav
+
+
+@st.composite
+def _text_and_spans(draw):
+    text = draw(st.text(alphabet="ab c.", min_size=1, max_size=40))
+    n = draw(st.integers(min_value=0, max_value=6))
+    spans = []
+    for index in range(n):
+        start = draw(st.integers(min_value=0, max_value=len(text) - 1))
+        end = draw(st.integers(min_value=start + 1, max_value=len(text)))
+        spans.append((f"c{index}", start, end, True, True))
+    return text, spans
+
+
+@settings(max_examples=300, deadline=None)
+@given(_text_and_spans())
+def test_tokens_are_always_well_formed(case):
+    """Any set of spans, nested, crossing or identical: the text is kept, tags balance, each claim
+    opens exactly once as its first piece and gets exactly one note, and covers exactly its span."""
+    text, spans = case
+    tokens = _paragraph_tokens(text, spans)
+    assert "".join(t["text"] for t in tokens if t["type"] == "text") == text
+    stack, position = [], 0
+    covered = {s[0]: set() for s in spans}
+    for tok in tokens:
+        if tok["type"] == "open":
+            stack.append(tok["claim"])
+        elif tok["type"] == "close":
+            assert stack and stack.pop() == tok["claim"]
+        elif tok["type"] == "text":
+            for claim in stack:
+                covered[claim].update(range(position, position + len(tok["text"])))
+            position += len(tok["text"])
+    assert stack == []
+    for cid, start, end, _, _ in spans:
+        assert sum(1 for t in tokens if t["type"] == "open" and t["claim"] == cid and t["first"]) == 1
+        assert sum(1 for t in tokens if t["type"] == "note" and t["claim"] == cid) == 1
+        assert covered[cid] == set(range(start, end))
