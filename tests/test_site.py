@@ -923,3 +923,22 @@ def test_tokens_are_always_well_formed(case):
         assert sum(1 for t in tokens if t["type"] == "open" and t["claim"] == cid and t["first"]) == 1
         assert sum(1 for t in tokens if t["type"] == "note" and t["claim"] == cid) == 1
         assert covered[cid] == set(range(start, end))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["kracht", "training", "helpt", "pijn’s", "en", "oud.", "“sterk”", "é"]), min_size=1, max_size=12),
+       st.lists(st.sampled_from([" ", "  ", "\n", " \n "]), min_size=12, max_size=12), st.data())
+def test_anchoring_survives_any_whitespace(words, gaps, data):
+    from kb.article import normalize_text
+
+    body = "".join(w + gaps[i] for i, w in enumerate(words)).strip()
+    start = data.draw(st.integers(min_value=0, max_value=len(words) - 1))
+    end = data.draw(st.integers(min_value=start + 1, max_value=len(words)))
+    claim_text = " ".join(words[start:end]).replace("’", "'")
+    article = _article(body + "\n")
+    anchors, missing = anchor_claims(article, [_claim("x", claim_text)])
+    assert missing == []
+    pieces = anchors["x"].pieces
+    paragraphs = [p for s in article.sections for p in s.paragraphs]
+    marked = " ".join(paragraphs[n][a:b] for n, a, b in pieces)
+    assert normalize_text(marked) == normalize_text(claim_text)
