@@ -554,6 +554,8 @@ def test_broken_override_template_is_a_clean_error(site_kb, tmp_path, capsys):
     ('{% extends "site/claim.html.j2" %}', "template 'site/claim.html.j2' extends or includes itself; to extend the built-in"),
     ('{% extends "base.html.j2" %}{% block content %}{{ 1 + "a" }}{% endblock %}', "claim.html.j2:1: error: template error: TypeError"),
     ('{% extends "base.html.j2" %}{% block content %}{% include "../../kb.yaml" %}{% endblock %}', "template '../../kb.yaml' not found"),
+    ('{% extends "base.html.j2" %}{% block content %}{% include "builtin/../pyproject.toml" %}{% endblock %}',
+     "template 'builtin/../pyproject.toml' not found"),
 ])
 def test_bad_override_templates_are_user_errors(site_kb, tmp_path, capsys, source, message):
     own = site_kb / "templates" / "site"
