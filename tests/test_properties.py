@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import MINI_BIB, MINI_CLAIMS, make_kb
+from conftest import MINI_ARTICLE, MINI_BIB, MINI_CLAIMS, MINI_KB_YAML, make_kb
 from kb.bib import parse_bib_text
 from kb.errors import Diagnostic, KbError
 from kb.load import load_claim_text, load_kb
@@ -98,12 +98,14 @@ def test_mutated_bib_text_parses_or_reports(raw):
 
 
 @settings(max_examples=40, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(claim=mutated(VALID_CLAIM), bib=mutated(VALID_BIB))
-def test_mutated_files_in_a_knowledge_base(tmp_path_factory, claim, bib):
+@given(claim=mutated(VALID_CLAIM), bib=mutated(VALID_BIB), article=mutated(MINI_ARTICLE.encode()), settings_file=mutated(MINI_KB_YAML.encode()))
+def test_mutated_files_in_a_knowledge_base(tmp_path_factory, claim, bib, article, settings_file):
     """Whole pipeline, files on disk: load_kb + validate raise nothing but KbError, and validate is total."""
     root = make_kb(tmp_path_factory.mktemp("kb"))
     (root / "claims" / "pijn-oefentherapie.yaml").write_bytes(claim)
     (root / "references" / "refs.bib").write_bytes(bib)
+    (root / "articles" / "mini.md").write_bytes(article)
+    (root / "kb.yaml").write_bytes(settings_file)
     try:
         kb = load_kb(root)
     except KbError as exc:  # pragma: no cover - only a missing folder raises, and none is missing here
