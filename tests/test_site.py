@@ -944,3 +944,9 @@ def test_anchoring_survives_any_whitespace(words, gaps, data):
     paragraphs = [p for s in article.sections for p in s.paragraphs]
     marked = " ".join(paragraphs[n][a:b] for n, a, b in pieces)
     assert normalize_text(marked) == normalize_text(claim_text)
+
+
+def test_docs_name_every_site_template_and_asset():
+    docs = (REPO / "docs" / "templates.md").read_text(encoding="utf-8")
+    for path in sorted((REPO / "templates" / "site").glob("*.j2")) + sorted((REPO / "templates" / "assets").iterdir()):
+        assert f"`{path.relative_to(REPO / 'templates').as_posix()}`" in docs, path
