@@ -1,0 +1,308 @@
+"""The load cache (kb/cache.py) never changes an answer: whatever happened to the files or to the
+cache, a load through it gives the same claims, references, articles and diagnostics as a cold
+load with the cache switched off (KB_CACHE=0)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import kb
+from kb import cache
+from kb.load import load_kb
+from kb.validate import validate
+
+REPO = Path(__file__).resolve().parent.parent
+OLD = time.time_ns() - 3600 * 10**9  # an hour ago: mtimes the cache may trust
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # never the user's ~/.cache
+    monkeypatch.delenv("KB_CACHE", raising=False)
+
+
+def _age(root: Path) -> None:
+    """Give every input file an old mtime, as files that were not just written have."""
+    for path in root.rglob("*"):
+        if ".kb-cache" not in path.parts:
+            os.utime(path, ns=(OLD, OLD))
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    """A copy of this repository's knowledge base (43 real claims, the article, the references)."""
+    dest = tmp_path / "kb"
+    dest.mkdir()
+    for name in ("claims", "references", "articles"):
+        shutil.copytree(REPO / name, dest / name)
+    shutil.copy(REPO / "kb.yaml", dest / "kb.yaml")
+    _age(dest)
+    return dest
+
+
+def _snapshot(knowledge_base) -> dict:
+    """Everything a load produced, in comparable form (Claim equality ignores positions: compare them too)."""
+    return {
+        "claims": {cid: (c, dict(c.positions)) for cid, c in knowledge_base.claims.items()},
+        "references": dict(knowledge_base.references),
+        "articles": dict(knowledge_base.articles),
+        "bibliography": sorted(knowledge_base.bibliography.entries.keys()),
+        "config": knowledge_base.config,
+        "diagnostics": [str(d) for d in validate(knowledge_base)],
+        "load_diagnostics": [str(d) for d in knowledge_base.diagnostics],
+    }
+
+
+def cold(root: Path, monkeypatch) -> dict:
+    with monkeypatch.context() as m:
+        m.setenv("KB_CACHE", "0")
+        return _snapshot(load_kb(root))
+
+
+def warm(root: Path) -> dict:
+    return _snapshot(load_kb(root))
+
+
+def _parsed_files(root: Path, monkeypatch) -> dict:
+    """Load once more and report what the claim loader did (cached / rehashed / parsed counts)."""
+    seen = {}
+    real = cache.FileLoading.results
+
+    def spy(self):
+        out = real(self)
+        seen[self._cache_path.name] = dict(self.stats)
+        return out
+
+    monkeypatch.setattr(cache.FileLoading, "results", spy)
+    monkeypatch.setattr(cache, "remember_kb", lambda r, loader: loader(Path(r)))  # skip the whole-KB snapshot
+    import kb.load
+
+    monkeypatch.setattr(kb.load, "remember_kb", lambda r, loader: loader(Path(r)))
+    kb.load.load_kb(root)
+    monkeypatch.undo()
+    return seen
+
+
+def test_second_load_comes_from_the_cache_and_is_identical(root, monkeypatch):
+    expected = cold(root, monkeypatch)
+    assert not (root / ".kb-cache").exists(), "KB_CACHE=0 must not write a cache"
+    first = warm(root)
+    assert (root / ".kb-cache" / "claims.pickle").is_file()
+    assert first == expected
+    again = load_kb(root)
+    assert type(again.claims).__name__ == "_Lazy" and len(again.claims) == len(expected["claims"])  # from the snapshot
+    assert _snapshot(again) == expected
+    stats = _parsed_files(root, monkeypatch)["claims.pickle"]
+    assert stats["cached"] == len(expected["claims"]) and stats["parsed"] == 0
+
+
+def test_an_edited_claim_is_read_again(root, monkeypatch):
+    warm(root)
+    path = root / "claims" / "pijn-weerstandstraining-chronische-klachten.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("verdict: overstated", "verdict: supported").replace("\n  nl: \"", "\n  nl: \"Niet in het artikel: ", 1),
+                    encoding="utf-8")
+    os.utime(path, ns=(OLD + 10**9, OLD + 10**9))
+    after = warm(root)
+    assert after == cold(root, monkeypatch)
+    assert any("pijn-weerstandstraining-chronische-klachten.yaml" in d and "[text-not-in-article]" in d for d in after["diagnostics"])
+    assert after["claims"]["pijn-weerstandstraining-chronische-klachten"][0].verdict == "supported"
+
+
+def test_a_same_size_edit_within_the_same_second_is_caught(root, monkeypatch):
+    """The racy case: the file changes again within the mtime's precision, keeping its size and mtime."""
+    path = root / "claims" / "pijn-weerstandstraining-chronische-klachten.yaml"
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
+    warm(root)  # cached while the file is "racy"
+    text = path.read_text(encoding="utf-8")
+    assert "verdict: overstated" in text
+    path.write_text(text.replace("verdict: overstated", "verdict: uncited   "), encoding="utf-8")  # same length
+    os.utime(path, ns=(now, now))
+    assert path.stat().st_size == len(text.encode("utf-8"))
+    after = warm(root)
+    assert after["claims"]["pijn-weerstandstraining-chronische-klachten"][0].verdict == "uncited"
+    assert after == cold(root, monkeypatch)
+
+
+def test_touching_a_file_costs_a_hash_not_a_parse(root, monkeypatch):
+    warm(root)
+    path = root / "claims" / "pijn-weerstandstraining-chronische-klachten.yaml"
+    os.utime(path, ns=(OLD + 5 * 10**9, OLD + 5 * 10**9))
+    stats = _parsed_files(root, monkeypatch)["claims.pickle"]
+    assert stats["rehashed"] == 1 and stats["parsed"] == 0
+    assert warm(root) == cold(root, monkeypatch)
+
+
+def test_deleted_and_added_claims(root, monkeypatch):
+    warm(root)
+    victim = sorted((root / "claims").glob("*.yaml"))[0]
+    victim.unlink()
+    assert warm(root) == cold(root, monkeypatch)
+    shutil.copy(REPO / "claims" / victim.name, victim)
+    os.utime(victim, ns=(OLD, OLD))
+    restored = warm(root)
+    assert restored == cold(root, monkeypatch)
+    assert victim.stem in restored["claims"]
+
+
+def test_a_renamed_claim_file(root, monkeypatch):
+    warm(root)
+    source = sorted((root / "claims").glob("*.yaml"))[1]
+    target = source.with_name("hernoemd.yaml")
+    source.rename(target)
+    after = warm(root)
+    assert after == cold(root, monkeypatch)
+    assert any("claims/hernoemd.yaml" in d and "[id-mismatch]" in d for d in after["diagnostics"])
+    target.rename(source)
+    assert warm(root) == cold(root, monkeypatch)
+
+
+def test_a_claim_moved_into_a_subfolder(root, monkeypatch):
+    warm(root)
+    source = sorted((root / "claims").glob("*.yaml"))[2]
+    (root / "claims" / "sub").mkdir()
+    source.rename(root / "claims" / "sub" / source.name)
+    after = warm(root)
+    assert after == cold(root, monkeypatch)
+    assert after["claims"][source.stem][0].location.path == f"claims/sub/{source.name}"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty", "directory"])
+def test_a_corrupt_cache_is_never_trusted(root, monkeypatch, damage):
+    expected = cold(root, monkeypatch)
+    warm(root)
+    for path in sorted((root / ".kb-cache").glob("*.pickle")):
+        blob = path.read_bytes()
+        if damage == "garbage":
+            path.write_bytes(b"\x80\x05not a pickle at all" * 50)
+        elif damage == "truncated":
+            path.write_bytes(blob[: len(blob) // 2])
+        elif damage == "flipped":
+            middle = len(blob) // 2
+            path.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1:])
+        elif damage == "empty":
+            path.write_bytes(b"")
+        else:
+            path.unlink()
+            path.mkdir()
+    assert warm(root) == expected
+    assert warm(root) == expected
+
+
+def test_a_forged_cache_without_the_users_key_is_not_unpickled(root, monkeypatch):
+    """A .kb-cache that came with someone else's knowledge base: right layout, wrong key."""
+    expected = cold(root, monkeypatch)
+    warm(root)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root.parent / "other-user"))
+    stats = _parsed_files(root, monkeypatch)["claims.pickle"]
+    assert stats["cached"] == 0 and stats["parsed"] == len(expected["claims"])
+    assert warm(root) == expected
+
+
+def test_deleting_the_cache_folder_is_safe(root, monkeypatch):
+    warm(root)
+    shutil.rmtree(root / ".kb-cache")
+    assert warm(root) == cold(root, monkeypatch)
+    assert (root / ".kb-cache" / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
+
+
+def test_a_new_kb_version_invalidates_the_cache(root, monkeypatch):
+    expected = cold(root, monkeypatch)
+    warm(root)
+    monkeypatch.setattr(kb, "__version__", kb.__version__ + ".post1")
+    stats = _parsed_files(root, monkeypatch)["claims.pickle"]
+    assert stats["cached"] == 0 and stats["parsed"] == len(expected["claims"])
+    monkeypatch.setattr(kb, "__version__", kb.__version__ + ".post1")
+    assert type(load_kb(root).claims) is dict  # no snapshot either
+    assert warm(root) == expected
+
+
+def test_a_schema_change_invalidates_the_cache(root, monkeypatch, tmp_path):
+    expected = cold(root, monkeypatch)
+    warm(root)
+    schema = tmp_path / "schema"
+    shutil.copytree(REPO / "schema", schema)
+    claim_schema = schema / "claim.schema.json"
+    claim_schema.write_text(claim_schema.read_text(encoding="utf-8").replace('"title": "kb claim"', '"title": "kb claim, v2"'), encoding="utf-8")
+    import kb.resources
+
+    real = kb.resources.resource_dir
+    monkeypatch.setattr(kb.resources, "resource_dir", lambda name: schema if name == "schema" else real(name))
+    assert cache.fingerprint() != _fingerprint_with(real)
+    stats = _parsed_files(root, monkeypatch)["claims.pickle"]
+    assert stats["cached"] == 0 and stats["parsed"] == len(expected["claims"])
+
+
+def _fingerprint_with(resource_dir) -> bytes:
+    import kb.resources
+
+    saved = kb.resources.resource_dir
+    kb.resources.resource_dir = resource_dir
+    try:
+        return cache.fingerprint()
+    finally:
+        kb.resources.resource_dir = saved
+
+
+def test_worker_processes_give_the_same_result(root, monkeypatch):
+    expected = cold(root, monkeypatch)
+    monkeypatch.setattr(cache, "PARALLEL_MIN_FILES", 1)
+    seen = {}
+    real = cache.FileLoading.results
+
+    def spy(self):
+        out = real(self)
+        seen[self._cache_path.name] = dict(self.stats)
+        return out
+
+    monkeypatch.setattr(cache.FileLoading, "results", spy)
+    with monkeypatch.context() as m:
+        m.setenv("KB_CACHE", "0")
+        parallel = _snapshot(load_kb(root))
+    assert seen["claims.pickle"]["workers"] >= (2 if (os.cpu_count() or 1) > 1 else 0)
+    assert parallel == expected
+    assert warm(root) == expected  # the cache written from worker results reads back the same
+
+
+def test_bad_claim_files_are_reported_the_same_from_the_cache(root, monkeypatch):
+    (root / "claims" / "kapot.yaml").write_text("id: kapot\nkind: [\n", encoding="utf-8")
+    (root / "claims" / "leeg.yaml").write_text("", encoding="utf-8")
+    (root / "claims" / "schema.yaml").write_text("id: schema\nverdikt: supported\n", encoding="utf-8")
+    _age(root)
+    expected = cold(root, monkeypatch)
+    assert sum("claims/kapot.yaml" in d or "claims/leeg.yaml" in d or "claims/schema.yaml" in d for d in expected["diagnostics"]) >= 3
+    assert warm(root) == expected
+    assert warm(root) == expected
+
+
+def test_validation_is_remembered_only_for_the_same_files(root, monkeypatch):
+    first = warm(root)
+    load_kb(root)  # writes the snapshot and, through validate, the remembered diagnostics
+    (root / "references" / "krachttraining.bib").write_text(
+        (root / "references" / "krachttraining.bib").read_text(encoding="utf-8") + "\n@article{extra2020, title = {Extra}, year = {2020}}\n",
+        encoding="utf-8")
+    os.utime(root / "references" / "krachttraining.bib", ns=(OLD + 10**9, OLD + 10**9))
+    after = warm(root)
+    assert after == cold(root, monkeypatch)
+    assert after["diagnostics"] != first["diagnostics"] and any("extra2020" in d for d in after["diagnostics"])
+
+
+def test_positions_behave_like_the_plain_mapping(root, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setenv("KB_CACHE", "0")
+        plain = load_kb(root).claims
+    warm(root)
+    cached = _snapshot(load_kb(root))  # noqa: F841  (loads from the snapshot lazily)
+    claims = load_kb(root).claims
+    for cid, claim in plain.items():
+        other = claims[cid]
+        assert isinstance(other.positions, cache.Positions)
+        assert dict(other.positions) == dict(claim.positions)
+        assert other.where("evidence", 0, "ref") == claim.where("evidence", 0, "ref")
+        assert other.where("no", "such", "field") == claim.where("no", "such", "field")
