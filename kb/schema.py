@@ -219,6 +219,8 @@ def _translate(error: jsonschema.ValidationError, field_path: tuple, positions: 
         hint = None
         if expected == "true or false" and isinstance(error.instance, str):
             hint = "write true or false without quotes"
+        elif expected == "a string" and isinstance(error.instance, (bool, int, float)):
+            hint = "put the value in quotes: YAML reads yes, no, on, off and numbers without quotes as other types"
         elif expected == "a list" and isinstance(error.instance, (str, dict)):
             hint = "write a list as [a, b] or as lines starting with '- '"
         if not field_path:

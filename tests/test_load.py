@@ -291,8 +291,10 @@ def test_keys_are_always_the_words_written():
 def test_wrong_type_names_the_value_found():
     text = MINI_CLAIMS["pijn-oefentherapie"].replace("tags: [pain]", "tags: [1, true, null]")
     assert [str(d) for d in load_claim_text(text, "c.yaml")[1]] == [
-        "c.yaml:8:8: error: expected a string for tags[0], found the number 1 [wrong-type]",
-        "c.yaml:8:11: error: expected a string for tags[1], found the value true [wrong-type]",
+        "c.yaml:8:8: error: expected a string for tags[0], found the number 1; "
+        "put the value in quotes: YAML reads yes, no, on, off and numbers without quotes as other types [wrong-type]",
+        "c.yaml:8:11: error: expected a string for tags[1], found the value true; "
+        "put the value in quotes: YAML reads yes, no, on, off and numbers without quotes as other types [wrong-type]",
         "c.yaml:8:17: error: expected a string for tags[2], found nothing [wrong-type]",
     ]
 
@@ -304,3 +306,10 @@ def test_windows_and_old_mac_line_ends(newline):
     assert problems == []
     assert claim.where("verdict") == Location("claims/pijn-oefentherapie.yaml", 16, 1)
     assert claim.text.nl.endswith("(Geneen et al.; 2017).")
+
+
+def test_section_called_on_is_read_as_true():
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("section: pijn", "section: on")
+    assert [str(d) for d in load_claim_text(text, "claims/pijn-oefentherapie.yaml")[1]] == [
+        "claims/pijn-oefentherapie.yaml:3:1: error: expected a string for section, found the value true; "
+        "put the value in quotes: YAML reads yes, no, on, off and numbers without quotes as other types [wrong-type]"]

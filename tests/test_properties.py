@@ -129,16 +129,17 @@ def dump_claim(claim: Claim) -> str:
             text = text.replace(char, f"\\u{ord(char):04x}")
         return text
 
-    lines = [f"id: {claim.id}", f"article: {claim.article}", f"section: {claim.section}", f"kind: {claim.kind}",
+    # ids are quoted too: unquoted, an id such as `on` or `no` is read by YAML as true or false
+    lines = [f"id: {q(claim.id)}", f"article: {q(claim.article)}", f"section: {q(claim.section)}", f"kind: {claim.kind}",
              "text:", f"  nl: {q(claim.text.nl)}", f"  en: {q(claim.text.en)}"]
     if claim.plain is not None:
         lines.append("plain:")
         lines += [f"  {lang}: {q(getattr(claim.plain, lang))}" for lang in ("nl", "en") if getattr(claim.plain, lang)]
     if claim.tags:
-        lines.append("tags: [" + ", ".join(claim.tags) + "]")
+        lines.append("tags: [" + ", ".join(map(q, claim.tags)) + "]")
     if claim.derived_from:
         lines.append("derived_from:")
-        lines += [f"  - {d}" for d in claim.derived_from]
+        lines += [f"  - {q(d)}" for d in claim.derived_from]
     lines.append("evidence:" if claim.evidence else "evidence: []")
     for ev in claim.evidence:
         lines += [f"  - ref: {q(ev.ref)}", f"    relation: {ev.relation}", f"    cited_in_article: {str(ev.cited_in_article).lower()}",
