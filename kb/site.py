@@ -236,6 +236,8 @@ class _Views:
                     self.derived_by[other].append(claim.id)
         for others in self.derived_by.values():
             others.sort(key=self.reading_order)
+        self.sequence = sorted(kb.claims, key=self.reading_order)
+        self.index_of = {cid: n for n, cid in enumerate(self.sequence)}
         # the links to each reference, in reading order (claim, evidence)
         self.uses: dict[str, list[tuple[Claim, Any]]] = {key: [] for key in kb.references}
         for claim in sorted(kb.claims.values(), key=lambda c: self.reading_order(c.id)):
@@ -409,8 +411,15 @@ class _Views:
             "derived_by": [self._claim_link(o, {}) for o in self.derived_by.get(claim.id, ())],
             "why": self._why(claim.id),
             "context": self._context(claim),
+            "previous": self._neighbour(claim.id, -1),
+            "next": self._neighbour(claim.id, +1),
         })
         return {"claim": view}
+
+    def _neighbour(self, claim_id: str, step: int) -> dict[str, Any] | None:
+        """The claim before or after this one in reading order, or None."""
+        n = self.index_of[claim_id] + step
+        return self.claim_brief(self.kb.claims[self.sequence[n]]) if 0 <= n < len(self.sequence) else None
 
     def _context(self, claim: Claim) -> list[list[dict[str, Any]]]:
         """The paragraph(s) around a claim, as tokens with only this claim marked."""
