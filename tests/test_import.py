@@ -50,7 +50,7 @@ def test_csl_json_import(kb_dir):
     assert result.added == [("lauersen2014", "http://zotero.org/users/local/kbtest/items/LAUERSEN"), ("seguin_nodoi", "seguin_nodoi")]
     assert result.duplicates == [("geneen2017cochrane", "geneen2017", "same DOI 10.1002/14651858.cd011279.pub3")]
     ref = refs_in(kb_dir / "references" / "csl.bib")["lauersen2014"]
-    assert (ref.doi, ref.pmid, ref.pages, ref.volume, ref.number, ref.year) == ("10.1136/bjsports-2013-092538", "24100287", "871--877", "48", "11", 2014)
+    assert (ref.doi, ref.pmid, ref.pages, ref.volume, ref.number, ref.year) == ("10.1136/bjsports-2013-092538", "24100287", "871\u2013877", "48", "11", 2014)  # Reference.pages: LaTeX -- as an en dash
     records, _ = read_records(DATA / "refs-csl.json")
     assert (records[1].fields["doi"], records[1].fields["pmid"], records[1].fields["pmcid"]) == (
         "10.1002/14651858.cd011279.pub3", "28436583", "PMC5461882")
@@ -67,7 +67,7 @@ def test_ris_import(kb_dir):
     assert [k for k, _ in result.added] == ["lim2024", "fragala2019"]
     refs = refs_in(kb_dir / "references" / "imported.bib")
     assert (refs["lim2024"].pmid, refs["lim2024"].doi) == ("39728043", "10.3390/jpm14121130")
-    assert (refs["fragala2019"].pmid, refs["fragala2019"].doi, refs["fragala2019"].pages) == ("31343601", "10.1519/jsc.0000000000003230", "2019--2052")
+    assert (refs["fragala2019"].pmid, refs["fragala2019"].doi, refs["fragala2019"].pages) == ("31343601", "10.1519/jsc.0000000000003230", "2019\u20132052")
     assert [a.family for a in refs["fragala2019"].authors][:2] == ["Fragala", "Cadore"]
 
 
