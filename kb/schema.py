@@ -11,7 +11,6 @@ import re
 from functools import cache
 from typing import Any
 
-import jsonschema
 
 from .errors import Diagnostic, Severity, did_you_mean
 from .resources import resource_dir
@@ -38,6 +37,8 @@ def load_schema(name: str) -> dict:
 
 @cache
 def _validator(name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema  # only for documents the fast check did not pass: keeps `kb check` start-up short
+
     return jsonschema.Draft202012Validator(load_schema(name))
 
 

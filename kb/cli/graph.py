@@ -9,7 +9,20 @@ import textwrap
 from pathlib import Path
 
 from ..errors import KbError
-from ..graph import build_graph, cocitation, impact, stats, why
+
+
+def _from_graph(name: str):
+    """kb.graph imports networkx (a fifth of a second); only the commands that need it pay for it."""
+
+    def call(*args, **kwargs):
+        from .. import graph
+
+        return getattr(graph, name)(*args, **kwargs)
+
+    return call
+
+
+build_graph, cocitation, impact, stats, why = (_from_graph(n) for n in ("build_graph", "cocitation", "impact", "stats", "why"))
 from ._common import add_output_options, emit, load_valid, to_json
 
 #: Output formats of kb graph, chosen from the -o suffix unless --format is given.

@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 import textwrap
 
-from ..cite import format_reference
+
+
+def format_reference(*args, **kwargs):
+    from ..cite import format_reference as real  # pybtex styles load only for `kb show`
+
+    return real(*args, **kwargs)
+
 from ..model import CERTAINTIES, VERDICTS
 from ._common import emit, load_valid, to_json
 from ..errors import KbError, did_you_mean
