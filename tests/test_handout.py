@@ -65,7 +65,17 @@ def test_apa_cites_author_date(mini):
 
 
 def test_strong_wording_on_weak_evidence_is_hedged(repo):
+    import dataclasses
+
     kb, graph = repo
+    # The wording check reads the handout's text: the article's wording when a claim has no plain
+    # wording (strong phrase on not-graded evidence: hedged), its plain wording when it has one.
+    assert kb.claims["inleiding-spierkracht"].verdict == "supported"
+    plain = build_handout(kb, graph, lang="nl", style="vancouver")
+    plain_item = {i.claim_id: i for s in plain.sections for i in s.items}["inleiding-spierkracht"]
+    assert not plain_item.text.startswith("Sterke wetenschap") and plain_item.hedge == ""
+    article_wording = dataclasses.replace(kb.claims["inleiding-spierkracht"], plain=None)
+    kb = dataclasses.replace(kb, claims={**kb.claims, "inleiding-spierkracht": article_wording})
     h = build_handout(kb, graph, lang="nl", style="vancouver")
     items = {i.claim_id: i for s in h.sections for i in s.items}
     assert items["inleiding-spierkracht"].text.startswith("Sterke wetenschap toont aan")
