@@ -1,12 +1,15 @@
 """Safe YAML reading with positions: text -> plain data plus the line and column of every field.
 
-PyYAML's libyaml-backed parser composes the node tree; this module turns nodes into plain
-Python values itself, so that it can
+PyYAML's libyaml-backed parser turns the text into a stream of events; this module builds plain
+Python values from those events itself (no node tree, no PyYAML constructor), so that it can
 
 * refuse every tag that is not plain data (``!!python/object`` and friends are never constructed),
 * reject duplicate keys (PyYAML keeps the last one silently),
-* bound alias expansion (a "billion laughs" file fails fast instead of eating memory),
+* bound alias expansion (a "billion laughs" file fails fast instead of eating memory) and nesting
+  depth (libyaml's own composer recurses per level, and 100,000 '[' crash the interpreter),
 * record the 1-based line and column of each key and item, for messages that point at the field.
+
+Every problem is a ``YamlProblem`` with a diagnostic code, a one-line message, a line and a column.
 """
 
 from __future__ import annotations
