@@ -618,11 +618,16 @@ def _csl_item(ref: Reference) -> dict:
     container = ref.fields.get("journal") or ref.fields.get("journaltitle") or ref.fields.get("booktitle")
     if container:
         item["container-title"] = container
-    for name, value in (("volume", ref.volume), ("issue", ref.number), ("page", ref.pages.replace("--", "-")), ("DOI", ref.doi),
+    for name, value in (("volume", ref.volume), ("issue", ref.number), ("page", _hyphen_pages(ref.pages)), ("DOI", ref.doi),
                         ("PMID", ref.pmid), ("PMCID", ref.pmcid), ("URL", ref.url), ("publisher", ref.fields.get("publisher", ""))):
         if value:
             item[name] = value
     return item
+
+
+def _hyphen_pages(pages: str) -> str:
+    """Reference.pages is Unicode ("871–877", from BibTeX "871--877"); CSL and RIS want "871-877"."""
+    return pages.replace("--", "-").replace("\u2013", "-")
 
 
 def export_csl_json(kb: KnowledgeBase) -> str:
@@ -653,7 +658,7 @@ def export_ris(kb: KnowledgeBase) -> str:
             if value:
                 out.write(f"{tag}  - {value}\n")
         if ref.pages:
-            first, _, last = ref.pages.replace("--", "-").partition("-")
+            first, _, last = _hyphen_pages(ref.pages).partition("-")
             out.write(f"SP  - {first}\n")
             if last:
                 out.write(f"EP  - {last}\n")
