@@ -174,9 +174,21 @@ def check_document(data: Any, positions: dict, path: str, schema_name: str) -> l
                 seen.add(key)
                 diagnostics.append(diagnostic)
     # "unknown field 'verdikt'; did you mean 'verdict'?" already explains "missing required field 'verdict'"
-    suggested = {(d.location.path, d.hint) for d in diagnostics if d.code == "unknown-field" and d.hint}
+    suggested = {(_where(d.message), d.hint) for d in diagnostics if d.code == "unknown-field"}
     return [d for d in diagnostics
-            if not (d.code == "missing-field" and any(hint == f"did you mean {d.message.split(chr(39))[1]!r}?" for _, hint in suggested))]
+            if d.code != "missing-field" or (_where(d.message), f"did you mean {_quoted(d.message)!r}?") not in suggested]
+
+
+def _quoted(message: str) -> str:
+    """The first quoted name in a message: "missing required field 'status' in evidence[0]" -> "status"."""
+    parts = message.split("'", 2)
+    return parts[1] if len(parts) == 3 else ""
+
+
+def _where(message: str) -> str:
+    """What follows the quoted name: "... 'status' in evidence[0]" -> " in evidence[0]"."""
+    parts = message.split("'", 2)
+    return parts[2] if len(parts) == 3 else ""
 
 
 def _value(value: Any) -> str:

@@ -313,3 +313,15 @@ def test_section_called_on_is_read_as_true():
     assert [str(d) for d in load_claim_text(text, "claims/pijn-oefentherapie.yaml")[1]] == [
         "claims/pijn-oefentherapie.yaml:3:1: error: expected a string for section, found the value true; "
         "put the value in quotes: YAML reads yes, no, on, off and numbers without quotes as other types [wrong-type]"]
+
+
+def test_a_near_miss_only_explains_the_missing_field_at_its_own_level():
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("    certainty: low\n", "    certanty: low\n")
+    assert [str(d) for d in load_claim_text(text, "c.yaml")[1]] == [
+        "c.yaml:15:5: error: unknown field 'certanty' in evidence[0]; did you mean 'certainty'? [unknown-field]"]
+    two = text.replace("verdict: overstated", "  - ref: lauersen2014\n    relation: supports\n    cited_in_article: false\n"
+                                              "verdict: overstated")
+    assert [str(d) for d in load_claim_text(two, "c.yaml")[1]] == [
+        "c.yaml:15:5: error: unknown field 'certanty' in evidence[0]; did you mean 'certainty'? [unknown-field]",
+        "c.yaml:16:5: error: missing required field 'certainty' in evidence[1] [missing-field]",
+    ]
