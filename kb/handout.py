@@ -13,7 +13,8 @@ A handout is built from claims (``build_handout``), then rendered by a template:
 Which claims go in (documented in docs/handouts.md): a claim is included when it has supporting
 evidence (directly or through the claims it summarises; kb.graph.why) from a reference that is not
 retracted, and its verdict is not ``unsupported``. Claims the reviewer judged overstated or source-misdescribed are hedged
-with a sentence saying the sources are less definite; claims whose best evidence is of low or very
+with a sentence saying the sources are less definite, unless the claim has its own ``plain`` wording in that language
+(written to match the evidence; the strong-wording check still applies to it); claims whose best evidence is of low or very
 low certainty are hedged as limited evidence. Every other claim is left out and listed in
 ``Handout.left_out`` (the CLI prints them), never shown to patients unhedged.
 """
@@ -233,7 +234,10 @@ def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: li
             left_out.append((cid, "no supporting evidence" + (" left once retracted sources are set aside" if why.supporting_refs else "")))
             continue
         strong = why.certainty in wording.flag_when and bool(strong_phrases(claim.plain_text(lang), wording.phrases.get(lang, ())))
-        if claim.verdict in ("overstated", "source-misdescribed") or strong:
+        # The verdict judges the article's wording; a reviewer's own plain wording in this language
+        # is written to match the evidence, so only the wording check and the certainty apply to it.
+        reworded = claim.plain is not None and bool(getattr(claim.plain, lang, ""))
+        if strong or (claim.verdict in ("overstated", "source-misdescribed") and not reworded):
             hedge = "overstated"
         elif why.certainty in ("low", "very-low"):
             hedge = "limited"
