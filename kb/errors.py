@@ -157,6 +157,7 @@ CODES: dict[str, str] = {
     "bad-id": "a claim id is not lower-case letters, digits and hyphens (it is also a file name)",
     "id-mismatch": "a claim's id differs from its file name",
     "duplicate-id": "two claim files have the same id",
+    "unknown-style": "kb.yaml names a citation style that is not installed",
     # articles
     "article-front-matter": "an article's front matter is not closed",
     "duplicate-section": "two headings of an article have the same id",

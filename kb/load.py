@@ -16,10 +16,10 @@ from pybtex.database import BibliographyData
 from .article import parse_article
 from .bib import MAX_BIB_BYTES, parse_bib_file
 from .cache import remember_kb, start_loading
-from .errors import ConfigError, Diagnostic, LoadError, Location, Severity
+from .errors import ConfigError, Diagnostic, LoadError, Location, Severity, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
-from .yamlsafe import MAX_BYTES, YamlProblem, decode, parse_yaml
+from .yamlsafe import MAX_BYTES, YamlProblem, decode, location, parse_yaml
 
 __all__ = ["load_kb", "load_claim_text", "read_yaml_file", "CLAIM_SUFFIXES"]
 
@@ -133,6 +133,15 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic]]:
     if problems:
         return Config(), diagnostics + problems
     defaults = Config()
+    if "style" in data:  # a typo here would otherwise surface only when a report is rendered
+        from .cite import style_names
+
+        names = style_names()
+        if data["style"] not in names:
+            diagnostics.append(Diagnostic(Severity.ERROR, "unknown-style", f"unknown citation style {data['style']!r}",
+                                          location("kb.yaml", positions, ("style",)),
+                                          did_you_mean(data["style"], names) or f"available: {', '.join(names)}"))
+            data = {k: v for k, v in data.items() if k != "style"}
     return (
         Config(
             title=data.get("title", defaults.title),
