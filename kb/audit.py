@@ -40,7 +40,7 @@ from typing import Any
 
 from . import graph as kbgraph
 from .errors import ConfigError, Location
-from .model import CERTAINTIES, VERDICTS, KnowledgeBase
+from .model import CERTAINTIES, LOW_CERTAINTIES, VERDICTS, KnowledgeBase
 from .render import UI_LANGUAGES, ui_words
 from .resources import resource_dir
 
@@ -252,7 +252,7 @@ def load_wording(kb_root: str | None = None) -> Wording:
             else:
                 merged.setdefault(key, []).extend(v for v in value if v not in merged.get(key, []))
     return Wording(phrases={k: tuple(v) for k, v in merged.items()},
-                   flag_when=frozenset(flag_when if flag_when is not None else ("low", "very-low", "not-graded", "none")))
+                   flag_when=frozenset(flag_when if flag_when is not None else (*LOW_CERTAINTIES, "not-graded", "none")))
 
 
 def strong_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:

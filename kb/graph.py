@@ -43,7 +43,7 @@ import networkx as nx
 from .article import slugify
 from .bib import STUDY_TYPES
 from .errors import KbError, did_you_mean
-from .model import CERTAINTIES, SUPPORTING, VERDICTS, KnowledgeBase
+from .model import CERTAINTIES, CERTAINTY_RANK, RELATION_STRENGTH, SUPPORTING, VERDICTS, KnowledgeBase
 
 __all__ = [
     "AGE_BUCKETS",
@@ -69,11 +69,7 @@ __all__ = [
     "why",
 ]
 
-#: How strongly a relation backs a claim; used to break ties between links of equal certainty.
-RELATION_STRENGTH = {"supports": 3, "partially-supports": 2, "mentions": 1, "disputes": 0}
-#: GRADE certainty, strongest first = highest rank. "not-graded" ranks lowest: it gives the reader
-#: no assurance at all about the body of evidence.
-CERTAINTY_RANK = {"high": 4, "moderate": 3, "low": 2, "very-low": 1, "not-graded": 0}
+# CERTAINTY_RANK and RELATION_STRENGTH are defined with the vocabulary in kb.model and re-exported here.
 #: Age buckets for references (years before the reference year of ``stats``), in display order.
 AGE_BUCKETS = ("0-5", "6-10", "11-15", "16-20", "21+", "unknown")
 

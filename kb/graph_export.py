@@ -25,6 +25,8 @@ from typing import Any
 
 import networkx as nx
 
+from .model import RELATIONS
+
 __all__ = [
     "EDGE_STYLES",
     "export_dot",
@@ -42,7 +44,8 @@ __all__ = [
     "xml_safe",
 ]
 
-#: Fill colour of reference nodes by study type (strong designs in greens, reviews in oranges).
+#: Fill colour of reference nodes by study type (strong designs in greens, reviews in oranges); one
+#: entry for each of kb.bib.STUDY_TYPES and "" (tests/test_graph_export.py checks they match).
 STUDY_TYPE_COLOURS = {
     "cochrane-overview": "#1a9850",
     "systematic-review-meta-analysis": "#66bd63",
@@ -56,7 +59,7 @@ STUDY_TYPE_COLOURS = {
     "other": "#d9d9d9",
     "": "#ffffff",
 }
-#: Fill colour of claim nodes by verdict.
+#: Fill colour of claim nodes by verdict; one entry for each of kb.model.VERDICTS (checked by the tests).
 VERDICT_COLOURS = {
     "supported": "#e5f5e0",
     "overstated": "#fff3cd",
@@ -326,7 +329,7 @@ def _legend(g: nx.DiGraph) -> list[str]:
     verdicts = [v for v in VERDICT_COLOURS if any(d.get("verdict") == v for _, d in g.nodes(data=True) if d.get("kind") == "claim")]
     for i, verdict in enumerate(verdicts):
         lines.append(f"    legend_verdict_{i} {_attrs({'label': f'claim: {verdict}', 'shape': 'box', 'style': 'rounded,filled', 'fillcolor': VERDICT_COLOURS[verdict], 'fontsize': '9'})};")
-    for i, rel in enumerate(("supports", "partially-supports", "disputes", "mentions", "derived_from")):
+    for i, rel in enumerate((*RELATIONS, "derived_from")):
         a, b = f"legend_rel_{i}a", f"legend_rel_{i}b"
         lines.append(f"    {a} {_attrs({'label': '', 'shape': 'point', 'width': '0.05'})};")
         lines.append(f"    {b} {_attrs({'label': rel, 'shape': 'plaintext', 'fontsize': '9'})};")

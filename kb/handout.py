@@ -30,7 +30,7 @@ from typing import Any
 from . import graph as kbgraph
 from .cite import CitedEntry, cited_bibliography, get_style, in_text, is_author_year
 from .errors import ConfigError, ExportError, KbError, did_you_mean
-from .model import KnowledgeBase
+from .model import LOW_CERTAINTIES, KnowledgeBase
 from .output import write_atomic
 from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
 
@@ -239,7 +239,7 @@ def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: li
         reworded = claim.plain is not None and bool(getattr(claim.plain, lang, ""))
         if strong or (claim.verdict in ("overstated", "source-misdescribed") and not reworded):
             hedge = "overstated"
-        elif why.certainty in ("low", "very-low"):
+        elif why.certainty in LOW_CERTAINTIES:
             hedge = "limited"
         else:
             hedge = ""

@@ -31,6 +31,13 @@ VERDICTS = ("supported", "overstated", "source-misdescribed", "unsupported", "un
 STATUSES = ("draft", "reviewed")
 #: Relations that count as support when asking "does this claim still stand?".
 SUPPORTING = frozenset({"supports", "partially-supports"})
+#: How strongly a relation backs a claim (higher = stronger); used to break ties between links of equal certainty.
+RELATION_STRENGTH = {"supports": 3, "partially-supports": 2, "mentions": 1, "disputes": 0}
+#: GRADE certainty, strongest first = highest rank. "not-graded" ranks lowest: it gives the reader
+#: no assurance at all about the body of evidence.
+CERTAINTY_RANK = {certainty: len(CERTAINTIES) - 1 - n for n, certainty in enumerate(CERTAINTIES)}
+#: Certainties that count as limited evidence (a handout hedges claims resting on them).
+LOW_CERTAINTIES = frozenset({"low", "very-low"})
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 from .article import normalize_text
 from .cite import format_reference
 from .errors import ExportError
-from .model import SUPPORTING, Article, Claim, KnowledgeBase, Reference
+from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
 from .output import replace_tree
 from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
 
@@ -51,9 +51,6 @@ __all__ = [
 
 #: Static files copied from the template search path into the site (overridable like templates).
 ASSETS = ("assets/site.css", "assets/site.js", "assets/favicon.svg")
-
-VERDICT_ORDER = ("supported", "overstated", "source-misdescribed", "unsupported", "uncited")
-CERTAINTY_ORDER = ("high", "moderate", "low", "very-low", "not-graded")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,8 +322,8 @@ class _Views:
         return {
             "articles": articles,
             "stats": _coverage(figures),
-            "verdicts": [{"name": v, "count": figures.by_verdict.get(v, 0)} for v in VERDICT_ORDER],
-            "certainties": [{"name": c, "count": figures.by_certainty.get(c, 0)} for c in CERTAINTY_ORDER + ("none",)],
+            "verdicts": [{"name": v, "count": figures.by_verdict.get(v, 0)} for v in VERDICTS],
+            "certainties": [{"name": c, "count": figures.by_certainty.get(c, 0)} for c in (*CERTAINTIES, "none")],
             "study_types": [{"name": k, "count": v} for k, v in figures.references_by_study_type.items()],
             "relied_on": [{"ref": self.ref_brief(key), "count": count} for key, count in figures.most_relied_on[:8]
                           if key in kb.references],
@@ -385,7 +382,7 @@ class _Views:
             "notes": notes,
             "unanchored": [self.claim_brief(self.kb.claims[cid]) for cid in missing],
             "bibliography": bibliography,
-            "legend": [{"name": v, "count": present.get(v, 0)} for v in VERDICT_ORDER],
+            "legend": [{"name": v, "count": present.get(v, 0)} for v in VERDICTS],
         }
 
     def _claim_link(self, other: str, numbers: dict[str, int]) -> dict[str, Any]:
@@ -462,7 +459,7 @@ class _Views:
 
     def claims_index(self) -> dict[str, Any]:
         groups = []
-        for verdict in VERDICT_ORDER:
+        for verdict in VERDICTS:
             members = [self.claim_brief(c) for c in sorted(self.kb.claims.values(), key=lambda c: self.reading_order(c.id))
                        if c.verdict == verdict]
             if members:

@@ -318,6 +318,25 @@ def test_every_relation_has_a_cito_property():
     assert set(CITO_PROPERTY) == set(RELATIONS)
 
 
+def test_colours_and_styles_cover_the_vocabulary():
+    from kb.bib import STUDY_TYPES
+    from kb.graph_export import EDGE_STYLES, STUDY_TYPE_COLOURS, VERDICT_COLOURS
+    from kb.model import RELATIONS, VERDICTS
+
+    assert list(VERDICT_COLOURS) == list(VERDICTS)
+    assert list(STUDY_TYPE_COLOURS) == [*STUDY_TYPES, ""]
+    assert set(RELATIONS) <= set(EDGE_STYLES)
+
+
+def test_ranks_cover_the_vocabulary():
+    from kb.model import CERTAINTIES, CERTAINTY_RANK, LOW_CERTAINTIES, RELATION_STRENGTH, RELATIONS
+
+    assert set(RELATION_STRENGTH) == set(RELATIONS)
+    assert sorted(CERTAINTY_RANK, key=CERTAINTY_RANK.get, reverse=True) == list(CERTAINTIES)
+    assert CERTAINTY_RANK["high"] == 4 and CERTAINTY_RANK["not-graded"] == 0
+    assert LOW_CERTAINTIES < set(CERTAINTIES)
+
+
 # ------------------------------------------------------------------------------- kb export CLI
 
 @pytest.mark.parametrize("fmt,check", [
