@@ -122,14 +122,31 @@ def pick_targets(root: Path) -> tuple[str, str, list[Path]]:
     return why, impact, [plain[3], plain[7]]
 
 
-def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, build_timeout: float) -> dict:
+def freeze_code(workdir: Path) -> tuple[Path, str]:
+    """A copy of the committed kb (git archive HEAD) to run against, so that edits made to the
+    working tree while the benchmark runs (which invalidate kb's cache: it fingerprints kb's
+    source) do not change what is measured. Falls back to the working tree without git."""
+    code = workdir / "code"
+    shutil.rmtree(code, ignore_errors=True)
+    code.mkdir(parents=True)
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD", "kb", "schema", "templates", "data"], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
+        return code, commit
+    except (OSError, subprocess.CalledProcessError):
+        shutil.rmtree(code, ignore_errors=True)
+        return REPO, "working tree"
+
+
+def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, build_timeout: float, code: Path) -> dict:
     root = workdir / f"kb{n}"
     site = workdir / f"site{n}"
     t = time.perf_counter()
     stats = generate.generate(root, n, refs, seed)
     generated = time.perf_counter() - t
     print(f"\n{n:,} claims, {refs:,} references: generated in {generated:.1f} s", file=sys.stderr)
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(code) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("KB_CACHE", None)
     why_id, impact_key, (edit_a, edit_b) = pick_targets(root)
     results: dict[str, dict] = {}
@@ -159,7 +176,7 @@ def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, buil
             "generate_seconds": round(generated, 2), "why": why_id, "impact": impact_key, "results": results}
 
 
-def machine() -> dict:
+def machine(code: Path, commit: str) -> dict:
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -174,11 +191,7 @@ def machine() -> dict:
         memory = f"{kb_total / 1024 / 1024:.1f} GB"
     except (OSError, AttributeError):
         pass
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(code))
     import kb
 
     return {"nproc": os.cpu_count(), "cpu": cpu, "memory": memory, "python": platform.python_version(), "platform": platform.platform(),
@@ -296,9 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    data = {"machine": machine(), "runs": []}
+    code, commit = freeze_code(workdir)
+    print(f"running kb from {code} (commit {commit})", file=sys.stderr)
+    data = {"machine": machine(code, commit), "runs": []}
     for n in sizes:
-        data["runs"].append(bench_size(n, max(1, round(n * args.refs_per_claim)), args.seed, workdir, args.timeout, args.build_timeout))
+        data["runs"].append(bench_size(n, max(1, round(n * args.refs_per_claim)), args.seed, workdir, args.timeout, args.build_timeout, code))
         if not args.keep:
             shutil.rmtree(workdir / f"kb{n}", ignore_errors=True)
             shutil.rmtree(workdir / f"site{n}", ignore_errors=True)
