@@ -33,6 +33,7 @@ MAX_BYTES = 1_000_000
 MAX_NODES = 50_000
 #: Nesting depth of mappings and lists in one file.
 MAX_DEPTH = 50
+_DEEP_HINT = "a claim needs only a few levels; check the brackets and indentation"
 
 _STR = "tag:yaml.org,2002:str"
 _SCALAR_TAGS = {
@@ -92,6 +93,9 @@ def parse_yaml(text: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
     try:
         return _from_events(loader, text)
     except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in (exc.problem or ""):  # libyaml >= 0.2.6 stops at 1,000 levels itself
+            raise _too_complex(f"values are nested more than {MAX_DEPTH} levels deep", exc.problem_mark,
+                               _DEEP_HINT) from None
         raise _syntax_problem(exc, text) from None
     except yaml.reader.ReaderError as exc:  # a control character or invalid code point
         line, column = _offset_position(text, exc.position)
@@ -222,8 +226,7 @@ def _from_events(loader, text: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:
                     line, column = _pos_of(mark)
                     raise YamlProblem("yaml-tag", f"tag {_short(event.tag)!r} is not allowed; only plain YAML data is read", line, column)
                 if len(stack) >= MAX_DEPTH:
-                    raise _too_complex(f"values are nested more than {MAX_DEPTH} levels deep", mark,
-                                       "a claim needs only a few levels; check the brackets and indentation")
+                    raise _too_complex(f"values are nested more than {MAX_DEPTH} levels deep", mark, _DEEP_HINT)
                 budget -= 1
                 if budget < 0:
                     raise _too_complex(f"document has more than {MAX_NODES:,} values", mark, "a claim file holds one claim")
