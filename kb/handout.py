@@ -86,9 +86,9 @@ def document_env(kb: KnowledgeBase, templates: str | None = None):
 def standalone_context(kb: KnowledgeBase, env, lang: str, *, page: str) -> dict[str, Any]:
     """What base.html.j2 needs, for a page that stands alone: the site's common context, plus
     ``standalone`` (no site navigation, no external files) and ``inline_css`` (the site's stylesheet)."""
-    from .site import _common_context
+    from .site import common_context
 
-    context = _common_context(kb, page, lang, False)
+    context = common_context(kb, page, lang, False)
     css = read_asset(env, "assets/site.css").replace("</", "<\\/")
     return {**context, "standalone": True, "inline_css": css}
 
@@ -366,7 +366,7 @@ def build_article_view(kb: KnowledgeBase, graph, *, article_id: str | None = Non
     """The article's text with every claim marked in place and numbered in reading order, a note per
     claim (its text in ``lang``, verdict, reason, and each source with relation, certainty and what it
     found), and the bibliography of every source the notes name, formatted with ``style``."""
-    from .site import _paragraphs, anchor_claims
+    from .site import anchor_claims, article_paragraphs
 
     if not kb.articles:
         raise KbError("the knowledge base has no article (articles/*.md)")
@@ -386,7 +386,7 @@ def build_article_view(kb: KnowledgeBase, graph, *, article_id: str | None = Non
         for i, (para, start, end) in enumerate(anchor.pieces):
             spans.setdefault(para, []).append((start, end, number[anchor.claim_id], i == len(anchor.pieces) - 1))
 
-    paragraphs = _paragraphs(article)
+    paragraphs = article_paragraphs(article)
     sections: list[dict[str, Any]] = []
     for index, (section_id, text) in enumerate(paragraphs):
         segments: list[dict[str, Any]] = []

@@ -44,7 +44,9 @@ __all__ = [
     "Page",
     "SiteResult",
     "anchor_claims",
+    "article_paragraphs",
     "build_site",
+    "common_context",
     "reference_filename",
     "site_pages",
 ]
@@ -88,8 +90,9 @@ def _normalized_with_map(text: str) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
-def _paragraphs(article: Article) -> list[tuple[str, str]]:
-    """(section id, NFC paragraph text) for every paragraph of the article, in order."""
+def article_paragraphs(article: Article) -> list[tuple[str, str]]:
+    """(section id, NFC paragraph text) for every paragraph of the article, in order. The paragraph
+    numbers of an ``Anchor``'s pieces index this list."""
     return [(s.id, unicodedata.normalize("NFC", p)) for s in article.sections for p in s.paragraphs]
 
 
@@ -100,7 +103,7 @@ def anchor_claims(article: Article, claims: list[Claim]) -> tuple[dict[str, Anch
     paragraphs. Returns the anchors by claim id and the ids of claims whose text was not found
     (``kb check`` reports those as errors, so a checked knowledge base has none).
     """
-    paragraphs = _paragraphs(article)
+    paragraphs = article_paragraphs(article)
     joined: list[str] = []
     owner: list[tuple[int, int]] = []  # per joined char: (paragraph index, offset in NFC paragraph)
     section_span: dict[str, tuple[int, int]] = {}
@@ -424,7 +427,7 @@ class _Views:
         if anchor is None:
             return []
         if claim.article not in self._paragraph_cache:
-            self._paragraph_cache[claim.article] = _paragraphs(self.kb.articles[claim.article])
+            self._paragraph_cache[claim.article] = article_paragraphs(self.kb.articles[claim.article])
         paragraphs = self._paragraph_cache[claim.article]
         last = len(anchor.pieces) - 1
         return [_paragraph_tokens(paragraphs[number][1], [(claim.id, start, end, index == 0, index == last)])
@@ -476,11 +479,8 @@ class _Views:
 
 
 def _iter_paragraph_tokens(article: Article, spans_by_paragraph: dict[int, list[tuple]]) -> Iterator[list[dict[str, Any]]]:
-    number = 0
-    for section in article.sections:
-        for text in section.paragraphs:
-            yield _paragraph_tokens(unicodedata.normalize("NFC", text), spans_by_paragraph.get(number, []))
-            number += 1
+    for number, (_, text) in enumerate(article_paragraphs(article)):
+        yield _paragraph_tokens(text, spans_by_paragraph.get(number, []))
 
 
 def _cites(claim: Claim, cite_no: dict[str, int]) -> list[dict[str, Any]]:
@@ -619,7 +619,11 @@ def _template_exists(env, name: str) -> bool:
     return True
 
 
-def _common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool) -> dict[str, Any]:
+def common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool = False) -> dict[str, Any]:
+    """What base.html.j2 needs on every page, besides the page's own view model: kb version, interface
+    words ``t``, ``lang``, ``root`` (the relative path from ``page_path`` back to the site root),
+    ``page`` and ``site`` (title, description, languages, articles, whether there is an audit page).
+    Standalone documents (kb.handout.standalone_context) start from it too."""
     from . import __version__
 
     depth = page_path.count("/")
@@ -702,7 +706,7 @@ def build_site(
     written: list[str] = []
     try:
         for page in site_pages(kb, graph, lang=lang, style=style, audit=has_audit):
-            context = {**_common_context(kb, page.path, lang, has_audit), **page.context}
+            context = {**common_context(kb, page.path, lang, has_audit), **page.context}
             html = render_template(env, page.template, context)
             out = staging / page.path
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -174,10 +174,10 @@ def test_site_audit_page_links_claims(mini):
     """In the site (not standalone), claim subjects link to their pages."""
     from kb.handout import document_env
     from kb.render import render_template
-    from kb.site import _common_context
+    from kb.site import common_context
 
     kb, _, audit = mini
-    html = render_template(document_env(kb), "audit.html.j2", {**_common_context(kb, "audit.html", "en", True), "audit": audit})
+    html = render_template(document_env(kb), "audit.html.j2", {**common_context(kb, "audit.html", "en", True), "audit": audit})
     assert '<a href="claims/pijn.html"><code>pijn</code></a>' in html
     assert 'href="assets/site.css"' in html and "<style>" not in html
 
@@ -243,8 +243,8 @@ def test_render_audit_pdf_is_a4(run_kb, tmp_path):
 def test_site_audit_page_links_references_to_their_pages(mini):
     from kb.handout import document_env
     from kb.render import render_template
-    from kb.site import _common_context
+    from kb.site import common_context
 
     kb, _, audit = mini
-    html = render_template(document_env(kb), "audit.html.j2", {**_common_context(kb, "audit.html", "en", True), "audit": audit})
+    html = render_template(document_env(kb), "audit.html.j2", {**common_context(kb, "audit.html", "en", True), "audit": audit})
     assert '<a href="references/fictief2005.html"><code>fictief2005</code></a>' in html
