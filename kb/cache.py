@@ -53,6 +53,8 @@ CACHE_DIR = ".kb-cache"
 _MAGIC = b"kb claim cache\n"
 #: Below this many files to parse, one process is faster than starting a pool.
 PARALLEL_MIN_FILES = 2000
+#: Files per task sent to a worker (and per block of the cache file written from worker results).
+_MIN_CHUNK = 200
 #: A file modified less than this long before it was read is confirmed by hash next time.
 _RACY_NS = 1_000_000_000
 #: The modules whose code decides what a claim file loads to; editing any of them invalidates the cache.
@@ -161,6 +163,17 @@ def fingerprint() -> bytes:
 
 def read_cache(path: Path, expected: bytes) -> dict[str, Entry] | None:
     """The entries of a cache file, or None if it is missing, stale, corrupt or unreadable."""
+    found = read_blocks(path, expected)
+    return None if found is None else found[0]
+
+
+def read_blocks(path: Path, expected: bytes) -> tuple[dict[str, Entry], list[tuple[bytes, list[str]]]] | None:
+    """(entries by path, [(block, the paths it holds)]), or None if missing, stale, corrupt or unreadable.
+
+    The payload is a list of blocks, each a pickled list of (entry, cacheable): blocks whose files
+    are all unchanged are written back as they are, and blocks from worker processes are stored
+    without being pickled a second time.
+    """
     try:
         blob = path.read_bytes()
         head = len(_MAGIC)
@@ -173,25 +186,35 @@ def read_cache(path: Path, expected: bytes) -> dict[str, Entry] | None:
         enabled = gc.isenabled()
         gc.disable()  # many small objects: the cyclic collector would rescan them over and over
         try:
-            entries = pickle.loads(payload)
+            entries: dict[str, Entry] = {}
+            blocks = []
+            for block in pickle.loads(payload):
+                rels = []
+                for entry, cacheable in pickle.loads(block):
+                    if cacheable:
+                        entries[entry[0]] = entry
+                        rels.append(entry[0])
+                blocks.append((block, rels))
             gc.freeze()  # long-lived from here on: keep later collections from walking them again and again
         finally:
             if enabled:
                 gc.enable()
-        if not isinstance(entries, dict):
-            return None
-        return entries
+        return entries, blocks
     except Exception:  # any problem at all: treat as no cache
         return None
 
 
-def write_cache(path: Path, expected: bytes, entries: dict[str, Entry]) -> None:
+def write_cache(path: Path, expected: bytes, entries: dict[str, Entry] | None = None, blocks: list[bytes] = ()) -> None:
+    """Write ``blocks`` (already pickled lists of (entry, cacheable)) plus ``entries`` as one cache file."""
     from .output import write_atomic
 
     key = _cache_key()
     if key is None:
         return
-    payload = pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
+    blocks = list(blocks)
+    if entries:
+        blocks.append(pickle.dumps([(entry, True) for entry in entries.values()], protocol=pickle.HIGHEST_PROTOCOL))
+    payload = pickle.dumps(blocks, protocol=pickle.HIGHEST_PROTOCOL)
     checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
     try:
         folder = path.parent
@@ -268,7 +291,11 @@ class FileLoading:
         self.stats = {"files": len(files), "cached": 0, "rehashed": 0, "parsed": 0, "workers": 0}
         self._cache_path = self.root / CACHE_DIR / f"{kind}.pickle"
         self._fingerprint = fingerprint() if self.use_cache else b""
-        old = read_cache(self._cache_path, self._fingerprint) if self.use_cache else None
+        found = read_blocks(self._cache_path, self._fingerprint) if self.use_cache else None
+        old, self._old_blocks = found if found is not None else (None, [])
+        self._old = old or {}
+        self._fresh_blocks: list[bytes] = []
+        self._worker_rels: set[str] = set()
         self._changed = old is None or len(old) != len(files)
         self._done: dict[str, Entry] = {}
         self._keep: dict[str, bool] = {}
@@ -324,12 +351,23 @@ class FileLoading:
             return
         _WORKER_LOAD = self.load_one
         context = multiprocessing.get_context(method)
-        size = max(200, len(misses) // (cores * 8))
+        size = max(_MIN_CHUNK, len(misses) // (cores * 8))
         chunks = [misses[i:i + size] for i in range(0, len(misses), size)]
         self._pool = context.Pool(cores)
         self._pending = [self._pool.apply_async(_work, (chunk, self.started_ns, self.max_bytes)) for chunk in chunks]
         self._misses = []
         self.stats["workers"] = cores
+
+    def _save(self) -> None:
+        """Write the cache: unchanged old blocks and worker blocks as they are, everything else pickled anew."""
+        blocks, reused = [], set()
+        for block, rels in self._old_blocks:
+            if rels and all(self._done.get(rel) is self._old.get(rel) and self._keep.get(rel) for rel in rels):
+                blocks.append(block)
+                reused.update(rels)
+        blocks += self._fresh_blocks
+        rest = {rel: e for rel, e in self._done.items() if self._keep.get(rel) and rel not in reused and rel not in self._worker_rels}
+        write_cache(self._cache_path, self._fingerprint, rest, blocks)
 
     def results(self) -> list[tuple[str, Any, tuple[Diagnostic, ...]]]:
         fresh: list[tuple[Entry, bool]] = [_load_fresh(self.load_one, path, rel, stem, self.started_ns, self.max_bytes)
@@ -339,7 +377,11 @@ class FileLoading:
             gc.disable()
             try:
                 for pending in self._pending:
-                    fresh.extend(pickle.loads(pending.get()))
+                    block = pending.get()
+                    self._fresh_blocks.append(block)
+                    from_workers = pickle.loads(block)
+                    self._worker_rels.update(entry[0] for entry, _ in from_workers)
+                    fresh.extend(from_workers)
                 gc.freeze()
             finally:
                 if enabled:
@@ -353,7 +395,7 @@ class FileLoading:
             self._keep[entry[0]] = cacheable
         self.stats["parsed"] += len(fresh)
         if self.use_cache and self._changed:
-            write_cache(self._cache_path, self._fingerprint, {rel: e for rel, e in self._done.items() if self._keep.get(rel)})
+            self._save()
             self._changed = False
         return [(rel, self._done[rel][4], self._done[rel][5]) for _, rel, _ in self.files]
 

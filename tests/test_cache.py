@@ -306,3 +306,28 @@ def test_positions_behave_like_the_plain_mapping(root, monkeypatch):
         assert dict(other.positions) == dict(claim.positions)
         assert other.where("evidence", 0, "ref") == claim.where("evidence", 0, "ref")
         assert other.where("no", "such", "field") == claim.where("no", "such", "field")
+
+
+def test_unchanged_blocks_are_kept_and_changed_ones_rewritten(root, monkeypatch):
+    """Worker results become blocks of the cache file; an edit rewrites only what it must, and the
+    result is still exactly that of a cold load, through edits, deletions and additions."""
+    monkeypatch.setattr(cache, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(cache, "_MIN_CHUNK", 5)
+    expected = warm(root)
+    found = cache.read_blocks(root / ".kb-cache" / "claims.pickle", cache.fingerprint())
+    assert found is not None and len(found[1]) >= 8 and len(found[0]) == len(expected["claims"])
+    files = sorted((root / "claims").glob("*.yaml"))
+    text = files[0].read_text(encoding="utf-8")
+    files[0].write_text(text.replace("status: reviewed", "status: draft").replace("status: draft\n", "status: draft\n", 1), encoding="utf-8")
+    os.utime(files[0], ns=(OLD + 10**9, OLD + 10**9))
+    files[-1].unlink()
+    shutil.copy(REPO / "claims" / files[-1].name, root / "claims" / "extra-copy.yaml")
+    os.utime(root / "claims" / "extra-copy.yaml", ns=(OLD, OLD))
+    after = warm(root)
+    assert after == cold(root, monkeypatch)
+    assert after != expected
+    again = cache.read_blocks(root / ".kb-cache" / "claims.pickle", cache.fingerprint())
+    assert set(again[0]) == {f"claims/{p.name}" for p in (root / "claims").glob("*.yaml")}
+    reused = {block for block, _ in found[1]} & {block for block, _ in again[1]}
+    assert len(reused) >= len(found[1]) - 3  # only the blocks holding the edited and the deleted file were rewritten
+    assert warm(root) == after
