@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Iterable
 
-from ..errors import Diagnostic, KbError, Severity
+from ..errors import ConfigError, Diagnostic, KbError, Severity
 from ..load import load_kb
 from ..model import KnowledgeBase
 from ..output import write_atomic
 from ..validate import validate
 
-__all__ = ["add_output_options", "emit", "has_errors", "load_checked", "load_valid", "print_diagnostics", "summary_line", "to_json"]
+__all__ = ["add_output_options", "check_templates_dir", "emit", "has_errors", "load_checked", "load_valid", "print_diagnostics",
+           "summary_line", "to_json"]
 
 
 def summary_line(diagnostics: Iterable[Diagnostic]) -> str:
@@ -55,6 +57,12 @@ def add_output_options(parser, formats: list[str], default: str) -> None:
     parser.add_argument("--format", choices=formats, default=default, help=f"output format (default: {default})")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (atomically)")
     parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+
+def check_templates_dir(args) -> None:
+    """ConfigError if ``--templates DIR`` was given and DIR is not a folder."""
+    if args.templates and not Path(args.templates).is_dir():
+        raise ConfigError(f"template folder {args.templates!r} does not exist")
 
 
 def emit(args, text: str | bytes) -> None:

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from ..errors import ConfigError
 from ..render import UI_LANGUAGES
-from ._common import emit, load_valid
+from ._common import add_output_options, check_templates_dir, emit, load_valid
 
 FAIL_LEVELS = ("error", "warning", "never")
 
@@ -22,9 +20,7 @@ def register(subparsers) -> None:
                     "citations that disagree with the publication, missing DOIs (warnings); single-source claims, old sources, "
                     "missing PMIDs, draft claims (info). With coverage figures and charts. Codes: docs/audit.md.",
     )
-    p.add_argument("--format", choices=["md", "json", "html"], default="md", help="output format (default: md)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (atomically)")
-    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    add_output_options(p, ["md", "json", "html"], "md")
     p.add_argument("--fail-on", choices=FAIL_LEVELS, default="never",
                    help="exit 1 when a problem of this severity or worse exists (default: never)")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="language of the report's words (default: the knowledge base's)")
@@ -38,8 +34,7 @@ def cmd_audit(args) -> int:
     from ..graph import build_graph
 
     kb = load_valid(args)
-    if args.templates and not Path(args.templates).is_dir():
-        raise ConfigError(f"template folder {args.templates!r} does not exist")
+    check_templates_dir(args)
     audit = build_audit(kb, build_graph(kb), as_of=args.as_of)
     emit(args, render_audit(kb, audit, args.format, lang=args.lang, templates=args.templates))
     counts = ", ".join(f"{audit.counts[s]} {s}{'s' * (audit.counts[s] != 1 and s != 'info')}" for s in SEVERITIES)

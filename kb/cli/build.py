@@ -6,11 +6,10 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 from ..errors import ConfigError, Severity
 from ..render import UI_LANGUAGES
-from ._common import has_errors, load_checked, print_diagnostics
+from ._common import check_templates_dir, has_errors, load_checked, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -73,8 +72,7 @@ def cmd_build(args) -> int:
     lang = args.lang or kb.config.language
     if lang not in UI_LANGUAGES:
         raise ConfigError(f"no interface words for language {lang!r}", hint=f"pass --lang with one of: {', '.join(UI_LANGUAGES)}")
-    if args.templates and not Path(args.templates).is_dir():
-        raise ConfigError(f"template folder {args.templates!r} does not exist")
+    check_templates_dir(args)
     if args.style:
         get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
     graph = build_graph(kb)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 import textwrap
 
+from ..errors import KbError, did_you_mean
+from ..model import CERTAINTIES, VERDICTS
+from ._common import emit, load_valid, to_json
 
 
 def format_reference(*args, **kwargs):
     from ..cite import format_reference as real  # pybtex styles load only for `kb show`
 
     return real(*args, **kwargs)
-
-from ..model import CERTAINTIES, VERDICTS
-from ._common import emit, load_valid, to_json
-from ..errors import KbError, did_you_mean
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

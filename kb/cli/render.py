@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, ExportError
 from ..render import UI_LANGUAGES
-from ._common import emit, load_valid
+from ._common import check_templates_dir, emit, load_valid
 
 KINDS = {
     "handout": ["html", "md", "pandoc", "pdf"],
@@ -49,8 +49,7 @@ def cmd_render(args) -> int:
         raise ConfigError(f"kb render {args.what} has no format {args.format!r}", hint=f"choose one of: {', '.join(KINDS[args.what])}")
     if args.format in ("pdf", "pandoc") and (not args.output or args.output == "-"):
         raise ConfigError(f"--format {args.format} needs -o FILE" + (" (the .bib is written next to it)" if args.format == "pandoc" else ""))
-    if args.templates and not Path(args.templates).is_dir():
-        raise ConfigError(f"template folder {args.templates!r} does not exist")
+    check_templates_dir(args)
     kb = load_valid(args)
     graph = build_graph(kb)
     lang = args.lang or kb.config.language
