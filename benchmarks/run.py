@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", default="/tmp/kb-bench", help="where the knowledge bases are generated (default /tmp/kb-bench)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds before a command is stopped (default 300)")
-    parser.add_argument("--build-timeout", type=float, default=240, help="the same for kb build (default 240)")
+    parser.add_argument("--build-timeout", type=float, default=150, help="the same for kb build (default 150)")
     parser.add_argument("--json", default=str(REPO / "docs" / "performance.json"), help="results file (default docs/performance.json)")
     parser.add_argument("--plot", default=str(REPO / "docs" / "performance.png"), help="plot file (default docs/performance.png)")
     parser.add_argument("--update-docs", action="store_true", help="write the table into docs/performance.md")
