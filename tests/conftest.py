@@ -16,8 +16,8 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 
 # The two references are real publications, copied from this repository's references/ (checked there).
-MINI_BIB = """\
-% two real works, as in this repository's references/krachttraining.bib (fields shortened)
+# REAL_ENTRIES is shared with tests/test_site.py, which adds an entry full of markup.
+REAL_ENTRIES = """\
 @article{geneen2017,
   author = {Geneen, Louise J. and Moore, R. Andrew and Clarke, Clare and Martin, Denis and Colvin, Lesley A. and Smith, Blair H.},
   title = {Physical activity and exercise for chronic pain in adults: an overview of {Cochrane} Reviews},
@@ -45,6 +45,7 @@ MINI_BIB = """\
   verified = {true}
 }
 """
+MINI_BIB = "% two real works, as in this repository's references/krachttraining.bib (fields shortened)\n" + REAL_ENTRIES
 
 MINI_ARTICLE = """\
 ---
@@ -128,6 +129,24 @@ style: unsrt
 """
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_writes_outside_tmp(tmp_path_factory):
+    """Tests write only under pytest's tmp folders, never into the repository or the user's home.
+
+    ``KB_CACHE=0``: loading this repository's own knowledge base (or tests/cases/*) would otherwise
+    leave a ``.kb-cache/`` folder in the checkout; tests/test_cache.py and the cache tests in
+    test_load.py switch it back on for knowledge bases in tmp folders. ``XDG_CACHE_HOME`` and
+    ``XDG_CONFIG_HOME``: kb's cache key (``~/.cache/kb/cache-key``) and Chromium's crash-report and
+    dconf folders go to a tmp folder instead of ``~/.cache`` and ``~/.config``.
+    """
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KB_CACHE", "0")
+        patch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+        patch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+        yield
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite expected (golden) files from the actual output")
@@ -139,12 +158,13 @@ def update_golden(request) -> bool:
 
 
 def make_kb(root: Path, *, claims: dict[str, str] | None = None, bib: str | None = None, article: str | None = None,
-            kb_yaml: str | None = None) -> Path:
-    """Write a small, valid knowledge base to ``root`` (``kb check`` is clean on it) and return ``root``."""
+            kb_yaml: str | None = None, article_id: str = "mini") -> Path:
+    """Write a small, valid knowledge base to ``root`` (``kb check`` is clean on it) and return ``root``.
+    The keywords replace one part each (the article is written as ``articles/<article_id>.md``)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "kb.yaml").write_text(MINI_KB_YAML if kb_yaml is None else kb_yaml, encoding="utf-8")
     (root / "articles").mkdir(exist_ok=True)
-    (root / "articles" / "mini.md").write_text(MINI_ARTICLE if article is None else article, encoding="utf-8")
+    (root / "articles" / f"{article_id}.md").write_text(MINI_ARTICLE if article is None else article, encoding="utf-8")
     (root / "claims").mkdir(exist_ok=True)
     for claim_id, text in (MINI_CLAIMS if claims is None else claims).items():
         (root / "claims" / f"{claim_id}.yaml").write_text(text, encoding="utf-8")

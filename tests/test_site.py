@@ -30,6 +30,8 @@ from kb.render import doi_url, pubmed_url, safe_url, sanitize_html
 from kb.site import _paragraph_tokens, anchor_claims, build_site, reference_filename
 from kb.yamlsafe import parse_yaml
 
+from conftest import REAL_ENTRIES, make_kb
+
 REPO = Path(__file__).resolve().parent.parent
 
 ARTICLE = """\
@@ -164,34 +166,7 @@ status: reviewed
 """,
 }
 
-BIB = """\
-@article{geneen2017,
-  author = {Geneen, Louise J. and Moore, R. Andrew and Clarke, Clare and Martin, Denis and Colvin, Lesley A. and Smith, Blair H.},
-  title = {Physical activity and exercise for chronic pain in adults: an overview of {Cochrane} Reviews},
-  journal = {Cochrane Database of Systematic Reviews},
-  year = {2017},
-  number = {4},
-  eid = {CD011279},
-  doi = {10.1002/14651858.cd011279.pub3},
-  pmid = {28436583},
-  studytype = {cochrane-overview},
-  verified = {true}
-}
-
-@article{lauersen2014,
-  author = {Lauersen, Jeppe Bo and Bertelsen, Ditte Marie and Andersen, Lars Bo},
-  title = {The effectiveness of exercise interventions to prevent sports injuries: a systematic review and meta-analysis of randomised controlled trials},
-  journal = {British Journal of Sports Medicine},
-  year = {2014},
-  volume = {48},
-  number = {11},
-  pages = {871--877},
-  doi = {10.1136/bjsports-2013-092538},
-  pmid = {24100287},
-  studytype = {systematic-review-meta-analysis},
-  verified = {true}
-}
-
+BIB = REAL_ENTRIES + """
 @article{evil2020,
   author = {Evil, Eve},
   title = {<script>alert("bib")</script> and <img src=x onerror=alert(2)> in a title},
@@ -215,15 +190,8 @@ style: unsrt
 
 
 def write_kb(root: Path, *, claims: dict[str, str] = CLAIMS, article: str = ARTICLE, bib: str = BIB, kb_yaml: str = KB_YAML) -> Path:
-    (root / "articles").mkdir(parents=True, exist_ok=True)
-    (root / "claims").mkdir(exist_ok=True)
-    (root / "references").mkdir(exist_ok=True)
-    (root / "kb.yaml").write_text(kb_yaml, encoding="utf-8")
-    (root / "articles" / "test.md").write_text(article, encoding="utf-8")
-    for cid, text in claims.items():
-        (root / "claims" / f"{cid}.yaml").write_text(text, encoding="utf-8")
-    (root / "references" / "refs.bib").write_text(bib, encoding="utf-8")
-    return root
+    """The test site's knowledge base (article ``test``), written by conftest's make_kb."""
+    return make_kb(root, claims=claims, article=article, bib=bib, kb_yaml=kb_yaml, article_id="test")
 
 
 @pytest.fixture
