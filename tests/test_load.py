@@ -244,6 +244,7 @@ def test_load_does_not_depend_on_the_current_folder(mini_kb, tmp_path, monkeypat
 
 def test_same_claims_with_fresh_and_cached_loading(mini_kb, monkeypatch):
     """Loading twice (a cache, if any, is used the second time) gives equal claims and diagnostics."""
+    monkeypatch.delenv("KB_CACHE", raising=False)  # conftest switches the cache off; mini_kb is in tmp
     (mini_kb / "claims" / "kapot.yaml").write_text("id: kapot\nkind: [\n", encoding="utf-8")
     first = load_kb(mini_kb)
     second = load_kb(mini_kb)
@@ -262,9 +263,10 @@ class _Planted:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_planted_cache_never_runs_code(mini_kb, tmp_path):
+def test_planted_cache_never_runs_code(mini_kb, tmp_path, monkeypatch):
     """A knowledge base is untrusted input, including a .kb-cache folder that comes with it: a pickle
     written by someone else, with a correct magic line, fingerprint and (unkeyed) checksum, is not loaded."""
+    monkeypatch.delenv("KB_CACHE", raising=False)  # conftest switches the cache off; mini_kb is in tmp
     import hashlib
     import pickle
 
