@@ -39,7 +39,6 @@ import stat
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -81,6 +80,14 @@ class Positions(Mapping):
     @classmethod
     def from_locations(cls, rel: str, locations: Mapping) -> "Positions":
         return cls(rel, marshal.dumps({path: (loc.line, loc.column) for path, loc in locations.items()}))
+
+    @classmethod
+    def of(cls, rel: str, positions: Mapping) -> "Positions | dict":
+        """From the parser's ``{path: (line, column)}``; a plain dict of Locations if it cannot be packed."""
+        try:
+            return cls(rel, marshal.dumps(positions))
+        except ValueError:  # a key marshal cannot write: keep it unpacked
+            return {path: Location(rel, line, column) for path, (line, column) in positions.items()}
 
     def _unpacked(self) -> dict:
         if self._map is None:
@@ -232,9 +239,10 @@ def _compact(claim, rel: str):
         return claim
     packed = Positions.from_locations(rel, claim.positions)
     try:
-        return replace(claim, positions=packed)
-    except TypeError:  # a Claim without a positions field: nothing to pack
-        return claim
+        object.__setattr__(claim, "positions", packed)  # a claim just made here and not shared yet
+    except (AttributeError, TypeError):
+        pass
+    return claim
 
 
 #: The function that loads one claim file: (path, rel, stem, bytes or None) -> (claim or None, diagnostics).

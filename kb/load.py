@@ -15,7 +15,7 @@ from pybtex.database import BibliographyData
 
 from .article import parse_article
 from .bib import MAX_BIB_BYTES, parse_bib_file
-from .cache import remember_kb, start_loading
+from .cache import Positions, remember_kb, start_loading
 from .errors import ConfigError, Diagnostic, LoadError, Location, Severity, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
@@ -117,7 +117,7 @@ def _claim_from_data(data: Any, positions: dict, rel: str, stem: str) -> tuple[C
         reviewed_on=data.get("reviewed_on", ""),
         notes=data.get("notes", ""),
         location=loc(),
-        positions={path: Location(rel, line, column) for path, (line, column) in positions.items()},
+        positions=Positions.of(rel, positions),  # a read-only {path: Location}, packed until first used
     )
     return claim, []
 
