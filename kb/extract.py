@@ -518,15 +518,10 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
     from .citations import Resolver
     from .errors import KbError
     from .importers import import_file, references_of
-    from .output import write_atomic
+    from .output import read_user_text, write_atomic
 
     article_path, kb = Path(article_path), Path(kb_dir)
-    try:
-        source_text = article_path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise KbError(f"{str(article_path)!r}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise KbError(f"{str(article_path)!r}: invalid UTF-8 at byte {exc.start}", hint="save the article as UTF-8") from None
+    source_text = read_user_text(article_path, shown=repr(str(article_path)), what="article")
     article = read_source(source_text, article_path.name, fmt=fmt, lang=lang, article_id=article_id)
     if not dry_run:
         for folder in ("claims", "references", "articles"):

@@ -29,7 +29,7 @@ from .bib import DOI_RE, normalize_doi, parse_bib_file, parse_bib_text
 from .citations import fold
 from .errors import Diagnostic, KbError, Location, Severity
 from .model import Author, KnowledgeBase, Reference
-from .output import write_atomic
+from .output import read_user_text, write_atomic
 
 __all__ = [
     "EntrySpan",
@@ -455,14 +455,7 @@ def read_records(path: str | Path) -> tuple[list[Record], list[Diagnostic]]:
     """Read a .bib, .json (CSL-JSON) or .ris file; identifiers normalised and checked."""
     path = Path(path)
     rel = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise KbError(f"{rel}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise KbError(f"{rel}: invalid UTF-8 at byte {exc.start}", hint="save the file as UTF-8") from None
-    except OSError as exc:
-        raise KbError(f"{rel}: cannot read: {exc.strerror}") from None
+    text = read_user_text(path, shown=rel)
     suffix = path.suffix.lower()
     if suffix in (".bib", ".bibtex", ".biblatex"):
         records, problems = _read_bibtex(text, rel)
@@ -544,6 +537,11 @@ def import_file(kb_root: str | Path, path: str | Path, *, target: str = "importe
     if not references_dir.is_dir():
         raise KbError(f"{str(references_dir)!r} does not exist", hint="run kb init DIR first, or pass --kb DIR")
     records, problems = read_records(path)
+    errors = [d for d in problems if d.severity is Severity.ERROR]
+    if errors:  # a broken entry reads as a truncated one (fields lost): import nothing rather than that
+        more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+        raise KbError(f"{errors[0].message}{more}; nothing was imported", location=errors[0].location,
+                      hint=errors[0].hint or "fix the file and import it again")
     existing, bib_errors = _existing(references_dir)
     if bib_errors:
         raise KbError(f"cannot import into a knowledge base whose references have errors: {bib_errors[0]}", hint="run kb check and fix them first")

@@ -1,7 +1,8 @@
 """Writing files without ever leaving half of one: write to a temporary file, then rename.
 
 Every command that writes a file goes through ``write_atomic``; ``kb build`` uses
-``replace_tree`` to swap a whole finished site into place.
+``replace_tree`` to swap a whole finished site into place. ``read_user_text`` is the other
+direction, for a file named on the command line: every problem reading it is a KbError.
 """
 
 from __future__ import annotations
@@ -11,9 +12,26 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import ExportError
+from .errors import ExportError, KbError
 
-__all__ = ["replace_tree", "write_atomic"]
+__all__ = ["read_user_text", "replace_tree", "write_atomic"]
+
+
+def read_user_text(path: str | os.PathLike, *, shown: str, what: str = "file") -> str:
+    """The text of a file the user named, read as UTF-8 (a byte order mark is dropped).
+
+    Every problem is a KbError starting with ``shown`` (how the message names the file): no such
+    file, invalid UTF-8 (with the byte offset; the hint says to save the ``what`` as UTF-8), or any
+    other OS error such as a folder or a file without read permission.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise KbError(f"{shown}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise KbError(f"{shown}: invalid UTF-8 at byte {exc.start}", hint=f"save the {what} as UTF-8") from None
+    except OSError as exc:
+        raise KbError(f"{shown}: cannot read: {exc.strerror}") from None
 
 
 def _default_mode() -> int:

@@ -126,6 +126,20 @@ def test_refuses_to_replace_a_different_article(tmp_path, capsys):
     assert not (kb_dir / "claims" / "something-else-entirely-is-said-here.yaml").exists()
 
 
+def test_unreadable_article_is_a_one_line_error(tmp_path, capsys):
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    folder = tmp_path / "folder.md"
+    folder.mkdir()
+    (tmp_path / "latin1.txt").write_bytes("Titel\nCaf\xe9 en pijn.\n".encode("latin-1"))
+    for article, message in ((folder, "': cannot read: "), (tmp_path / "missing.txt", "': no such file"),
+                             (tmp_path / "latin1.txt", "': invalid UTF-8 at byte 9; save the article as UTF-8")):
+        assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"kb: error: {str(article)!r}") and message in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1, err
+
+
 def test_cli_summary_reports_unresolved_with_line_numbers(tmp_path, capsys):
     kb_dir = tmp_path / "kb"
     init_kb(kb_dir)
