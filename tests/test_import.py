@@ -164,3 +164,14 @@ def test_bibtex_export_parses_with_the_same_keys(tmp_path, capsys):
     refs = refs_in(tmp_path / "all.bib")
     kb = load_kb(ROOT)
     assert {k: r.doi for k, r in refs.items()} == {k: r.doi for k, r in kb.references.items()}
+
+
+def test_a_file_with_errors_imports_nothing(kb_dir, capsys, tmp_path):
+    """An unclosed brace makes pybtex read a truncated entry; kb import (and kb extract) refuse the whole file."""
+    bad = tmp_path / "bad.bib"
+    bad.write_text("@article{x,\n  title = {Synthetic record, not a real paper}\n", encoding="utf-8")
+    assert main(["--kb", str(kb_dir), "import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"{bad}:1:1: error: unbalanced braces") and "nothing was imported" in err
+    assert not (kb_dir / "references" / "imported.bib").exists()
