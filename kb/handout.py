@@ -316,7 +316,7 @@ def html_to_pdf(html: str) -> bytes:
         raise ExportError(
             "PDF output needs WeasyPrint, which is not installed or cannot load its libraries"
             f" ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
-            hint="pip install 'kb[pdf]'; on Debian also: apt-get install libpango-1.0-0 libpangoft2-1.0-0",
+            hint="in kb's source folder: python3 -m pip install '.[pdf]'; on Debian also: apt-get install libpango-1.0-0 libpangoft2-1.0-0",
         ) from None
     except OSError as exc:
         raise ExportError(f"WeasyPrint cannot load the system's Pango library ({exc})",

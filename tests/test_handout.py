@@ -221,7 +221,7 @@ def test_pdf_without_weasyprint_is_a_clear_error(run_kb, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if it were not installed
     code, _, err = run_kb(CASE, "render", "handout", "--format", "pdf", "-o", str(tmp_path / "h.pdf"))
     assert code == 1
-    assert "PDF output needs WeasyPrint" in err and "pip install 'kb[pdf]'" in err and "libpango-1.0-0" in err
+    assert "PDF output needs WeasyPrint" in err and "python3 -m pip install '.[pdf]'" in err and "libpango-1.0-0" in err
     assert "Traceback" not in err and not (tmp_path / "h.pdf").exists()
 
 

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
                     "low-certainty ones hedged; unsupported or unbacked ones left out), numbered citations in order of first use "
                     "(or author-date for apa) and a bibliography in the chosen style. article: the article with every claim marked "
                     "and a note per claim. audit: as kb audit. Formats: html (one self-contained file), md, pandoc (Markdown with "
-                    "[@key] citations plus a .bib next to it; handout only), pdf (A4, needs the 'pdf' extra: pip install 'kb[pdf]'). "
+                    "[@key] citations plus a .bib next to it; handout only), pdf (A4, needs the 'pdf' extra: python3 -m pip install '.[pdf]' in kb's source folder). "
                     "Details: docs/handouts.md.",
     )
     p.add_argument("what", choices=list(KINDS), help="the document to render")
