@@ -35,13 +35,13 @@ def register(subparsers) -> None:
     p.add_argument("--section", metavar="ID", help="only claims in this section")
     p.add_argument("--tag", metavar="TAG", help="only claims with this tag")
     p.add_argument("--lang", choices=["nl", "en"], help="language of the text column (default: the knowledge base's)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
     p.set_defaults(handler=cmd_list)
 
     p = subparsers.add_parser("show", help="show a claim's evidence card", description="Show one claim: text, each source formatted as a reference, relation, certainty, what the source found, and the verdict.")
     p.add_argument("claim_id", metavar="CLAIM_ID")
     p.add_argument("--style", help="citation style (default: the knowledge base's)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
     p.set_defaults(handler=cmd_show)
 
 
