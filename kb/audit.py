@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from . import graph as kbgraph
+from .bib import RETRACTION_KINDS
 from .errors import ConfigError, Location
 from .model import CERTAINTIES, LOW_CERTAINTIES, VERDICTS, KnowledgeBase
 from .render import UI_LANGUAGES, ui_words
@@ -84,7 +85,6 @@ CODES: dict[str, str] = {
     "unused-reference": "info",
 }
 _CODE_ORDER = {code: i for i, code in enumerate(CODES)}
-_RETRACTION_CODES = {"retracted": "retracted", "expression-of-concern": "expression-of-concern", "correction": "correction"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,8 +303,8 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
     as_of = as_of or date.today().year
     wording = wording or load_wording(kb.root)
     stats = kbgraph.stats(kb, graph, as_of=as_of)
-    single = set(kbgraph.single_source_claims(graph))
-    unsupported = set(kbgraph.unsupported_claims(graph))
+    single = set(stats.single_source)  # the same as kbgraph.single_source_claims / unsupported_claims, computed once
+    unsupported = set(stats.unsupported)
     problems: list[Problem] = []
 
     def add(code: str, kind: str, subject: str, parts: list[tuple[str, dict]], **extra) -> None:
@@ -357,7 +357,7 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
         where = _loc(ref.location)
         users = tuple(sorted(citing.get(ref.key, ())))
         used = bool(users)
-        if ref.retraction in _RETRACTION_CODES:
+        if ref.retraction in RETRACTION_KINDS:  # each kind is also the problem code
             effect = kbgraph.impact(graph, ref.key)
             retractions.append(Retraction(ref=ref.key, kind=ref.retraction, notice=ref.retraction_notice,
                                           direct=effect.direct, indirect=effect.indirect, orphaned=effect.orphaned))
@@ -366,7 +366,7 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
                 message.append(("retraction.orphans", {"n": len(effect.orphaned)}))
             elif effect.direct or effect.indirect:
                 message.append(("retraction.rests", {"n": len(effect.direct) + len(effect.indirect)}))
-            add(_RETRACTION_CODES[ref.retraction], "reference", ref.key, message, detail=ref.retraction_notice, location=where,
+            add(ref.retraction, "reference", ref.key, message, detail=ref.retraction_notice, location=where,
                 claims=effect.orphaned or effect.direct + effect.indirect)
         if not ref.verified:
             if not (ref.doi or ref.pmid or ref.url):

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bib import normalize_doi, parse_bib_file
+from .bib import RETRACTION_KINDS, normalize_doi, parse_bib_file
 from .errors import Diagnostic, KbError, Location, Severity
 from .importers import entry_spans, set_field
 from .output import write_atomic
@@ -41,7 +41,8 @@ COLUMNS = (
 )
 _NEEDED = ("Record ID", "OriginalPaperDOI", "OriginalPaperPubMedID", "RetractionNature")
 _NATURES = {"retraction": "retracted", "expression of concern": "expression-of-concern", "correction": "correction"}
-_SEVERITY = {"retracted": 3, "expression-of-concern": 2, "correction": 1}
+#: Rank of each kind (kb.bib.RETRACTION_KINDS lists them most severe first): retracted 3 ... correction 1.
+_SEVERITY = {kind: len(RETRACTION_KINDS) - n for n, kind in enumerate(RETRACTION_KINDS)}
 _NONE = {"", "0", "unavailable", "not available", "n/a", "na", "none"}
 
 

@@ -56,6 +56,12 @@ def test_problems_are_ranked_error_warning_info_with_a_severity_per_code(mini):
     assert len(audit.at_or_above("warning")) == 11 and len(audit.at_or_above("info")) == 18
 
 
+def test_every_retraction_kind_is_a_problem_code():
+    from kb.bib import RETRACTION_KINDS
+
+    assert [CODES[kind] for kind in RETRACTION_KINDS] == ["error", "warning", "info"]
+
+
 def test_reviewer_verdicts_become_problems_with_their_reason(mini):
     _, _, audit = mini
     (p,) = [p for p in audit.problems if p.subject == "pijn" and p.code == "overstated"]
