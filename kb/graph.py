@@ -451,10 +451,10 @@ def effective_support(g: nx.DiGraph, *, without: str | None = None) -> dict[str,
     return {_strip(n): _support(g, n, without) for n, d in g.nodes(data=True) if d.get("kind") == "claim"}
 
 
-def _support(g: nx.DiGraph, cid: str, without: str | None = None) -> frozenset[str]:
-    """Keys of the references supporting claim node ``cid``, directly or through derived_from."""
+def _support(g: nx.DiGraph, cid: str, without: str | None = None, *, inherited: bool = True) -> frozenset[str]:
+    """Keys of the references supporting claim node ``cid``: directly, and with ``inherited`` through derived_from."""
     refs = set()
-    for path in _derivation_bfs(g, cid):
+    for path in _derivation_bfs(g, cid) if inherited else [(cid,)]:
         for rid in _out(g, path[-1], "evidence"):
             if g.edges[path[-1], rid]["relation"] in SUPPORTING and g.nodes[rid]["ref_key"] != without:
                 refs.add(g.nodes[rid]["ref_key"])
@@ -463,11 +463,7 @@ def _support(g: nx.DiGraph, cid: str, without: str | None = None) -> frozenset[s
 
 def supporting_refs(g: nx.DiGraph, claim_id: str, *, inherited: bool = True) -> tuple[str, ...]:
     """The keys of references that support a claim (sorted); with ``inherited``, through derived_from too."""
-    cid = _require(g, "claim", claim_id)
-    paths = _derivation_bfs(g, cid) if inherited else [(cid,)]
-    refs = {g.nodes[rid]["ref_key"] for path in paths for rid in _out(g, path[-1], "evidence")
-            if g.edges[path[-1], rid]["relation"] in SUPPORTING}
-    return tuple(sorted(refs))
+    return tuple(sorted(_support(g, _require(g, "claim", claim_id), inherited=inherited)))
 
 
 def single_source_claims(g: nx.DiGraph) -> tuple[str, ...]:

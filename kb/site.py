@@ -27,6 +27,7 @@ import re
 import shutil
 import tempfile
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -214,7 +215,6 @@ class _Views:
         self.g = graphlib
         self.lang = lang
         self.style = style
-        self.t = ui_words(lang)
         self.ref_files = {key: reference_filename(key) for key in kb.references}
         self._cite_cache: dict[str, Any] = {}
         self._paragraph_cache: dict[str, list[tuple[str, str]]] = {}
@@ -223,8 +223,12 @@ class _Views:
         self.unanchored: dict[str, list[str]] = {}
         self.position: dict[str, tuple] = {}
         self.section_titles = {(a.id, s.id): s.title for a in kb.articles.values() for s in a.sections}
+        #: each article's claims, in the knowledge base's order
+        self.claims_of: dict[str, list[Claim]] = {aid: [] for aid in kb.articles}
+        for claim in kb.claims.values():
+            self.claims_of.setdefault(claim.article, []).append(claim)
         for n, article in enumerate(kb.articles.values()):
-            anchors, missing = anchor_claims(article, [c for c in kb.claims.values() if c.article == article.id])
+            anchors, missing = anchor_claims(article, self.claims_of[article.id])
             self.anchors[article.id], self.unanchored[article.id] = anchors, missing
             for a in anchors.values():
                 self.position[a.claim_id] = (n, a.pieces[0][0], a.pieces[0][1], -a.pieces[-1][0], -a.pieces[-1][2], a.claim_id)
@@ -240,7 +244,7 @@ class _Views:
         self.index_of = {cid: n for n, cid in enumerate(self.sequence)}
         # the links to each reference, in reading order (claim, evidence)
         self.uses: dict[str, list[tuple[Claim, Any]]] = {key: [] for key in kb.references}
-        for claim in sorted(kb.claims.values(), key=lambda c: self.reading_order(c.id)):
+        for claim in (kb.claims[cid] for cid in self.sequence):
             for ev in claim.evidence:
                 self.uses.setdefault(ev.ref, []).append((claim, ev))
 
@@ -319,9 +323,8 @@ class _Views:
         figures = self.g.stats(kb, self.graph)
         articles = []
         for article in kb.articles.values():
-            claims = [c for c in kb.claims.values() if c.article == article.id]
             articles.append({"id": article.id, "title": article.title, "publisher": article.publisher, "href": f"article/{article.id}.html",
-                             "n_claims": len(claims), "n_sections": len(article.sections)})
+                             "n_claims": len(self.claims_of[article.id]), "n_sections": len(article.sections)})
         return {
             "articles": articles,
             "stats": _coverage(figures),
@@ -334,7 +337,7 @@ class _Views:
         }
 
     def article(self, article: Article) -> dict[str, Any]:
-        claims = [c for c in self.kb.claims.values() if c.article == article.id]
+        claims = self.claims_of[article.id]
         anchors, missing = self.anchors[article.id], self.unanchored[article.id]
         order = sorted(anchors.values(), key=lambda a: self.reading_order(a.claim_id))
         number_of = {a.claim_id: n for n, a in enumerate(order, 1)}
@@ -363,10 +366,11 @@ class _Views:
             for index, (number, start, end) in enumerate(anchor.pieces):
                 spans_by_paragraph.setdefault(number, []).append((anchor.claim_id, start, end, index == 0, index == last))
         tokens = _iter_paragraph_tokens(article, spans_by_paragraph)
+        in_order = sorted(claims, key=lambda c: self.reading_order(c.id))
         sections = [
             {"id": section.id, "title": section.title, "level": min(max(section.level, 2), 6),
              "paragraphs": [next(tokens) for _ in section.paragraphs],
-             "verdicts": [c.verdict for c in sorted(claims, key=lambda c: self.reading_order(c.id)) if c.section == section.id]}
+             "verdicts": [c.verdict for c in in_order if c.section == section.id]}
             for section in article.sections
         ]
         bibliography = []
@@ -376,7 +380,7 @@ class _Views:
             brief.update({"number": n, "cited_in_article": any(ev.cited_in_article for ev in uses),
                           "reviewer_added": any(not ev.cited_in_article for ev in uses)})
             bibliography.append(brief)
-        present = _count(c.verdict for c in claims)
+        present = Counter(c.verdict for c in claims)
         return {
             "article": {"id": article.id, "title": article.title, "publisher": article.publisher, "author": article.author,
                         "published": article.published, "url": article.url, "language": article.language},
@@ -463,8 +467,7 @@ class _Views:
     def claims_index(self) -> dict[str, Any]:
         groups = []
         for verdict in VERDICTS:
-            members = [self.claim_brief(c) for c in sorted(self.kb.claims.values(), key=lambda c: self.reading_order(c.id))
-                       if c.verdict == verdict]
+            members = [self.claim_brief(self.kb.claims[cid]) for cid in self.sequence if self.kb.claims[cid].verdict == verdict]
             if members:
                 groups.append({"verdict": verdict, "claims": members})
         return {"groups": groups, "n_claims": len(self.kb.claims)}
@@ -492,13 +495,6 @@ def _cites(claim: Claim, cite_no: dict[str, int]) -> list[dict[str, Any]]:
         out.append({"key": ev.ref, "anchor": "bib-" + reference_filename(ev.ref)[:-5], "number": cite_no[ev.ref],
                     "cited_in_article": ev.cited_in_article})
     return out
-
-
-def _count(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 # Views of the graph helper's query results (kb.graph.Stats, Why, Impact).
