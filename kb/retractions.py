@@ -158,8 +158,11 @@ def find_marks(kb_root: str | Path, notices: list[Notice]) -> list[Mark]:
             by_doi.setdefault(n.original_doi, []).append(n)
         if n.original_pmid:
             by_pmid.setdefault(n.original_pmid, []).append(n)
+    references_dir = Path(kb_root) / "references"
+    if not references_dir.is_dir():  # a mistyped --kb must not report "0 references concerned"
+        raise KbError(f"{str(references_dir)!r} does not exist", hint="run kb init DIR first, or pass --kb DIR")
     marks = []
-    for path in sorted((Path(kb_root) / "references").glob("*.bib")):
+    for path in sorted(references_dir.glob("*.bib")):
         rel = f"references/{path.name}"
         _data, refs, _problems = parse_bib_file(path, rel)
         for ref in refs:

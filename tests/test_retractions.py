@@ -151,3 +151,10 @@ def test_not_a_retraction_watch_file(kb_dir, tmp_path, capsys):
     assert main(["--kb", str(kb_dir), "retractions", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "other.csv:1: not a Retraction Watch CSV: missing column(s) 'Record ID', 'OriginalPaperDOI'" in err
+
+
+def test_a_wrong_kb_folder_is_an_error(tmp_path, capsys):
+    assert main(["--kb", str(tmp_path / "nope"), "retractions", str(CSV)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"kb: error: {str(tmp_path / 'nope' / 'references')!r} does not exist; run kb init DIR first, or pass --kb DIR\n"
+    assert not (tmp_path / "nope").exists()
