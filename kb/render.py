@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup
 
+from .bib import DOI_RE
 from .errors import RenderError
 from .resources import resource_dir
 
@@ -134,14 +135,11 @@ def safe_url(url: Any) -> str:
     return url
 
 
-_DOI_RE = re.compile(r"^10\.\d{4,9}/[^\s]+$")
-
-
 def doi_url(doi: Any) -> str:
     """https://doi.org/<doi> for a well-formed DOI, else "". The DOI is percent-encoded where needed."""
     from urllib.parse import quote
 
-    if not isinstance(doi, str) or not _DOI_RE.match(doi.strip()):
+    if not isinstance(doi, str) or not DOI_RE.match(doi.strip()):
         return ""
     return "https://doi.org/" + quote(doi.strip(), safe="/:;()._-")
 
