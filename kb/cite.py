@@ -15,7 +15,6 @@ plain: by author, numbered; alpha: [GMC+17]; apa: by author, labelled "Geneen et
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -82,11 +81,11 @@ class MarkdownBackend(_PybtexMarkdown):
     characters (@ citations, ^ ~ superscript/subscript, $ maths) are escaped too."""
 
     symbols = MappingProxyType({"ndash": "\u2013", "newblock": " ", "nbsp": " "})
-    _SPECIAL = re.compile(r"([\\`*_\[\]<>#@^~$|])")
-    _ENTITY = re.compile(r"&(?=#?\w+;)")
 
     def format_str(self, text):
-        return self._ENTITY.sub(r"\\&", self._SPECIAL.sub(r"\\\1", text))
+        from .render import md_escape
+
+        return md_escape(text)
 
     def format_href(self, url, text, external=False):
         from .render import safe_url

@@ -32,7 +32,7 @@ from .cite import CitedEntry, cited_bibliography, get_style, in_text, is_author_
 from .errors import ConfigError, ExportError, KbError, did_you_mean
 from .model import LOW_CERTAINTIES, KnowledgeBase
 from .output import write_atomic
-from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
+from .render import make_env, md_escape, read_asset, render_template, sanitize_html, template_dirs, ui_words
 
 __all__ = [
     "FORMATS",
@@ -62,17 +62,10 @@ PANDOC_BIB_FIELDS = frozenset("""author editor title journal journaltitle shortj
 pages eid doi pmid pmcid url urldate publisher address location edition institution school organization series chapter
 isbn issn howpublished type""".split())
 _MARKER = re.compile(r"\s*\((?=[^()]*\b(?:19|20)\d\d[a-z]?\b)[^()]*\)")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#@^~$|])")
 
 
 # --------------------------------------------------------------------------------------------
 # Shared by every standalone document (handouts, article, audit)
-
-
-def md_escape(value: Any) -> str:
-    """Text from claims or BibTeX made inert in Markdown (CommonMark and pandoc)."""
-    text = _MD_SPECIAL.sub(r"\\\1", str(value))
-    return re.sub(r"&(?=#?\w+;)", r"\\&", text)
 
 
 def document_env(kb: KnowledgeBase, templates: str | None = None):

@@ -36,6 +36,7 @@ __all__ = [
     "UI_LANGUAGES",
     "doi_url",
     "make_env",
+    "md_escape",
     "pmc_url",
     "pubmed_url",
     "read_asset",
@@ -133,6 +134,18 @@ def safe_url(url: Any) -> str:
     if parts.scheme.lower() not in _SCHEMES or not parts.netloc or parts.netloc.startswith("@"):
         return ""
     return url
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#@^~$|])")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
+def md_escape(value: Any) -> str:
+    """Text from claims or BibTeX made inert in Markdown (CommonMark and pandoc): characters that
+    Markdown or pandoc read as markup (emphasis, links, HTML, ``@`` citations, ``^ ~`` super- and
+    subscript, ``$`` maths, tables) get a backslash, and so does the ``&`` of an HTML entity.
+    The ``md`` filter of document templates and kb.cite's Markdown backend both use it."""
+    return _MD_ENTITY.sub(r"\\&", _MD_SPECIAL.sub(r"\\\1", str(value)))
 
 
 def doi_url(doi: Any) -> str:
