@@ -280,6 +280,17 @@ def _work(chunk: list[tuple[str, str, str]], started_ns: int, max_bytes: int) ->
             gc.enable()
 
 
+def _worker_loop(chunks: list, counter, results, started_ns: int, max_bytes: int) -> None:
+    """A worker process: load chunk after chunk (the next free index from ``counter``) until none is left."""
+    while True:
+        with counter.get_lock():
+            index = counter.value
+            counter.value = index + 1
+        if index >= len(chunks):
+            return
+        results.put((index, _work(chunks[index], started_ns, max_bytes)))
+
+
 class FileLoading:
     """Files of one kind being loaded: cache look-up done, misses being parsed (maybe in worker processes).
 
@@ -350,6 +361,9 @@ class FileLoading:
         return (entry[0], size, -1 if racy else info.st_mtime_ns, digest, claim, diagnostics)
 
     def _start_pool(self, misses: list[tuple[str, str, str]], cores: int) -> None:
+        """Fork ``cores - 1`` workers that take chunks of files from a shared counter; this process
+        reads the articles and BibTeX meanwhile and then takes chunks too (in ``results``), so both
+        cores stay busy however the work is divided between claims and references."""
         import multiprocessing
 
         global _WORKER_LOAD
@@ -359,12 +373,45 @@ class FileLoading:
             return
         _WORKER_LOAD = self.load_one
         context = multiprocessing.get_context(method)
-        size = max(_MIN_CHUNK, len(misses) // (cores * 8))
-        chunks = [misses[i:i + size] for i in range(0, len(misses), size)]
-        self._pool = context.Pool(cores)
-        self._pending = [self._pool.apply_async(_work, (chunk, self.started_ns, self.max_bytes)) for chunk in chunks]
+        size = max(_MIN_CHUNK, min(2000, len(misses) // (cores * 16)))
+        self._chunks = [misses[i:i + size] for i in range(0, len(misses), size)]
+        self._counter = context.Value("i", 0)
+        self._queue = context.Queue()
+        self._workers = [context.Process(target=_worker_loop, daemon=True,
+                                         args=(self._chunks, self._counter, self._queue, self.started_ns, self.max_bytes))
+                         for _ in range(max(1, cores - 1))]
+        for worker in self._workers:
+            worker.start()
+        self._pending = True
         self._misses = []
-        self.stats["workers"] = cores
+        self.stats["workers"] = len(self._workers)
+
+    def _take(self) -> int:
+        with self._counter.get_lock():
+            index = self._counter.value
+            self._counter.value = index + 1
+        return index
+
+    def _collect(self) -> list[bytes]:
+        """Every chunk's block: this process takes chunks until none is left, then gathers the workers'."""
+        import queue as queue_module
+
+        blocks: dict[int, bytes] = {}
+        while (index := self._take()) < len(self._chunks):
+            blocks[index] = _work(self._chunks[index], self.started_ns, self.max_bytes)
+        while len(blocks) < len(self._chunks):
+            try:
+                index, block = self._queue.get(timeout=0.2)
+                blocks[index] = block
+            except queue_module.Empty:
+                if not any(worker.is_alive() for worker in self._workers) and self._queue.empty():
+                    break  # a worker died: do what it left undone here
+        for index in range(len(self._chunks)):
+            if index not in blocks:
+                blocks[index] = _work(self._chunks[index], self.started_ns, self.max_bytes)
+        for worker in self._workers:
+            worker.join(timeout=5)
+        return [blocks[index] for index in range(len(self._chunks))]
 
     def _save(self) -> None:
         """Write the cache: unchanged old blocks and worker blocks as they are, everything else pickled anew."""
@@ -384,8 +431,7 @@ class FileLoading:
             enabled = gc.isenabled()
             gc.disable()
             try:
-                for pending in self._pending:
-                    block = pending.get()
+                for block in self._collect():
                     self._fresh_blocks.append(block)
                     from_workers = pickle.loads(block)
                     self._worker_rels.update(entry[0] for entry, _ in from_workers)
@@ -394,8 +440,6 @@ class FileLoading:
             finally:
                 if enabled:
                     gc.enable()
-                self._pool.close()
-                self._pool.join()
             self._pending = None
         self._misses = []
         for entry, cacheable in fresh:

@@ -265,7 +265,7 @@ def test_worker_processes_give_the_same_result(root, monkeypatch):
     with monkeypatch.context() as m:
         m.setenv("KB_CACHE", "0")
         parallel = _snapshot(load_kb(root))
-    assert seen["claims.pickle"]["workers"] >= (2 if (os.cpu_count() or 1) > 1 else 0)
+    assert seen["claims.pickle"]["workers"] >= (1 if (os.cpu_count() or 1) > 1 else 0)
     assert parallel == expected
     assert warm(root) == expected  # the cache written from worker results reads back the same
 
