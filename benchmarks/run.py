@@ -304,7 +304,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default=str(REPO / "docs" / "performance.png"), help="plot file (default docs/performance.png)")
     parser.add_argument("--update-docs", action="store_true", help="write the table into docs/performance.md")
     parser.add_argument("--keep", action="store_true", help="keep the generated knowledge bases")
+    parser.add_argument("--from-json", metavar="FILE", help="measure nothing: redo the table, plot and docs from a results file")
     args = parser.parse_args(argv)
+    if args.from_json:
+        data = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        print(table(data["runs"]))
+        plot(data["runs"], Path(args.plot))
+        if Path(args.from_json).resolve() != Path(args.json).resolve():
+            Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        if args.update_docs:
+            update_docs(REPO / "docs" / "performance.md", data)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
