@@ -181,8 +181,9 @@ def _text_positions(kb: KnowledgeBase) -> dict[str, tuple[int, int]]:
     from .site import anchor_claims
 
     positions: dict[str, tuple[int, int]] = {}
+    claims_of = kb.claims_by_article()
     for article in kb.articles.values():
-        anchors, _ = anchor_claims(article, [c for c in kb.claims.values() if c.article == article.id])
+        anchors, _ = anchor_claims(article, claims_of[article.id])
         positions.update({cid: anchor.start for cid, anchor in anchors.items()})
     return positions
 

@@ -222,3 +222,11 @@ class KnowledgeBase:
     bibliography: Any = field(compare=False, hash=False, repr=False, default=None)
     #: Problems found while reading files (syntax, schema); validate() adds the cross-file ones.
     diagnostics: tuple[Diagnostic, ...] = ()
+
+    def claims_by_article(self) -> dict[str, list[Claim]]:
+        """Article id -> its claims, in the order of ``claims``; every article has an entry (maybe
+        empty), and so does an article id that claims name but no article file has."""
+        grouped: dict[str, list[Claim]] = {article_id: [] for article_id in self.articles}
+        for claim in self.claims.values():
+            grouped.setdefault(claim.article, []).append(claim)
+        return grouped

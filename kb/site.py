@@ -223,10 +223,7 @@ class _Views:
         self.unanchored: dict[str, list[str]] = {}
         self.position: dict[str, tuple] = {}
         self.section_titles = {(a.id, s.id): s.title for a in kb.articles.values() for s in a.sections}
-        #: each article's claims, in the knowledge base's order
-        self.claims_of: dict[str, list[Claim]] = {aid: [] for aid in kb.articles}
-        for claim in kb.claims.values():
-            self.claims_of.setdefault(claim.article, []).append(claim)
+        self.claims_of = kb.claims_by_article()
         for n, article in enumerate(kb.articles.values()):
             anchors, missing = anchor_claims(article, self.claims_of[article.id])
             self.anchors[article.id], self.unanchored[article.id] = anchors, missing
