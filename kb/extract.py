@@ -559,7 +559,13 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
     article_text = render_article(article)
     article_written = False
     if article_file.exists():
-        if article_file.read_text(encoding="utf-8") != article_text:
+        try:
+            existing = article_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = f"invalid UTF-8 at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+            raise KbError(f"{str(article_file)!r} already exists and cannot be read ({reason}); nothing was written",
+                          hint="pass --id NEW_ID to store this article under another id") from None
+        if existing != article_text:
             raise KbError(f"{str(article_file)!r} already exists with other text; nothing was written",
                           hint="pass --id NEW_ID to store this article under another id")
     elif not dry_run:

@@ -140,6 +140,19 @@ def test_unreadable_article_is_a_one_line_error(tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1, err
 
 
+def test_unreadable_existing_article_is_refused(tmp_path, capsys):
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    (kb_dir / "articles" / "example.md").unlink()
+    (kb_dir / "articles" / "example.md").mkdir()
+    other = write_article(tmp_path, "example.txt", "Title\nSomething else entirely is said here (Geneen et al., 2017).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(other), "--bib", str(ZOTERO_BIB)]) == 1
+    err = capsys.readouterr().err
+    assert "articles/example.md' already exists and cannot be read (Is a directory); nothing was written" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (kb_dir / "claims" / "something-else-entirely-is-said-here.yaml").exists()
+
+
 def test_cli_summary_reports_unresolved_with_line_numbers(tmp_path, capsys):
     kb_dir = tmp_path / "kb"
     init_kb(kb_dir)
