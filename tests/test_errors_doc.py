@@ -4,7 +4,6 @@ has its own section in docs/errors.md, and the document describes no code that d
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from conftest import TESTS
 from kb.errors import CODES, ConfigError, ExportError, KbError, LoadError, RenderError

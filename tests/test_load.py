@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import MINI_CLAIMS, make_kb
+from conftest import MINI_CLAIMS
 from kb.errors import LoadError, Location
 from kb.load import load_claim_text, load_kb
 from kb.yamlsafe import MAX_BYTES, YamlProblem, decode, parse_yaml

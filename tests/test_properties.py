@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import MINI_ARTICLE, MINI_BIB, MINI_CLAIMS, MINI_KB_YAML, make_kb
