@@ -62,7 +62,8 @@ def add_output_options(parser, formats: list[str], default: str) -> None:
 def check_templates_dir(args) -> None:
     """ConfigError if ``--templates DIR`` was given and DIR is not a folder."""
     if args.templates and not Path(args.templates).is_dir():
-        raise ConfigError(f"template folder {args.templates!r} does not exist")
+        state = "is not a folder" if Path(args.templates).exists() else "does not exist"
+        raise ConfigError(f"template folder {args.templates!r} {state}")
 
 
 def emit(args, text: str | bytes) -> None:

@@ -1,0 +1,48 @@
+"""User errors a newcomer runs into: one line on standard error, no traceback, exit 1."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("command", [["build", "-o", "site"], ["render", "handout"], ["audit"]])
+def test_templates_option_names_what_is_wrong(command, mini_kb, tmp_path, run_kb):
+    """--templates: a missing folder and a file are told apart, in one line, exit 1."""
+    (tmp_path / "a-file.txt").write_text("x", encoding="utf-8")
+    for given, state in ((tmp_path / "nope", "does not exist"), (tmp_path / "a-file.txt", "is not a folder")):
+        code, out, err = run_kb(mini_kb, *command, "--templates", str(given))
+        assert (code, out, err) == (1, "", f"kb: error: template folder {str(given)!r} {state}\n")
+
+
+LOADING = [["check"], ["list"], ["show", "conclusie"], ["export"], ["why", "conclusie"], ["impact", "geneen2017"], ["stats"],
+           ["cocite"], ["graph", "-o", "g.dot"], ["build"], ["audit"], ["render", "handout"], ["import", "x.bib"],
+           ["retractions", "x.csv"]]
+
+
+@pytest.mark.parametrize("command", LOADING, ids=lambda c: c[0])
+def test_a_wrong_kb_folder(command, tmp_path, run_kb):
+    (tmp_path / "x.bib").write_text("", encoding="utf-8")
+    (tmp_path / "x.csv").write_text("Record ID,OriginalPaperDOI,OriginalPaperPubMedID,RetractionNature\n", encoding="utf-8")
+    code, out, err = run_kb(tmp_path, "--kb", str(tmp_path / "typo"), *command)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("kb: error: ") and "typo" in err and "Traceback" not in err
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("command", [["export"], ["why", "conclusie"], ["impact", "geneen2017"], ["stats"], ["cocite"],
+                                     ["audit"], ["render", "handout"], ["graph", "--format", "dot"]], ids=lambda c: c[0])
+def test_an_existing_output_file_needs_force(command, mini_kb, tmp_path, run_kb):
+    target = tmp_path / "out.txt"
+    target.write_text("mine", encoding="utf-8")
+    code, out, err = run_kb(mini_kb, *command, "-o", str(target))
+    assert code == 1 and err.count("\n") == 1 and "pass --force to overwrite it" in err
+    assert target.read_text(encoding="utf-8") == "mine"
+    code, out, err = run_kb(mini_kb, *command, "-o", str(target), "--force")
+    assert code == 0 and target.read_text(encoding="utf-8") != "mine"
+
+
+@pytest.mark.parametrize("command", [["show", "conclusi"], ["why", "conclusi"], ["impact", "geneen2071"], ["list", "--ref", "nope"],
+                                     ["render", "handout", "--claims", "nope"]], ids=lambda c: c[0])
+def test_unknown_ids(command, mini_kb, run_kb):
+    code, out, err = run_kb(mini_kb, *command)
+    assert code == 1 and out == "" and err.count("\n") == 1 and err.startswith("kb: error: ") and "Traceback" not in err
