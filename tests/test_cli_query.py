@@ -165,3 +165,13 @@ def test_terminal_escapes_in_claims_are_not_printed(mini_kb, run_kb):
     assert "\x1b" not in out
     assert "EN: \ufffd[2Jstrength training helps with pain and injuries" in out.splitlines()
     assert "\x1b" not in run_kb(mini_kb, "list", "--lang", "en")[1]
+
+
+def test_list_unknown_tag(mini_kb, run_kb):
+    """A tag no claim carries is a typo, not an empty result."""
+    assert run_kb(mini_kb, "list", "--tag", "pian") == (1, "", "kb: error: no claim has the tag 'pian'; did you mean 'pain'?\n")
+
+
+def test_list_unknown_reference_without_close_match(mini_kb, run_kb):
+    assert run_kb(mini_kb, "list", "--ref", "zzz") == (
+        1, "", "kb: error: unknown reference 'zzz'; references are the BibTeX keys in references/*.bib\n")

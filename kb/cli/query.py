@@ -48,11 +48,15 @@ def register(subparsers) -> None:
 def select_claims(kb, *, uncited=False, ref=None, verdict=None, certainty=None, section=None, tag=None):
     """The claims matching every given filter, in id order."""
     if ref and ref not in kb.references:
-        raise KbError(f"unknown reference {ref!r}", hint=did_you_mean(ref, kb.references))
+        raise KbError(f"unknown reference {ref!r}", hint=did_you_mean(ref, kb.references) or "references are the BibTeX keys in references/*.bib")
     if section and all(c.section != section for c in kb.claims.values()):
         sections = sorted({s.id for a in kb.articles.values() for s in a.sections})
         if section not in sections:
             raise KbError(f"unknown section {section!r}", hint=did_you_mean(section, sections) or f"sections: {', '.join(sections)}")
+    if tag:
+        tags = sorted({t for c in kb.claims.values() for t in c.tags})
+        if tag not in tags:
+            raise KbError(f"no claim has the tag {tag!r}", hint=did_you_mean(tag, tags) or f"tags in use: {', '.join(tags) or 'none'}")
     out = []
     for c in kb.claims.values():
         if uncited and any(ev.cited_in_article for ev in c.evidence):
