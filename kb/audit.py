@@ -332,7 +332,7 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
             message = [("uncited", {})] + ([("uncited.added", {"refs": ", ".join(added)})] if added else [])
             add("uncited", "claim", claim.id, message, detail=reason if claim.verdict == "uncited" else "", location=where)
         if claim.id in single:
-            (ref,) = kbgraph.supporting_refs(graph, claim.id)
+            (ref,) = why.supporting_refs  # the same as kbgraph.supporting_refs(graph, claim.id)
             add("single-source", "claim", claim.id, [("single-source", {"ref": ref})], location=where)
         if why.certainty in wording.flag_when:
             found = []
@@ -346,12 +346,7 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
             add("draft-claim", "claim", claim.id, [("draft-claim", {})], location=where)
 
     # -- references -------------------------------------------------------------------------
-    citing: dict[str, list[str]] = {}
-    for claim in kb.claims.values():
-        for ev in claim.evidence:
-            citing.setdefault(ev.ref, [])
-            if claim.id not in citing[ev.ref]:
-                citing[ev.ref].append(claim.id)
+    citing = kb.citing_claims()
     retractions: list[Retraction] = []
     for ref in kb.references.values():
         where = _loc(ref.location)

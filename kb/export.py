@@ -22,11 +22,7 @@ EXPORT_VERSION = 1
 
 
 def export_document(kb: KnowledgeBase) -> dict[str, Any]:
-    cited_for: dict[str, list[str]] = {key: [] for key in kb.references}
-    for claim in kb.claims.values():
-        for ev in claim.evidence:
-            if ev.ref in cited_for and claim.id not in cited_for[ev.ref]:
-                cited_for[ev.ref].append(claim.id)
+    cited_for = kb.citing_claims()
     return {
         "kb_export_version": EXPORT_VERSION,
         "title": kb.config.title,

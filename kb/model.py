@@ -230,3 +230,13 @@ class KnowledgeBase:
         for claim in self.claims.values():
             grouped.setdefault(claim.article, []).append(claim)
         return grouped
+
+    def citing_claims(self) -> dict[str, list[str]]:
+        """Reference key -> the ids of the claims whose evidence links to it (each once, in the order
+        of ``claims``); every reference has an entry (maybe empty), and so does a key that evidence
+        names but no reference has."""
+        citing: dict[str, list[str]] = {key: [] for key in self.references}
+        for claim in self.claims.values():
+            for key in dict.fromkeys(ev.ref for ev in claim.evidence):
+                citing.setdefault(key, []).append(claim.id)
+        return citing
