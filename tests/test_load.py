@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import MINI_CLAIMS
+from conftest import MINI_CLAIMS, make_kb
 from kb.errors import LoadError, Location
 from kb.load import load_claim_text, load_kb
 from kb.yamlsafe import MAX_BYTES, YamlProblem, decode, parse_yaml
@@ -327,3 +327,19 @@ def test_a_near_miss_only_explains_the_missing_field_at_its_own_level():
         "c.yaml:15:5: error: unknown field 'certanty' in evidence[0]; did you mean 'certainty'? [unknown-field]",
         "c.yaml:16:5: error: missing required field 'certainty' in evidence[1] [missing-field]",
     ]
+
+
+def test_claims_by_article_and_citing_claims(tmp_path):
+    from dataclasses import replace
+
+    kb = load_kb(make_kb(tmp_path / "kb"))
+    assert {k: [c.id for c in v] for k, v in kb.claims_by_article().items()} == {
+        "mini": ["blessures-preventie", "conclusie", "pijn-oefentherapie"]}
+    assert kb.citing_claims() == {"geneen2017": ["pijn-oefentherapie"], "lauersen2014": ["blessures-preventie"]}
+    # a claim citing one source twice, an unknown source, and a claim on a missing article
+    pijn = kb.claims["pijn-oefentherapie"]
+    doubled = replace(pijn, id="dubbel", article="elders", evidence=pijn.evidence * 2 + (replace(pijn.evidence[0], ref="onbekend"),))
+    other = replace(kb, claims={**kb.claims, "dubbel": doubled}, references={k: v for k, v in kb.references.items() if k != "lauersen2014"})
+    assert other.citing_claims() == {"geneen2017": ["pijn-oefentherapie", "dubbel"], "lauersen2014": ["blessures-preventie"],
+                                     "onbekend": ["dubbel"]}
+    assert [c.id for c in other.claims_by_article()["elders"]] == ["dubbel"] and set(other.claims_by_article()) == {"mini", "elders"}
