@@ -521,6 +521,13 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
     from .output import read_user_text, write_atomic
 
     article_path, kb = Path(article_path), Path(kb_dir)
+    if article_id:
+        from .schema import load_schema
+
+        pattern = load_schema("claim")["properties"]["article"]["pattern"]  # claims name their article by this id
+        if not re.search(pattern, article_id) or "\n" in article_id:  # (Python's $ also matches before a final newline)
+            raise KbError(f"--id {article_id!r} is not a valid article id",
+                          hint="use lower-case letters, digits and hyphens (at most 80), such as krachttraining")
     source_text = read_user_text(article_path, shown=repr(str(article_path)), what="article")
     article = read_source(source_text, article_path.name, fmt=fmt, lang=lang, article_id=article_id)
     if not dry_run:

@@ -153,6 +153,18 @@ def test_unreadable_existing_article_is_refused(tmp_path, capsys):
     assert not (kb_dir / "claims" / "something-else-entirely-is-said-here.yaml").exists()
 
 
+@pytest.mark.parametrize("bad", ["../../outside", "a/b", "Upper", "-dash", "x" * 81, "ok\n"])
+def test_article_id_must_be_an_id(tmp_path, capsys, bad):
+    kb_dir = tmp_path / "kb" / "inner"
+    init_kb(kb_dir)
+    article = write_article(tmp_path, "draft.txt", "Draft\nExercise may improve pain in adults (Geneen et al., 2017).\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB), f"--id={bad}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"kb: error: --id {bad!r} is not a valid article id") and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_cli_summary_reports_unresolved_with_line_numbers(tmp_path, capsys):
     kb_dir = tmp_path / "kb"
     init_kb(kb_dir)
