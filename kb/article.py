@@ -25,9 +25,10 @@ from .errors import Diagnostic, Location, Severity, did_you_mean
 from .model import Article, Section
 from .yamlsafe import YamlProblem, parse_yaml
 
-__all__ = ["parse_article", "slugify", "normalize_text"]
+__all__ = ["HEADING_RE", "parse_article", "slugify", "normalize_text"]
 
-_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([a-z0-9][a-z0-9-]*)\})?\s*#*\s*$")
+#: An ATX heading, optionally with an explicit id: ``## Title {#id}`` -> (hashes, title, id or None); kb.extract reads headings with it too.
+HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([a-z0-9][a-z0-9-]*)\})?\s*#*\s*$")
 _FRONT_KEYS = {"title", "publisher", "language", "url", "published", "author", "retrieved", "source", "notes", "headings"}
 
 
@@ -86,7 +87,7 @@ def parse_article(text: str, rel: str, article_id: str) -> tuple[Article, list[D
             sections.append(Section(current["id"], current["title"], current["level"], current["line"], tuple(current["paragraphs"])))
 
     for number, line in enumerate(lines[body_start:], start=body_start + 1):
-        match = _HEADING_RE.match(line)
+        match = HEADING_RE.match(line)
         if match:
             flush_section()
             title = match.group(2)

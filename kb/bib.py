@@ -23,7 +23,7 @@ from pybtex.scanner import PybtexError, PybtexSyntaxError
 from .errors import Diagnostic, Location, Severity, did_you_mean
 from .model import Author, Reference
 
-__all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE"]
+__all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE", "PMCID_RE", "PMID_RE"]
 
 #: The study types a reference's ``studytype`` field may name, strongest design first.
 STUDY_TYPES = (
@@ -40,9 +40,10 @@ STUDY_TYPES = (
 )
 #: Values of the ``retraction`` field, as kb retractions writes them.
 RETRACTION_KINDS = ("retracted", "expression-of-concern", "correction")
+#: Well-formed identifiers (after normalize_doi / stripping); kb.importers checks imported records with the same patterns.
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
-_PMID_RE = re.compile(r"^\d{1,9}$")
-_PMCID_RE = re.compile(r"^PMC\d+$")
+PMID_RE = re.compile(r"^\d{1,9}$")
+PMCID_RE = re.compile(r"^PMC\d+$")
 _ENTRY_RE = re.compile(r"^[ \t]*@[ \t]*(\w+)[ \t]*([{(])\s*([^,\s{}()]*)", re.MULTILINE)
 _FIELD_RE = re.compile(r"^[ \t]*,?[ \t]*([A-Za-z][\w:.+-]*)[ \t]*=", re.MULTILINE)
 _BRACE_RE = re.compile(r"[{}]")
@@ -355,10 +356,10 @@ def _to_reference(key: str, entry, rel: str, span: _Span | None) -> tuple[Refere
     if doi and not DOI_RE.match(doi):
         warn("bad-doi", f"malformed DOI {fields['doi']!r}", "a DOI looks like 10.1002/14651858.CD011279.pub3", Severity.ERROR, "doi")
     pmid = fields.get("pmid", "").strip()
-    if pmid and not _PMID_RE.match(pmid):
+    if pmid and not PMID_RE.match(pmid):
         warn("bad-pmid", f"malformed PMID {pmid!r}", "a PMID is digits only, e.g. 28436583", Severity.ERROR, "pmid")
     pmcid = fields.get("pmcid", "").strip()
-    if pmcid and not _PMCID_RE.match(pmcid):
+    if pmcid and not PMCID_RE.match(pmcid):
         warn("bad-pmcid", f"malformed PMCID {pmcid!r}", "a PMCID looks like PMC5461882", Severity.ERROR, "pmcid")
     study_type = fields.get("studytype", "").strip()
     if study_type and study_type not in STUDY_TYPES:

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .article import slugify
+from .article import HEADING_RE, slugify
 from .citations import Marker, Resolution, Resolver, find_markers, parse_numbered_entry
 from .errors import Diagnostic, Location, Severity
 from .segment import split_sentences
@@ -56,7 +56,6 @@ _REFERENCE_HEADINGS = re.compile(
     re.IGNORECASE,
 )
 _FINAL_PUNCT = tuple(".!?,;:…")
-_MD_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([a-z0-9][a-z0-9-]*)\})?\s*#*\s*$")
 _LIST_ITEM_RE = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+")
 _FRONT_KEYS = ("title", "publisher", "language", "url", "published", "author", "retrieved", "source", "notes")
 _NL_WORDS = {"de", "het", "een", "en", "van", "is", "dat", "niet", "zijn", "met", "voor", "op", "bij", "ook", "je", "die", "wordt", "naar", "aan", "om"}
@@ -302,7 +301,7 @@ def _read_markdown(text: str) -> tuple[str, dict, list[dict]]:
             continue
         if in_fence:
             continue
-        match = _MD_HEADING_RE.match(line)
+        match = HEADING_RE.match(line)
         if match:
             flush()
             level, heading = len(match.group(1)), match.group(2).strip()

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bib import DOI_RE, normalize_doi, parse_bib_file, parse_bib_text
+from .bib import DOI_RE, PMCID_RE, PMID_RE, normalize_doi, parse_bib_file, parse_bib_text
 from .citations import fold
 from .errors import Diagnostic, KbError, Location, Severity
 from .model import Author, KnowledgeBase, Reference
@@ -48,8 +48,6 @@ __all__ = [
     "set_field",
 ]
 
-_PMID_RE = re.compile(r"^\d{1,9}$")
-_PMCID_RE = re.compile(r"^PMC\d+$")
 _PLAIN_FIELDS = {"doi", "url", "pmid", "pmcid", "eprint", "isbn", "issn", "urldate", "file"}
 
 
@@ -75,9 +73,9 @@ def _identifier_problems(fields: dict[str, str], where: Location, label: str) ->
     if fields.get("doi") and not DOI_RE.match(fields["doi"]):
         problems.append(Diagnostic(Severity.WARNING, "bad-doi", f"{label}: malformed DOI {fields['doi']!r}", where,
                                    "a DOI looks like 10.1002/14651858.CD011279.pub3; fix it before kb check"))
-    if fields.get("pmid") and not _PMID_RE.match(fields["pmid"]):
+    if fields.get("pmid") and not PMID_RE.match(fields["pmid"]):
         problems.append(Diagnostic(Severity.WARNING, "bad-pmid", f"{label}: malformed PMID {fields['pmid']!r}", where, "a PMID is digits only"))
-    if fields.get("pmcid") and not _PMCID_RE.match(fields["pmcid"]):
+    if fields.get("pmcid") and not PMCID_RE.match(fields["pmcid"]):
         problems.append(Diagnostic(Severity.WARNING, "bad-pmcid", f"{label}: malformed PMCID {fields['pmcid']!r}", where, "a PMCID looks like PMC5461882"))
     return problems
 
