@@ -25,7 +25,7 @@ from .errors import Diagnostic, Location, Severity, did_you_mean
 from .model import Article, Section
 from .yamlsafe import YamlProblem, parse_yaml
 
-__all__ = ["HEADING_RE", "parse_article", "slugify", "normalize_text"]
+__all__ = ["HEADING_RE", "STRAIGHT_QUOTES", "parse_article", "slugify", "normalize_text"]
 
 #: An ATX heading, optionally with an explicit id: ``## Title {#id}`` -> (hashes, title, id or None); kb.extract reads headings with it too.
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([a-z0-9][a-z0-9-]*)\})?\s*#*\s*$")
@@ -38,10 +38,16 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80] or "section"
 
 
+#: Curly quotes and the straight quote each becomes when text is compared for anchoring
+#: (normalize_text, and kb.site's anchoring, which must agree with it character for character).
+STRAIGHT_QUOTES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
+
+
 def normalize_text(text: str) -> str:
-    """Text compared for anchoring: NFC, straight quotes, single spaces."""
+    """Text compared for anchoring: NFC, straight quotes (STRAIGHT_QUOTES), single spaces."""
     text = unicodedata.normalize("NFC", text)
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    for curly, straight in STRAIGHT_QUOTES.items():  # str.replace: several times faster than str.translate here
+        text = text.replace(curly, straight)
     return " ".join(text.split())  # the same as re.sub(r"\s+", " ", text).strip(), three times faster
 
 

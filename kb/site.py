@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .article import normalize_text
+from .article import STRAIGHT_QUOTES, normalize_text
 from .cite import format_reference
 from .errors import ExportError
 from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
@@ -86,7 +86,7 @@ def _normalized_with_map(text: str) -> tuple[str, list[int]]:
             out.append(" ")
             where.append(index - 1)
             pending_space = False
-        out.append({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}.get(char, char))
+        out.append(STRAIGHT_QUOTES.get(char, char))
         where.append(index)
     return "".join(out), where
 
