@@ -198,12 +198,12 @@ def machine(code: Path, commit: str) -> dict:
             "kb": kb.__version__, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def slopes(runs: list[dict]) -> dict[str, float | None]:
-    """Log-log slope of time against claims between the two largest sizes (1 = linear, 2 = quadratic)."""
+def slopes(runs: list[dict], first: int = -2) -> dict[str, float | None]:
+    """Log-log slope of time against claims from ``runs[first]`` to the largest size (1 = linear, 2 = quadratic)."""
     out: dict[str, float | None] = {}
     if len(runs) < 2:
         return out
-    a, b = runs[-2], runs[-1]
+    a, b = runs[first], runs[-1]
     for op in OPS:
         ta, tb = a["results"].get(op, {}).get("seconds"), b["results"].get(op, {}).get("seconds")
         out[op] = round(math.log(tb / ta) / math.log(b["claims"] / a["claims"]), 2) if ta and tb else None
@@ -213,9 +213,9 @@ def slopes(runs: list[dict]) -> dict[str, float | None]:
 def table(runs: list[dict]) -> str:
     """A Markdown table: time, time / floor, and peak memory for each operation and size."""
     sizes = [f"{r['claims']:,}" for r in runs]
-    slope = slopes(runs)
-    head = "| operation | " + " | ".join(f"{s} claims" for s in sizes) + " | slope |"
-    lines = [head, "|---" * (len(sizes) + 2) + "|"]
+    slope, whole = slopes(runs), slopes(runs, 0)
+    head = "| operation | " + " | ".join(f"{s} claims" for s in sizes) + " | slope, last step | slope, whole range |"
+    lines = [head, "|---" * (len(sizes) + 3) + "|"]
     for op in OPS:
         cells = []
         for r in runs:
@@ -228,8 +228,8 @@ def table(runs: list[dict]) -> str:
                 floor = r["results"]["floor"]["seconds"]
                 ratio = "" if op == "floor" else f" ({res['seconds'] / floor:.2f}x)"
                 cells.append(f"{res['seconds']:.2f} s{ratio}, {res['peak_mb']:.0f} MB")
-        s = slope.get(op)
-        lines.append(f"| {op} | " + " | ".join(cells) + f" | {s if s is not None else ''} |")
+        s, w = slope.get(op), whole.get(op)
+        lines.append(f"| {op} | " + " | ".join(cells) + f" | {s if s is not None else ''} | {w if w is not None else ''} |")
     return "\n".join(lines)
 
 
@@ -266,18 +266,52 @@ def plot(runs: list[dict], out: Path) -> bool:
     return True
 
 
+def targets(data: dict) -> str:
+    """The issue's targets at the largest size measured, against what was measured."""
+    run = data["runs"][-1]
+    res = run["results"]
+    floor = res["floor"]["seconds"]
+
+    def seconds(op):
+        r = res.get(op, {})
+        return r.get("seconds") if r.get("status") == "ok" else None
+
+    def shown(op):
+        r = res.get(op, {})
+        return f"{r['seconds']:.2f} s" if r.get("status") == "ok" else r.get("status", "not run")
+
+    rows = []
+    cold = seconds("check cold")
+    rows.append(("`kb check` cold <= 1.2 x floor", f"{shown('check cold')} = {cold / floor:.2f} x floor ({floor:.2f} s)" if cold else shown("check cold"),
+                 cold is not None and cold <= 1.2 * floor))
+    for op, limit, label in (("check warm", 1, "`kb check` warm < 1 s"), ("check after edit", 1, "`kb check` after one edit < 1 s"),
+                             ("build after edit", 3, "`kb build` after one edit < 3 s"), ("build cold", 60, "`kb build` cold < 60 s")):
+        t = seconds(op)
+        rows.append((label, shown(op) if t is not None else f"{shown(op)} (limit {data.get('build_timeout', '?')} s)" if op.startswith("build") else shown(op),
+                     t is not None and t < limit))
+    peak = max((r.get("peak_mb") or 0) for r in res.values())
+    rows.append(("peak memory < 1.5 GB", f"{peak:.0f} MB (largest process)", peak < 1536))
+    lines = [f"Targets at {run['claims']:,} claims and {run['references']:,} references:", "",
+             "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {'yes' if ok else 'no'} |" for t, m, ok in rows]
+    return "\n".join(lines)
+
+
 def update_docs(doc: Path, data: dict) -> None:
     """Replace the block between the result markers in docs/performance.md with the measured figures."""
     m = data["machine"]
     block = "\n".join([
         "<!-- results: written by benchmarks/run.py --update-docs; do not edit by hand -->",
         f"Measured {m['date']} at commit `{m['commit']}` (kb {m['kb']}) on: {m['nproc']} cores, {m['cpu']}, "
-        f"{m['memory']} memory, Python {m['python']}, {m['platform']}.",
+        f"{m['memory']} memory, Python {m['python']}, {m['platform']}. The whole run took {data.get('total_seconds', 0):.0f} s.",
         "",
         "Each cell: wall time including start-up (time divided by the floor), peak memory of the largest process. "
-        "Slope: log-log slope of time against size between the two largest sizes (1 = linear).",
+        "Slope: log-log slope of time against size (1 = linear, 2 = quadratic), between the two largest sizes and "
+        "between the smallest and the largest; start-up time (about 0.3 s) flattens the slope of quick operations.",
         "",
         table(data["runs"]),
+        "",
+        targets(data),
         "",
         "`why` ran on " + ", ".join(f"`{r['why']}`" for r in data["runs"]) + "; `impact` on "
         + ", ".join(f"`{r['impact']}`" for r in data["runs"]) + ".",
@@ -328,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir / f"kb{n}", ignore_errors=True)
             shutil.rmtree(workdir / f"site{n}", ignore_errors=True)
     data["total_seconds"] = round(time.perf_counter() - started, 1)
+    data["build_timeout"] = args.build_timeout
+    data["timeout"] = args.timeout
     data["slopes"] = slopes(data["runs"])
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
