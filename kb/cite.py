@@ -94,6 +94,7 @@ class MarkdownBackend(_PybtexMarkdown):
         return f"[{text}]({url})" if url and text else text
 
 
+@lru_cache(maxsize=None)
 def _backend(name: str):
     if name == "markdown":
         return MarkdownBackend()

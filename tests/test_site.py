@@ -918,3 +918,23 @@ def test_docs_name_every_site_template_and_asset():
     docs = (REPO / "docs" / "templates.md").read_text(encoding="utf-8")
     for path in sorted((REPO / "templates" / "site").glob("*.j2")) + sorted((REPO / "templates" / "assets").iterdir()):
         assert f"`{path.relative_to(REPO / 'templates').as_posix()}`" in docs, path
+
+
+def test_navigation_stays_one_link_with_many_articles(tmp_path, capsys):
+    """The header links one "articles" entry, not every article: a nav listing each article on every
+    page would grow with articles x pages (quadratic at 5,000 articles and 100,000 claims)."""
+    from conftest import MINI_ARTICLE, make_kb
+
+    kb_dir = make_kb(tmp_path / "kb")
+    for n in range(3):
+        (kb_dir / "articles" / f"extra{n}.md").write_text(MINI_ARTICLE, encoding="utf-8")
+    out = tmp_path / "site"
+    assert build(kb_dir, out, "--lang", "en") == 0, capsys.readouterr().err
+    for page in ("index.html", "claims/index.html", "article/extra1.html"):
+        nav = (out / page).read_text(encoding="utf-8").split('<nav class="site-nav"')[1].split("</nav>")[0]
+        assert nav.count('href="') == 4, page  # articles, claims, references, audit
+        assert "index.html#articles-title" in nav and "article/extra" not in nav
+    single = tmp_path / "single"
+    assert build(make_kb(tmp_path / "kb1"), single) == 0
+    nav = (single / "claims" / "index.html").read_text(encoding="utf-8").split('<nav class="site-nav"')[1].split("</nav>")[0]
+    assert 'href="../article/mini.html"' in nav and "#articles-title" not in nav
