@@ -39,7 +39,26 @@ def load_schema(name: str) -> dict:
 def _validator(name: str) -> jsonschema.Draft202012Validator:
     import jsonschema  # only for documents the fast check did not pass: keeps `kb check` start-up short
 
-    return jsonschema.Draft202012Validator(load_schema(name))
+    def pattern(validator, regex, instance, schema):
+        if validator.is_type(instance, "string") and not ecma_search(regex, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {regex!r}")
+
+    # JSON Schema patterns are ECMA-262 regexes, where a final `$` is the end of the text; in
+    # Python it also matches before a final newline ("pijn\n"). Both checks use ecma_search.
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
+    return validator(load_schema(name))
+
+
+@cache
+def _compile_ecma(regex: str) -> re.Pattern:
+    if regex.endswith("$") and not regex.endswith("\\$"):
+        regex = regex[:-1] + r"\Z"
+    return re.compile(regex)
+
+
+def ecma_search(regex: str, text: str) -> bool:
+    """Whether ``text`` matches the schema ``regex`` as JSON Schema means it (a final ``$`` ends the text)."""
+    return _compile_ecma(regex).search(text) is not None
 
 
 def _describe(value: Any) -> str:
@@ -104,7 +123,7 @@ def _compile(schema: dict, root: dict):
         option_set = frozenset(options)
         checks.append(lambda value: isinstance(value, str) and value in option_set)
     if "pattern" in schema:
-        match = re.compile(schema["pattern"]).search
+        match = _compile_ecma(schema["pattern"]).search
         checks.append(lambda value: not isinstance(value, str) or match(value) is not None)
     if "minLength" in schema:
         low = schema["minLength"]

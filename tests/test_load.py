@@ -343,3 +343,13 @@ def test_claims_by_article_and_citing_claims(tmp_path):
     assert other.citing_claims() == {"geneen2017": ["pijn-oefentherapie", "dubbel"], "lauersen2014": ["blessures-preventie"],
                                      "onbekend": ["dubbel"]}
     assert [c.id for c in other.claims_by_article()["elders"]] == ["dubbel"] and set(other.claims_by_article()) == {"mini", "elders"}
+
+
+def test_schema_patterns_end_at_the_end_of_the_text():
+    """JSON Schema's `$` is the end of the text (ECMA-262); Python's would also accept a final newline."""
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("section: pijn\n", 'section: "pijn\\n"\n')
+    claim, problems = load_claim_text(text, "claims/pijn-oefentherapie.yaml")
+    assert claim is None
+    assert [str(d) for d in problems] == [
+        "claims/pijn-oefentherapie.yaml:3:1: error: 'pijn\\n' is not a valid value for section; use lower-case letters, digits and hyphens [bad-value]"
+    ]
