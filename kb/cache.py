@@ -168,10 +168,37 @@ def fingerprint() -> bytes:
     return h.digest()
 
 
-def read_cache(path: Path, expected: bytes) -> dict[str, Entry] | None:
-    """The entries of a cache file, or None if it is missing, stale, corrupt or unreadable."""
-    found = read_blocks(path, expected)
-    return None if found is None else found[0]
+def _read_signed(path: Path, expected: bytes) -> memoryview | None:
+    """The payload of a cache file written by ``_write_signed`` for state ``expected``, or None if it is
+    missing, unreadable, stale, corrupt, or keyed by someone else (then it is never unpickled: a planted
+    pickle would run code)."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    head = len(_MAGIC)
+    if blob[:head] != _MAGIC or blob[head:head + 32] != expected:
+        return None
+    checksum, payload = blob[head + 32:head + 64], memoryview(blob)[head + 64:]
+    key = _cache_key()
+    if key is None or not hmac.compare_digest(hashlib.blake2b(payload, digest_size=32, key=key).digest(), checksum):
+        return None
+    return payload
+
+
+def _write_signed(path: Path, expected: bytes, payload: bytes, key: bytes) -> None:
+    """Write ``payload`` for state ``expected``, checksummed with this user's ``key``; never fails."""
+    from .output import write_atomic
+
+    checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
+    try:
+        folder = path.parent
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / ".gitignore").write_text("# kb's cache: safe to delete at any time\n*\n", encoding="utf-8")
+        write_atomic(path, b"".join((_MAGIC, expected, checksum, payload)))
+    except Exception:  # a read-only knowledge base, a full disk: the cache is optional
+        pass
 
 
 def read_blocks(path: Path, expected: bytes) -> tuple[dict[str, Entry], list[tuple[bytes, list[str]]]] | None:
@@ -181,15 +208,10 @@ def read_blocks(path: Path, expected: bytes) -> tuple[dict[str, Entry], list[tup
     are all unchanged are written back as they are, and blocks from worker processes are stored
     without being pickled a second time.
     """
+    payload = _read_signed(path, expected)
+    if payload is None:
+        return None
     try:
-        blob = path.read_bytes()
-        head = len(_MAGIC)
-        if blob[:head] != _MAGIC or blob[head:head + 32] != expected:
-            return None
-        checksum, payload = blob[head + 32:head + 64], memoryview(blob)[head + 64:]
-        key = _cache_key()
-        if key is None or not hmac.compare_digest(hashlib.blake2b(payload, digest_size=32, key=key).digest(), checksum):
-            return None  # unkeyed or someone else's cache: never unpickle it (a planted pickle would run code)
         enabled = gc.isenabled()
         gc.disable()  # many small objects: the cyclic collector would rescan them over and over
         try:
@@ -213,24 +235,13 @@ def read_blocks(path: Path, expected: bytes) -> tuple[dict[str, Entry], list[tup
 
 def write_cache(path: Path, expected: bytes, entries: dict[str, Entry] | None = None, blocks: list[bytes] = ()) -> None:
     """Write ``blocks`` (already pickled lists of (entry, cacheable)) plus ``entries`` as one cache file."""
-    from .output import write_atomic
-
     key = _cache_key()
     if key is None:
         return
     blocks = list(blocks)
     if entries:
         blocks.append(pickle.dumps([(entry, True) for entry in entries.values()], protocol=pickle.HIGHEST_PROTOCOL))
-    payload = pickle.dumps(blocks, protocol=pickle.HIGHEST_PROTOCOL)
-    checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
-    try:
-        folder = path.parent
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / ".gitignore").write_text("# kb's cache: safe to delete at any time\n*\n", encoding="utf-8")
-        write_atomic(path, b"".join((_MAGIC, expected, checksum, payload)))
-    except Exception:  # a read-only knowledge base, a full disk: the cache is optional
-        pass
+    _write_signed(path, expected, pickle.dumps(blocks, protocol=pickle.HIGHEST_PROTOCOL), key)
 
 
 def _compact(claim, rel: str):
@@ -600,36 +611,24 @@ class _LazyAttributes:
 
 def _read_pickle(path: Path, state: bytes):
     """The object stored with ``state`` in a keyed, checksummed file, or None."""
+    payload = _read_signed(path, state)
+    if payload is None:
+        return None
     try:
-        blob = path.read_bytes()
-        head = len(_MAGIC)
-        if blob[:head] != _MAGIC or blob[head:head + 32] != state:
-            return None
-        checksum, payload = blob[head + 32:head + 64], memoryview(blob)[head + 64:]
-        key = _cache_key()
-        if key is None or not hmac.compare_digest(hashlib.blake2b(payload, digest_size=32, key=key).digest(), checksum):
-            return None
         return pickle.loads(payload)
     except Exception:
         return None
 
 
 def _write_pickle(path: Path, state: bytes, value) -> None:
-    from .output import write_atomic
-
+    key = _cache_key()
+    if key is None:
+        return
     try:
-        key = _cache_key()
-        if key is None:
-            return
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
-        folder = path.parent
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / ".gitignore").write_text("# kb's cache: safe to delete at any time\n*\n", encoding="utf-8")
-        write_atomic(path, b"".join((_MAGIC, state, checksum, payload)))
-    except Exception:
-        pass
+    except Exception:  # something unpicklable: run without this cache entry
+        return
+    _write_signed(path, state, payload, key)
 
 
 def _register(kb, state: bytes, root: Path) -> None:
