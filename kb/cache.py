@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import Diagnostic, Location
 
-__all__ = ["CACHE_DIR", "FORMAT_VERSION", "PARALLEL_MIN_FILES", "FileLoading", "Positions", "cache_enabled", "start_loading"]
+__all__ = ["CACHE_DIR", "FORMAT_VERSION", "PARALLEL_MIN_FILES", "FileLoading", "Positions", "cache_enabled", "load_value", "start_loading", "store_value"]
 
 #: Bump when the layout of the cache file changes.
 FORMAT_VERSION = 1
@@ -629,6 +629,21 @@ def _write_pickle(path: Path, state: bytes, value) -> None:
     except Exception:  # something unpicklable: run without this cache entry
         return
     _write_signed(path, state, payload, key)
+
+
+def load_value(root: str | os.PathLike, name: str, state: bytes):
+    """The object another part of kb stored under ``<root>/.kb-cache/<name>`` for ``state`` (any bytes
+    that say what the value was computed from), or None when there is none, it is stale, corrupt or
+    the cache is off. The one way into this cache for modules other than the loader."""
+    if not cache_enabled():
+        return None
+    return _read_pickle(Path(root) / CACHE_DIR / name, hashlib.blake2b(state, digest_size=32).digest())
+
+
+def store_value(root: str | os.PathLike, name: str, state: bytes, value) -> None:
+    """Keep ``value`` under ``<root>/.kb-cache/<name>`` for ``state`` (see ``load_value``); never fails."""
+    if cache_enabled():
+        _write_pickle(Path(root) / CACHE_DIR / name, hashlib.blake2b(state, digest_size=32).digest(), value)
 
 
 def _register(kb, state: bytes, root: Path) -> None:
