@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from .article import STRAIGHT_QUOTES, normalize_text
 from .cite import format_reference
-from .errors import ExportError
+from .errors import ExportError, RenderError
 from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
 from .output import replace_tree
 from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
@@ -241,9 +241,13 @@ class _Views:
         self.index_of = {cid: n for n, cid in enumerate(self.sequence)}
         # the links to each reference, in reading order (claim, evidence)
         self.uses: dict[str, list[tuple[Claim, Any]]] = {key: [] for key in kb.references}
+        # per (reference, article): does the article cite it, did a reviewer add it (one pass, not a scan per page)
+        self.origin: dict[tuple[str, str], tuple[bool, bool]] = {}
         for claim in (kb.claims[cid] for cid in self.sequence):
             for ev in claim.evidence:
                 self.uses.setdefault(ev.ref, []).append((claim, ev))
+                cited, added = self.origin.get((ev.ref, claim.article), (False, False))
+                self.origin[(ev.ref, claim.article)] = (cited or ev.cited_in_article, added or not ev.cited_in_article)
 
     def reading_order(self, claim_id: str) -> tuple:
         """Sort key: claims in the order a reader meets them (unanchored ones last, by id)."""
@@ -373,9 +377,8 @@ class _Views:
         bibliography = []
         for key, n in sorted(cite_no.items(), key=lambda kv: kv[1]):
             brief = self.ref_brief(key)
-            uses = [ev for claim, ev in self.uses.get(key, ()) if claim.article == article.id]
-            brief.update({"number": n, "cited_in_article": any(ev.cited_in_article for ev in uses),
-                          "reviewer_added": any(not ev.cited_in_article for ev in uses)})
+            cited, added = self.origin.get((key, article.id), (False, False))
+            brief.update({"number": n, "cited_in_article": cited, "reviewer_added": added})
             bibliography.append(brief)
         present = Counter(c.verdict for c in claims)
         return {
@@ -556,39 +559,56 @@ class Page:
 @dataclass(frozen=True)
 class SiteResult:
     target: Path
+    #: every file of the site, pages first
     pages: tuple[str, ...]
     lang: str
+    #: the pages this build rendered (all of them in a full build)
+    rendered: tuple[str, ...] = ()
+    #: True when the build updated the previous site in place (see ``build_site``)
+    incremental: bool = False
 
     @property
     def index(self) -> Path:
         return self.target / "index.html"
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """A page to be: its path, template and a function that makes its view model."""
+
+    path: str
+    template: str
+    make: Callable[[], dict[str, Any]]
+
+
+def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool) -> tuple[_Views, list[_Spec]]:
+    """Every page of the site, in order, with its view model still to be made (so that worker processes
+    can each make their share)."""
+    views = _Views(kb, graph, lang, style)
+    specs = [_Spec("index.html", "site/home.html.j2", views.home)]
+    specs += [_Spec(f"article/{a.id}.html", "site/article.html.j2", lambda a=a: views.article(a)) for a in kb.articles.values()]
+    specs.append(_Spec("claims/index.html", "site/claims.html.j2", views.claims_index))
+    specs += [_Spec(f"claims/{c.id}.html", "site/claim.html.j2", lambda c=c: views.claim(c)) for c in kb.claims.values()]
+    specs.append(_Spec("references/index.html", "site/references.html.j2", views.references_index))
+    specs += [_Spec(f"references/{views.ref_files[r.key]}", "site/reference.html.j2", lambda r=r: views.reference(r))
+              for r in kb.references.values()]
+    if audit and _has_audit():
+        specs.append(_Spec("audit.html", "audit.html.j2", lambda: _audit_page(kb, graph, views)))
+    return views, specs
+
+
+def _audit_page(kb: KnowledgeBase, graph: Any, views: _Views) -> dict[str, Any]:
+    from . import audit as auditlib
+
+    return {"audit": auditlib.build_audit(kb, graph), "ref_files": dict(views.ref_files)}
+
+
 def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool = True) -> Iterator[Page]:
     """Every page of the site, lazily (so the caller can show progress). ``audit``: include the
     audit page (when kb.audit is available)."""
-    views = _Views(kb, graph, lang, style)
-    yield Page("index.html", "site/home.html.j2", views.home())
-    for article in kb.articles.values():
-        yield Page(f"article/{article.id}.html", "site/article.html.j2", views.article(article))
-    yield Page("claims/index.html", "site/claims.html.j2", views.claims_index())
-    for claim in kb.claims.values():
-        yield Page(f"claims/{claim.id}.html", "site/claim.html.j2", views.claim(claim))
-    yield Page("references/index.html", "site/references.html.j2", views.references_index())
-    for ref in kb.references.values():
-        yield Page(f"references/{views.ref_files[ref.key]}", "site/reference.html.j2", views.reference(ref))
-    context = _audit_context(kb, graph) if audit else None
-    if context is not None:
-        yield Page("audit.html", "audit.html.j2", {**context, "ref_files": dict(views.ref_files)})
-
-
-def _audit_context(kb: KnowledgeBase, graph: Any) -> dict[str, Any] | None:
-    """The audit page's context, from the audit helper's kb.audit.build_audit, if it is installed."""
-    if not _has_audit():
-        return None
-    from . import audit as auditlib
-
-    return {"audit": auditlib.build_audit(kb, graph)}
+    _, specs = _page_specs(kb, graph, lang=lang, style=style, audit=audit)
+    for spec in specs:
+        yield Page(spec.path, spec.template, spec.make())
 
 
 def _has_audit() -> bool:
@@ -612,11 +632,24 @@ def _template_exists(env, name: str) -> bool:
     return True
 
 
-def common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool = False) -> dict[str, Any]:
+def site_info(kb: KnowledgeBase, has_audit: bool = False) -> dict[str, Any]:
+    """The ``site`` part of every page's context (title, description, languages, articles, whether
+    there is an audit page): the same on every page, so a build makes it once."""
+    return {
+        "title": kb.config.title,
+        "description": kb.config.description,
+        "languages": list(kb.config.languages),
+        "articles": [{"id": a.id, "title": a.title, "href": f"article/{a.id}.html"} for a in kb.articles.values()],
+        "has_audit": has_audit,
+    }
+
+
+def common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool = False, *,
+                   site: dict[str, Any] | None = None) -> dict[str, Any]:
     """What base.html.j2 needs on every page, besides the page's own view model: kb version, interface
     words ``t``, ``lang``, ``root`` (the relative path from ``page_path`` back to the site root),
-    ``page`` and ``site`` (title, description, languages, articles, whether there is an audit page).
-    Standalone documents (kb.handout.standalone_context) start from it too."""
+    ``page`` and ``site`` (``site_info``; pass it when rendering many pages). Standalone documents
+    (kb.handout.standalone_context) start from it too."""
     from . import __version__
 
     depth = page_path.count("/")
@@ -626,13 +659,7 @@ def common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool
         "lang": lang,
         "root": "../" * depth,
         "page": page_path,
-        "site": {
-            "title": kb.config.title,
-            "description": kb.config.description,
-            "languages": list(kb.config.languages),
-            "articles": [{"id": a.id, "title": a.title, "href": f"article/{a.id}.html"} for a in kb.articles.values()],
-            "has_audit": has_audit,
-        },
+        "site": site if site is not None else site_info(kb, has_audit),
     }
 
 
@@ -664,6 +691,211 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: The record of the last build, kept in the site folder (see ``build_site``).
+MANIFEST = ".kb-site.json"
+_MANIFEST_FORMAT = 1
+#: Below this many pages one process renders them all; a pool would cost more than it saves.
+PARALLEL_MIN_PAGES = 2000
+#: Pages a worker takes at a time.
+_CHUNK = 64
+
+
+def _digest(value: bytes) -> str:
+    return hashlib.blake2b(value, digest_size=16).hexdigest()
+
+
+def _page_digest(template: str, context: dict[str, Any]) -> str | None:
+    """A digest of everything a page is rendered from besides the build fingerprint, or None when the
+    view model cannot be serialised (then the page is always rendered)."""
+    import pickle
+
+    try:
+        return _digest(pickle.dumps((template, context), protocol=5))
+    except Exception:
+        return None
+
+
+def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict[str, Any], has_audit: bool) -> str:
+    """What every page depends on: kb's code, the templates and assets on the search path, the language,
+    the style and the parts of the context that every page shares. A change here rebuilds every page."""
+    import pickle
+
+    from . import __version__
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(pickle.dumps((_MANIFEST_FORMAT, __version__, lang, style, has_audit, site, ui_words(lang)), protocol=5))
+    package = Path(__file__).resolve().parent
+    folders = [package] + [Path(folder) for folder in env.loader.searchpath]
+    for number, folder in enumerate(folders):
+        for path in sorted(folder.rglob("*.py" if number == 0 else "*")):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            name = f"{number}/{path.relative_to(folder).as_posix()}".encode()  # not the absolute path: builds stay reproducible
+            try:
+                h.update(name + b"\0" + path.read_bytes())
+            except OSError:
+                h.update(name + b"\0?")
+    return h.hexdigest()
+
+
+def _read_manifest(target: Path, fingerprint: str) -> dict[str, list] | None:
+    """The pages of the previous build of ``target`` when it was made with the same fingerprint, else None."""
+    import json
+
+    try:
+        data = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        if data.get("format") != _MANIFEST_FORMAT or data.get("fingerprint") != fingerprint or not isinstance(data.get("pages"), dict):
+            return None
+        return data["pages"]
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _manifest_text(fingerprint: str, pages: dict[str, list]) -> str:
+    import json
+
+    return json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "pages": pages}, separators=(",", ":"))
+
+
+class _Renderer:
+    """Makes, compares and renders pages into ``out`` (a staging folder). With ``previous`` (the last
+    build's manifest) and ``site_dir``, a page whose digest and file are unchanged is not rendered."""
+
+    def __init__(self, env, kb: KnowledgeBase, lang: str, site: dict[str, Any], specs: list[_Spec], out: Path,
+                 previous: dict[str, list] | None, site_dir: Path) -> None:
+        self.env, self.kb, self.lang, self.site, self.specs, self.out = env, kb, lang, site, specs, out
+        self.previous, self.site_dir = previous, site_dir
+        self.made_dirs: set[str] = set()
+
+    def page(self, index: int) -> tuple[str, str | None, int, bool]:
+        """(path, digest, size, rendered?) for page ``index``."""
+        spec = self.specs[index]
+        context = spec.make()
+        digest = _page_digest(spec.template, context)
+        if self.previous is not None and digest is not None:
+            old = self.previous.get(spec.path)
+            if old and old[0] == digest:
+                try:
+                    if os.stat(self.site_dir / spec.path).st_size == old[1]:
+                        return spec.path, digest, old[1], False
+                except OSError:
+                    pass
+        html = render_template(self.env, spec.template, {**common_context(self.kb, spec.path, self.lang, site=self.site), **context})
+        folder = os.path.dirname(spec.path)
+        if folder not in self.made_dirs:
+            (self.out / folder).mkdir(parents=True, exist_ok=True)
+            self.made_dirs.add(folder)
+        out = self.out / spec.path
+        data = html.encode("utf-8")
+        out.write_bytes(data)
+        return spec.path, digest, len(data), True
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _render_all(renderer: _Renderer, jobs: int, progress: Callable[[int, int, str], None] | None, total: int) -> list[tuple]:
+    """Every page through ``renderer``, in ``jobs`` forked worker processes (one process: in this one).
+    Returns the page results in page order."""
+    n = len(renderer.specs)
+    if jobs <= 1 or n < PARALLEL_MIN_PAGES or "fork" not in _start_methods():
+        results = []
+        for index in range(n):
+            results.append(renderer.page(index))
+            if progress:
+                progress(len(results), total, results[-1][0])
+        return results
+    return _render_forked(renderer, jobs, progress, total)
+
+
+def _start_methods() -> list[str]:
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
+
+
+def _render_forked(renderer: _Renderer, jobs: int, progress, total: int) -> list[tuple]:
+    """Worker processes take chunks of pages from a shared counter (big pages first come first, so the
+    load evens out) and send their results back; the first error stops the build."""
+    import gc
+    import multiprocessing
+    import multiprocessing.connection
+    import pickle
+
+    context = multiprocessing.get_context("fork")
+    n = len(renderer.specs)
+    next_chunk = context.Value("q", 0)
+    done = context.Value("q", 0, lock=False)
+    pipes, workers = [], []
+    gc.collect()
+    gc.freeze()  # the knowledge base is shared with the workers; keep the collector from touching (and copying) it
+    try:
+        for _ in range(jobs):
+            receiver, sender = context.Pipe(duplex=False)
+            worker = context.Process(target=_worker, args=(renderer, next_chunk, done, sender), daemon=True)
+            worker.start()
+            sender.close()
+            pipes.append(receiver)
+            workers.append(worker)
+        results: list = [None] * n
+        pending = list(pipes)
+        last_path = ""
+        while pending:
+            ready = multiprocessing.connection.wait(pending, timeout=0.1)
+            for conn in ready:
+                try:
+                    kind, payload = pickle.loads(conn.recv_bytes())
+                except EOFError:
+                    raise RenderError("a page-rendering worker process ended unexpectedly") from None
+                pending.remove(conn)
+                if kind == "error":
+                    raise payload
+                for index, result in payload:
+                    results[index] = result
+                    last_path = result[0]
+            if progress and done.value:
+                progress(min(done.value, n), total, last_path or renderer.specs[min(done.value, n) - 1].path)
+        for worker in workers:
+            worker.join()
+        return results
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        gc.unfreeze()
+
+
+def _worker(renderer: _Renderer, next_chunk, done, conn) -> None:
+    import pickle
+
+    out = []
+    n = len(renderer.specs)
+    try:
+        while True:
+            with next_chunk.get_lock():
+                start = next_chunk.value
+                next_chunk.value = start + _CHUNK
+            if start >= n:
+                break
+            for index in range(start, min(start + _CHUNK, n)):
+                out.append((index, renderer.page(index)))
+                done.value += 1  # approximate across workers; only for the progress bar
+        message = ("ok", out)
+    except BaseException as exc:  # sent to the parent, which raises it
+        try:
+            pickle.dumps(exc)
+            message = ("error", exc)
+        except Exception:
+            message = ("error", RenderError(f"{type(exc).__name__}: {exc}"))
+    conn.send_bytes(pickle.dumps(message, protocol=5))
+    conn.close()
+
+
 def build_site(
     kb: KnowledgeBase,
     graph: Any,
@@ -673,12 +905,22 @@ def build_site(
     style: str | None = None,
     templates: str | os.PathLike | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    jobs: int | None = None,
 ) -> SiteResult:
-    """Render the whole site into a fresh folder next to ``target`` and swap it into place.
+    """Render the site into ``target``.
 
-    ``progress(done, total, path)`` is called after each page. Raises RenderError for a broken
-    template and ExportError when ``target`` is not a folder we may replace; in both cases the
-    previous site is left untouched.
+    A full build renders every page into a fresh folder next to ``target`` and swaps it into place
+    only when the whole build succeeded. When ``target`` holds a site built by the same kb with the
+    same templates, language and style (its manifest, ``.kb-site.json``, says so), the build is
+    incremental: every page's view model is made and compared with the digest in the manifest, and
+    only pages whose view model or file size changed are rendered (into a staging folder, then moved into
+    place one by one); pages that no longer exist are removed. The manifest is removed before the
+    first page is replaced and written again last, so a build killed half-way leaves whole pages and
+    makes the next build a full one.
+
+    ``progress(done, total, path)`` is called as pages are made. ``jobs``: worker processes (default:
+    the number of cores; big sites only). Raises RenderError for a broken template and ExportError
+    when ``target`` is not a folder we may replace; in both cases the previous site is left untouched.
     """
     target = Path(target)
     lang = lang or kb.config.language
@@ -694,29 +936,59 @@ def build_site(
                           hint="choose an empty or new folder with -o")
     env = make_env(template_dirs(kb.root, templates))
     has_audit = _has_audit() and _template_exists(env, "audit.html.j2")
-    total = count_pages(kb, audit=has_audit) + len(ASSETS)
+    site = site_info(kb, has_audit)
+    fingerprint = _build_fingerprint(env, kb, lang, style, site, has_audit)
+    previous = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
+    _, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit)
+    total = len(specs) + len(ASSETS)
     staging = _staging_dir(target)
-    written: list[str] = []
     try:
-        for page in site_pages(kb, graph, lang=lang, style=style, audit=has_audit):
-            context = {**common_context(kb, page.path, lang, has_audit), **page.context}
-            html = render_template(env, page.template, context)
-            out = staging / page.path
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(html, encoding="utf-8")
-            written.append(page.path)
-            if progress:
-                progress(len(written), total, page.path)
+        renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target)
+        results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total)
+        written = [r[0] for r in results]
+        assets = {}
         for name in ASSETS:
-            out = staging / name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(read_asset(env, name), encoding="utf-8")
+            assets[name] = read_asset(env, name).encode("utf-8")
             written.append(name)
             if progress:
                 progress(len(written), total, name)
-        os.chmod(staging, 0o755)
-        replace_tree(staging, target)
+        pages = {r[0]: [r[1], r[2]] for r in results if r[1] is not None}
+        if previous is None:
+            for name, data in assets.items():
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                (staging / name).write_bytes(data)
+            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages), encoding="utf-8")
+            os.chmod(staging, 0o755)
+            replace_tree(staging, target)
+        else:
+            _update_in_place(target, staging, results, assets, previous, fingerprint, pages)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return SiteResult(target=target, pages=tuple(written), lang=lang)
+    return SiteResult(target=target, pages=tuple(written), lang=lang, rendered=tuple(r[0] for r in results if r[3]),
+                      incremental=previous is not None)
+
+
+def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: dict[str, bytes], previous: dict[str, list],
+                     fingerprint: str, pages: dict[str, list]) -> None:
+    """Move the pages rendered into ``staging`` into the site, remove the pages that are gone, and
+    write the new manifest; the old manifest is removed first (see ``build_site``)."""
+    (target / MANIFEST).unlink(missing_ok=True)
+    for path, _, _, rendered in results:
+        if rendered:
+            (target / path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path, target / path)
+    for name, data in assets.items():
+        try:
+            same = (target / name).read_bytes() == data
+        except OSError:
+            same = False
+        if not same:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)
+            os.replace(staging / name, target / name)
+    for path in set(previous) - set(pages):
+        (target / path).unlink(missing_ok=True)
+    (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages), encoding="utf-8")
+    os.replace(staging / MANIFEST, target / MANIFEST)
+    shutil.rmtree(staging, ignore_errors=True)

@@ -269,8 +269,8 @@ def test_build_writes_every_page(site, site_kb):
     expected |= {f"claims/{cid}.html" for cid in kb.claims}
     expected |= {f"references/{reference_filename(key)}" for key in kb.references}
     assert expected <= files
-    # nothing else but the audit page (when the audit module and its template are there)
-    assert files - expected <= {"audit.html"}
+    # nothing else but the audit page and the build manifest
+    assert files - expected == {"audit.html", ".kb-site.json"}
     # no staging folder is left next to the site
     assert [p.name for p in site.parent.iterdir() if p.name.startswith(".site")] == []
 

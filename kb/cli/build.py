@@ -17,15 +17,29 @@ def register(subparsers) -> None:
         "build",
         help="check, then render the static site (annotated article, claim and reference pages, audit)",
         description="Check the knowledge base (stop with its errors, exit 1), build the evidence graph and render a static "
-                    "site that works from the file system and any web server, with no network. The site is written to a "
-                    "fresh folder next to the output folder and swapped in only when the whole build succeeded.",
+                    "site that works from the file system and any web server, with no network. A first build (or one after kb, "
+                    "the templates, the language or the style changed) is written to a fresh folder next to the output folder "
+                    "and swapped in only when the whole build succeeded; later builds render only the pages whose content "
+                    "changed and move them into place (the manifest .kb-site.json in the site folder records what was built).",
     )
-    p.add_argument("-o", "--output", metavar="DIR", default="build", help="the site folder (default: build/); replaced as a whole")
+    p.add_argument("-o", "--output", metavar="DIR", default="build", help="the site folder (default: build/); kb replaces its pages")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="interface language (default: the first language in kb.yaml)")
     p.add_argument("--style", help="citation style for the bibliographies (default: the knowledge base's; see kb render --help)")
     p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name (before <kb>/templates)")
+    p.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                   help="worker processes that render pages (default: one per core; used for sites of 2,000 pages or more)")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only errors")
     p.set_defaults(handler=cmd_build)
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 class _Progress:
@@ -80,13 +94,16 @@ def cmd_build(args) -> int:
         print(f"kb: building the site in {args.output} ...", file=sys.stderr)
     progress = _Progress(not quiet)
     try:
-        result = build_site(kb, graph, args.output, lang=lang, style=args.style, templates=args.templates, progress=progress)
+        result = build_site(kb, graph, args.output, lang=lang, style=args.style, templates=args.templates, progress=progress,
+                            jobs=args.jobs)
     finally:
         progress.finish()
     if not quiet:
         seconds = time.monotonic() - started
         index = os.path.join(args.output, "index.html")
         print(f"kb: built {len(result.pages)} files ({len(kb.claims)} claims, {len(kb.references)} references, "
-              f"{len(kb.articles)} article{'s' * (len(kb.articles) != 1)}) in {seconds:.1f} s; language {lang}", file=sys.stderr)
+              f"{len(kb.articles)} article{'s' * (len(kb.articles) != 1)}) in {seconds:.1f} s; language {lang}"
+              + (f"; {len(result.rendered)} page{'s' * (len(result.rendered) != 1)} changed" if result.incremental else ""),
+              file=sys.stderr)
         print(f"kb: open {index}", file=sys.stderr)
     return 0

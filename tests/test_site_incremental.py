@@ -1,0 +1,208 @@
+"""kb build, incremental and parallel: a build that renders only changed pages, or renders in worker
+processes, must give exactly the site a full build in one process gives.
+
+Every test works on a copy of this repository's own knowledge base (43 claims, 9 references).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import kb.site as sitelib
+from kb.errors import RenderError
+from kb.graph import build_graph
+from kb.load import load_kb
+from kb.site import MANIFEST, build_site
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def kb_copy(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("KB_CACHE", "0")
+    root = tmp_path / "kb"
+    root.mkdir()
+    for name in ("claims", "articles", "references"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "kb.yaml", root / "kb.yaml")
+    return root
+
+
+def build(root: Path, out: Path, **options):
+    kb = load_kb(root)
+    return build_site(kb, build_graph(kb), out, **options)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def edit(path: Path, pattern: str, replacement: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    new, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
+    assert count == 1, (path, pattern)
+    path.write_text(new, encoding="utf-8")
+
+
+def same_as_full_build(root: Path, site: Path, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    shutil.rmtree(fresh, ignore_errors=True)
+    result = build(root, fresh)
+    assert not result.incremental
+    assert snapshot(site) == snapshot(fresh)
+
+
+def a_claim(root: Path) -> Path:
+    """A claim with sources and a verdict reason (so that editing it changes several pages)."""
+    for path in sorted((root / "claims").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "verdict_reason:" in text and "  - ref:" in text:
+            return path
+    raise AssertionError("no claim with sources and a verdict reason")
+
+
+def test_a_second_build_renders_nothing(kb_copy, tmp_path):
+    site = tmp_path / "site"
+    first = build(kb_copy, site)
+    assert not first.incremental and len(first.rendered) == len(first.pages) - len(sitelib.ASSETS)
+    before = snapshot(site)
+    second = build(kb_copy, site)
+    assert second.incremental and second.rendered == ()
+    assert second.pages == first.pages
+    assert snapshot(site) == before
+    manifest = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    assert set(manifest["pages"]) == set(first.pages) - set(sitelib.ASSETS)
+
+
+def test_editing_a_claim_renders_its_pages_only(kb_copy, tmp_path):
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    path = a_claim(kb_copy)
+    edit(path, r"^verdict_reason: .*$", 'verdict_reason: "Changed <b>reason</b> for the incremental test."')
+    result = build(kb_copy, site)
+    assert result.incremental
+    claim_id = path.stem
+    assert f"claims/{claim_id}.html" in result.rendered
+    assert any(p.startswith("article/") for p in result.rendered)
+    assert "claims/index.html" not in result.rendered  # the index shows no verdict reasons
+    assert len(result.rendered) < 10
+    assert "Changed &lt;b&gt;reason&lt;/b&gt;" in (site / "claims" / f"{claim_id}.html").read_text(encoding="utf-8")
+    same_as_full_build(kb_copy, site, tmp_path)
+
+
+def test_removing_and_adding_a_claim(kb_copy, tmp_path):
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    kb = load_kb(kb_copy)
+    derived = {d for c in kb.claims.values() for d in c.derived_from}
+    victim = next(c for c in sorted(kb.claims) if c not in derived)
+    text = (kb_copy / "claims" / f"{victim}.yaml").read_text(encoding="utf-8")
+    (kb_copy / "claims" / f"{victim}.yaml").unlink()
+    result = build(kb_copy, site)
+    assert result.incremental and not (site / "claims" / f"{victim}.html").exists()
+    same_as_full_build(kb_copy, site, tmp_path)
+    (kb_copy / "claims" / f"{victim}.yaml").write_text(text, encoding="utf-8")
+    result = build(kb_copy, site)
+    assert f"claims/{victim}.html" in result.rendered and (site / "claims" / f"{victim}.html").exists()
+    same_as_full_build(kb_copy, site, tmp_path)
+
+
+def test_editing_a_reference_renders_the_pages_that_cite_it(kb_copy, tmp_path):
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    bib = kb_copy / "references" / "krachttraining.bib"
+    edit(bib, r"^(\s*title\s*=\s*\{)", r"\g<1>Edited: ")
+    result = build(kb_copy, site)
+    assert result.incremental and any(p.startswith("references/") and p != "references/index.html" for p in result.rendered)
+    same_as_full_build(kb_copy, site, tmp_path)
+
+
+def test_a_page_changed_or_deleted_on_disk_is_rendered_again(kb_copy, tmp_path):
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    before = snapshot(site)
+    (site / "claims" / "index.html").write_text("vandalised", encoding="utf-8")
+    (site / "references" / "index.html").unlink()
+    result = build(kb_copy, site)
+    assert set(result.rendered) == {"claims/index.html", "references/index.html"}
+    assert snapshot(site) == before
+
+
+def test_a_changed_style_template_or_manifest_means_a_full_build(kb_copy, tmp_path):
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    assert not build(kb_copy, site, style="apa").incremental
+    assert build(kb_copy, site, style="apa").incremental
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "base.html.j2").write_text('{% extends "builtin/base.html.j2" %}{% block footer %}own footer{% endblock %}', encoding="utf-8")
+    result = build(kb_copy, site, style="apa", templates=own)
+    assert not result.incremental and "own footer" in (site / "index.html").read_text(encoding="utf-8")
+    (site / MANIFEST).write_text("{not json", encoding="utf-8")
+    assert not build(kb_copy, site, style="apa", templates=own).incremental
+    edit(kb_copy / "kb.yaml", r"^title: .*$", "title: Another title")
+    assert not build(kb_copy, site, style="apa", templates=own).incremental
+
+
+def test_a_build_interrupted_while_moving_pages_leaves_whole_pages_and_a_full_build_next(kb_copy, tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    path = a_claim(kb_copy)
+    edit(path, r"^verdict_reason: .*$", 'verdict_reason: "Interrupted."')
+    real_replace = sitelib.os.replace
+    calls = []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(sitelib.os, "replace", failing_replace)
+    with pytest.raises(KeyboardInterrupt):
+        build(kb_copy, site)
+    monkeypatch.setattr(sitelib.os, "replace", real_replace)
+    assert not (site / MANIFEST).exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
+    result = build(kb_copy, site)
+    assert not result.incremental
+    same_as_full_build(kb_copy, site, tmp_path)
+
+
+def test_worker_processes_build_the_same_site(kb_copy, tmp_path, monkeypatch):
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    monkeypatch.setattr(sitelib, "_CHUNK", 3)
+    seen = []
+    result = build(kb_copy, tmp_path / "parallel", jobs=2, progress=lambda done, total, path: seen.append((done, total)))
+    assert not result.incremental
+    single = build(kb_copy, tmp_path / "single", jobs=1)
+    assert result.pages == single.pages
+    assert snapshot(tmp_path / "parallel") == snapshot(tmp_path / "single")
+    assert seen and seen[-1] == (len(result.pages), len(result.pages))
+    assert all(0 < done <= total for done, total in seen)
+    # incremental, in workers
+    edit(a_claim(kb_copy), r"^verdict_reason: .*$", 'verdict_reason: "Parallel edit."')
+    again = build(kb_copy, tmp_path / "parallel", jobs=2)
+    assert again.incremental and 0 < len(again.rendered) < 10
+    same_as_full_build(kb_copy, tmp_path / "parallel", tmp_path)
+
+
+def test_a_template_error_in_a_worker_stops_the_build_and_keeps_the_site(kb_copy, tmp_path, monkeypatch):
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    site = tmp_path / "site"
+    build(kb_copy, site, jobs=2)
+    before = snapshot(site)
+    own = tmp_path / "own"
+    (own / "site").mkdir(parents=True)
+    (own / "site" / "claim.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block content %}{{ claim.missing.field }}{% endblock %}', encoding="utf-8")
+    with pytest.raises(RenderError, match="claim.html.j2"):
+        build(kb_copy, site, jobs=2, templates=own)
+    assert snapshot(site) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
