@@ -21,6 +21,7 @@ previous site as it was.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
@@ -73,22 +74,36 @@ class Anchor:
         return self.pieces[0][0], self.pieces[0][1]
 
 
-def _normalized_with_map(text: str) -> tuple[str, list[int]]:
-    """normalize_text(text) for NFC text, plus for each output character its index in ``text``."""
-    out: list[str] = []
-    where: list[int] = []
-    pending_space = False
-    for index, char in enumerate(text):
-        if char.isspace():
-            pending_space = bool(out)
-            continue
-        if pending_space:
-            out.append(" ")
-            where.append(index - 1)
-            pending_space = False
-        out.append(STRAIGHT_QUOTES.get(char, char))
-        where.append(index)
-    return "".join(out), where
+_RUN = re.compile(r"\S+")
+_QUOTES = str.maketrans(STRAIGHT_QUOTES)
+
+
+def _normalized_runs(text: str) -> tuple[str, list[int], list[int]]:
+    """normalize_text(text) for NFC text, plus where each run of non-space characters starts in the
+    normalised text and in ``text`` (enough to map any non-space character back)."""
+    parts: list[str] = []
+    starts: list[int] = []
+    origins: list[int] = []
+    length = 0
+    for match in _RUN.finditer(text):
+        if parts:
+            parts.append(" ")
+            length += 1
+        starts.append(length)
+        origins.append(match.start())
+        run = match.group()
+        parts.append(run)
+        length += len(run)
+    return "".join(parts).translate(_QUOTES), starts, origins
+
+
+def _original_index(starts: list[int], origins: list[int], position: int) -> int:
+    """The index in the paragraph of the character at ``position`` of its normalised text (a space
+    between runs maps to the last space of the run of spaces it stands for)."""
+    run = bisect.bisect_right(starts, position) - 1
+    if run + 1 < len(starts) and position == starts[run + 1] - 1:
+        return origins[run + 1] - 1
+    return origins[run] + position - starts[run]
 
 
 def article_paragraphs(article: Article) -> list[tuple[str, str]]:
@@ -105,20 +120,25 @@ def anchor_claims(article: Article, claims: list[Claim]) -> tuple[dict[str, Anch
     (``kb check`` reports those as errors, so a checked knowledge base has none).
     """
     paragraphs = article_paragraphs(article)
-    joined: list[str] = []
-    owner: list[tuple[int, int]] = []  # per joined char: (paragraph index, offset in NFC paragraph)
+    parts: list[str] = []
+    begins: list[int] = []  # where each paragraph starts in the joined text
+    sizes: list[int] = []  # and how long its normalised text is
+    maps: list[tuple[list[int], list[int]]] = []
     section_span: dict[str, tuple[int, int]] = {}
-    for number, (section_id, text) in enumerate(paragraphs):
-        norm, where = _normalized_with_map(text)
-        if joined:
-            joined.append(" ")
-            owner.append((number, -1))  # the gap between paragraphs
-        begin = len(owner)
-        joined.extend(norm)
-        owner.extend((number, w) for w in where)
-        start, _ = section_span.get(section_id, (begin, begin))
-        section_span[section_id] = (start, len(owner))
-    haystack = "".join(joined)
+    length = 0
+    for section_id, text in paragraphs:
+        norm, starts, origins = _normalized_runs(text)
+        if length:
+            parts.append(" ")  # the gap between paragraphs
+            length += 1
+        begins.append(length)
+        sizes.append(len(norm))
+        maps.append((starts, origins))
+        parts.append(norm)
+        start, _ = section_span.get(section_id, (length, length))
+        length += len(norm)
+        section_span[section_id] = (start, length)
+    haystack = "".join(parts)
     anchors: dict[str, Anchor] = {}
     missing: list[str] = []
     for claim in claims:
@@ -133,16 +153,17 @@ def anchor_claims(article: Article, claims: list[Claim]) -> tuple[dict[str, Anch
         if found < 0:
             missing.append(claim.id)
             continue
-        pieces: list[list[int]] = []
-        for position in range(found, found + len(needle)):
-            number, offset = owner[position]
-            if offset < 0:
-                continue
-            if pieces and pieces[-1][0] == number:
-                pieces[-1][2] = offset + 1
-            else:
-                pieces.append([number, offset, offset + 1])
-        anchors[claim.id] = Anchor(claim.id, tuple(tuple(p) for p in pieces))
+        stop = found + len(needle)
+        pieces: list[tuple[int, int, int]] = []
+        number = max(bisect.bisect_right(begins, found) - 1, 0)
+        while number < len(begins) and begins[number] < stop:
+            starts, origins = maps[number]
+            first = max(found, begins[number]) - begins[number]
+            last = min(stop, begins[number] + sizes[number]) - begins[number]
+            if first < last:
+                pieces.append((number, _original_index(starts, origins, first), _original_index(starts, origins, last - 1) + 1))
+            number += 1
+        anchors[claim.id] = Anchor(claim.id, tuple(pieces))
     return anchors, missing
 
 
