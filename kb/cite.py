@@ -11,25 +11,42 @@ returns the entries sorted and labelled the way the style wants (unsrt/vancouver
 plain: by author, numbered; alpha: [GMC+17]; apa: by author, labelled "Geneen et al., 2017"), and
 ``in_text`` turns a group of keys into the in-text citation ("[1, 2]", "[1-3]" or
 "(Geneen et al., 2017; Lim et al., 2024)").
+
+Speed. pybtex re-parses the LaTeX of every field and name part each time a template reads it, and
+its LaTeX decoder costs up to half a millisecond for a title. While kb formats, ``Text.from_latex``
+is memoised and skips the decoder for text it would leave unchanged (no backslash, ``$``, ``%``,
+``~``, backquote, ``--``, ``''``, ``,,`` or doubled/leading white space), which gives the same rich
+text. ``format_references`` formats many entries at once: results are kept in memory (shared with
+``format_reference``) and on disk under ``<kb>/.kb-cache`` (kb.cache ``load_value``/``store_value``),
+per entry content, style and backend, invalidated by any change to the source of the style and
+backend classes, kb's styles, this module or the pybtex version; entries not cached are formatted
+in two forked worker processes when there are many and at least two cores.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import sys
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from types import MappingProxyType
 
 from pybtex.backends.markdown import Backend as _PybtexMarkdown
-
+from pybtex.markup import LaTeXParser
 from pybtex.plugin import find_plugin
+from pybtex.richtext import Text
 from pybtex.style.template import FieldIsMissing
 
 from . import styles as _styles  # noqa: F401  (registers vancouver and apa with pybtex)
 from .errors import ConfigError, did_you_mean
 from .model import KnowledgeBase
 
-__all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_reference", "get_style", "in_text", "is_author_year", "MarkdownBackend", "style_names"]
+__all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_reference", "format_references", "get_style", "in_text", "is_author_year", "MarkdownBackend", "style_names"]
 
 #: Output format -> pybtex backend name.
 BACKENDS = {"text": "text", "html": "html", "md": "markdown", "markdown": "markdown", "latex": "latex"}
@@ -49,10 +66,45 @@ def style_names() -> list[str]:
 def get_style(name: str):
     """An instance of the pybtex formatting style ``name``; ConfigError if there is none."""
     try:
-        return find_plugin("pybtex.style.formatting", name)()
+        style = find_plugin("pybtex.style.formatting", name)()
     except Exception:  # pybtex raises PluginNotFound, or an import error from a broken plugin
         raise ConfigError(f"unknown citation style {name!r}",
                           hint=did_you_mean(name, style_names()) or f"available: {', '.join(style_names())}") from None
+    _format_names_once(style)
+    return style
+
+
+#: Distinct (name, abbreviated) pairs a style keeps formatted.
+_NAMES_KEPT = 1 << 14
+
+
+def _format_names_once(style) -> None:
+    """Let a style built on pybtex's name styles format each distinct name once.
+
+    pybtex's ``names`` node asks ``style.format_name(person, abbr)`` for a template per person and
+    formats it; pybtex's own name styles (``pybtex.style.names``) build that template from the name
+    alone, so its formatted text is kept per name and given back instead (a formatted text stands
+    for itself in a template). Other name styles are left alone."""
+    name_style = getattr(style, "name_style", None)
+    original = getattr(style, "format_name", None)
+    if name_style is None or original is None or original != name_style.format:
+        return
+    if not type(name_style).__module__.startswith("pybtex.style.names."):
+        return
+    cache: dict = {}
+
+    def format_name(person, abbr=False):
+        key = (tuple(person.first_names), tuple(person.middle_names), tuple(person.prelast_names), tuple(person.last_names),
+               tuple(person.lineage_names), bool(abbr))
+        text = cache.get(key)
+        if text is None:
+            if len(cache) >= _NAMES_KEPT:
+                cache.clear()
+            with _fast_latex():
+                text = cache[key] = original(person, abbr).format_data(None)
+        return text
+
+    style.format_name = format_name
 
 
 def is_author_year(style: str) -> bool:
@@ -101,21 +153,70 @@ def _backend(name: str):
     return find_plugin("pybtex.backends", name)()
 
 
-def _render(entry, key: str, style: str, backend: str, label: str = "") -> tuple[str, str | None]:
+# -- LaTeX of field values, parsed once ---------------------------------------------------------
+
+_PYBTEX_FROM_LATEX = Text.__dict__["from_latex"]
+#: Text that pybtex's LaTeX decoder (latexcodec) could change: commands, maths, comments, ties,
+#: ligatures (-- --- `` '' ,, !` ?`), control characters and white space it would collapse.
+_DECODER_WORK = re.compile(r"[\\$%~`\x00-\x1f\x7f]|--|,,|''|\s\s|^\s")
+
+
+@lru_cache(maxsize=1 << 15)
+def _parse_latex(latex: str) -> Text:
+    """``Text.from_latex(latex)``, memoised (pybtex's rich text is never changed in place), and
+    without the decoder when it would return its input unchanged (tests/test_cite.py checks both)."""
+    if _DECODER_WORK.search(latex):
+        return _PYBTEX_FROM_LATEX.__func__(Text, latex)
+    return LaTeXParser(latex).parse()
+
+
+def _from_latex(cls, latex):
+    if cls is Text and type(latex) is str:
+        return _parse_latex(latex)
+    return _PYBTEX_FROM_LATEX.__func__(cls, latex)
+
+
+_FAST_FROM_LATEX = classmethod(_from_latex)
+
+
+@contextmanager
+def _fast_latex():
+    """pybtex's ``Text.from_latex`` memoised while kb formats (restored afterwards; reentrant)."""
+    if Text.__dict__.get("from_latex") is _FAST_FROM_LATEX:
+        yield
+        return
+    Text.from_latex = _FAST_FROM_LATEX
     try:
-        formatted = get_style(style).format_entry(label or key, entry)
-    except FieldIsMissing as exc:
-        return "", str(exc)
-    except ConfigError:
-        raise
-    except Exception as exc:  # a style bug or odd data must not take the whole page down
-        return "", f"cannot format: {exc}"
-    return formatted.text.render(_backend(BACKENDS[backend])), None
+        yield
+    finally:
+        Text.from_latex = _PYBTEX_FROM_LATEX
+
+
+def _render(entry, key: str, style: str, backend: str, label: str = "") -> tuple[str, str | None]:
+    """(text, None) or ("", problem): the raw result kept in the caches (placeholders are added later)."""
+    with _fast_latex():
+        try:
+            formatted = get_style(style).format_entry(label or key, entry)
+        except FieldIsMissing as exc:
+            return "", str(exc)
+        except ConfigError:
+            raise
+        except Exception as exc:  # a style bug or odd data must not take the whole page down
+            return "", f"cannot format: {exc}"
+        return formatted.text.render(_backend(BACKENDS[backend])), None
+
+
+def _shown(key: str, result: tuple[str, str | None]) -> tuple[str, str | None]:
+    text, problem = result
+    if problem:
+        return f"[{key}: {problem}]", problem
+    return text, None
 
 
 def format_reference(kb: KnowledgeBase, key: str, style: str | None = None, backend: str = "text") -> tuple[str, str | None]:
     """Formatted bibliography text for ``key``. Returns (text, problem); on a problem the text is a
-    visible placeholder such as "[geneen2017: missing author in geneen2017]"."""
+    visible placeholder such as "[geneen2017: missing author in geneen2017]". Shares its in-memory
+    cache with ``format_references`` (call that first to format many entries at once)."""
     style = style or kb.config.style
     get_style(style)  # unknown style: ConfigError now, not a placeholder per entry
     entry = kb.bibliography.entries.get(key) if kb.bibliography is not None else None
@@ -124,10 +225,181 @@ def format_reference(kb: KnowledgeBase, key: str, style: str | None = None, back
     cache = _cache_for(kb.bibliography)
     if (key, style, backend) not in cache:
         cache[(key, style, backend)] = _render(entry, key, style, backend)
-    text, problem = cache[(key, style, backend)]
-    if problem:
-        return f"[{key}: {problem}]", problem
-    return text, None
+    return _shown(key, cache[(key, style, backend)])
+
+
+# -- many entries: a disk cache per entry content, and two worker processes -------------------------
+
+#: Bump when what is stored on disk changes meaning.
+DISK_FORMAT = 1
+#: More entries than this to format (and 2+ cores): use worker processes.
+PARALLEL_MIN_ENTRIES = 500
+#: Worker processes formatting entries in parallel.
+WORKERS = 2
+#: The code that decides what a formatted reference looks like, besides the style's and backend's classes.
+_OWN_CODE = ("cite.py", "render.py", "styles")
+
+
+def _entry_state(key: str, entry) -> bytes:
+    """A digest of everything about ``entry`` that formatting can read: key, type, fields, names."""
+    persons = tuple((role, tuple((tuple(p.first_names), tuple(p.middle_names), tuple(p.prelast_names), tuple(p.last_names),
+                                  tuple(p.lineage_names)) for p in people))
+                    for role, people in entry.persons.items())
+    blob = repr((key, entry.type, tuple(entry.fields.items()), persons)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(blob, digest_size=20).digest()
+
+
+def _source_files(classes) -> set[str]:
+    import inspect
+
+    files = set()
+    for cls in classes:
+        for klass in type.mro(cls):
+            if klass.__module__ == "builtins":
+                continue
+            try:
+                files.add(inspect.getsourcefile(klass) or "")
+            except TypeError:  # defined in C or interactively: its module's version is what we have
+                files.add(f"<{klass.__module__}.{klass.__qualname__}>")
+    here = Path(__file__).resolve().parent
+    for name in _OWN_CODE:
+        path = here / name
+        files.update(str(p) for p in sorted(path.glob("*.py"))) if path.is_dir() else files.add(str(path))
+    files.discard("")
+    return files
+
+
+@lru_cache(maxsize=None)
+def _code_state(style: str, backend: str) -> bytes:
+    """What formatted text for ``style``/``backend`` depends on besides the entry: versions, and the
+    source of every module defining the style, its name/label/sorting styles and the backend."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    def dist(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "?"
+
+    pybtex_style = get_style(style)
+    classes = [type(pybtex_style), type(_backend(BACKENDS[backend]))]
+    classes += [type(getattr(pybtex_style, part)) for part in ("name_style", "label_style", "sort_style") if hasattr(pybtex_style, part)]
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(repr((DISK_FORMAT, __version__, sys.version, dist("pybtex"), dist("latexcodec"), style, BACKENDS[backend])).encode())
+    for path in sorted(_source_files(classes)):
+        digest.update(b"\0" + path.encode("utf-8", "surrogatepass") + b"\0")
+        try:
+            digest.update(Path(path).read_bytes())
+        except OSError:
+            digest.update(b"<unreadable>")
+    return digest.digest()
+
+
+def _disk_name(style: str, backend: str) -> str:
+    name = f"{style}.{BACKENDS[backend]}"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", name):
+        name = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    return f"references.{name}.pickle"
+
+
+def _valid(result) -> bool:
+    return (type(result) is tuple and len(result) == 2 and type(result[0]) is str
+            and (result[1] is None or type(result[1]) is str))
+
+
+#: Set in the parent just before forking workers, which inherit it: (bibliography, style, backend).
+_JOB = None
+
+
+def _worker_start() -> None:
+    import gc
+
+    gc.freeze()  # the inherited heap is never scanned, so it stays shared with the parent
+
+
+def _worker_format(keys: list[str]) -> list[tuple[str, tuple[str, str | None]]]:
+    bibliography, style, backend = _JOB
+    return [(key, _render(bibliography.entries[key], key, style, backend)) for key in keys]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _format_many(bibliography, keys: list[str], style: str, backend: str, parallel: bool) -> dict[str, tuple[str, str | None]]:
+    """Format ``keys`` (raw results), in WORKERS forked processes when there are many."""
+    global _JOB
+    import multiprocessing
+
+    done: dict[str, tuple[str, str | None]] = {}
+    if parallel and len(keys) > PARALLEL_MIN_ENTRIES and _cores() >= 2 and "fork" in multiprocessing.get_all_start_methods():
+        size = max(25, len(keys) // (WORKERS * 8))
+        chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+        _JOB = (bibliography, style, backend)
+        try:
+            with multiprocessing.get_context("fork").Pool(WORKERS, initializer=_worker_start) as pool:
+                for part in pool.imap_unordered(_worker_format, chunks):
+                    done.update(part)
+        except Exception:  # no processes allowed here (a daemon), a worker died...: do the rest in this process
+            pass
+        finally:
+            _JOB = None
+    for key in keys:
+        if key not in done:
+            done[key] = _render(bibliography.entries[key], key, style, backend)
+    return done
+
+
+def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend: str = "text", *,
+                      parallel: bool = True) -> dict[str, tuple[str, str | None]]:
+    """``{key: (text, problem)}`` for every key in ``keys`` (in that order), as ``format_reference``
+    gives them one by one, only faster for many: results are cached in memory (shared with
+    ``format_reference``) and on disk in ``<kb.root>/.kb-cache`` per entry content, style and
+    backend (``KB_CACHE=0`` turns the disk part off), and more than PARALLEL_MIN_ENTRIES entries
+    that are not cached are formatted by WORKERS forked processes when there are 2+ cores."""
+    from .cache import load_value, store_value
+
+    style = style or kb.config.style
+    get_style(style)
+    BACKENDS[backend]  # an unknown backend: KeyError now, as format_reference would raise
+    bibliography = kb.bibliography
+    keys = list(dict.fromkeys(keys))
+    memory = _cache_for(bibliography) if bibliography is not None else {}
+    todo = [key for key in keys if bibliography is not None and key in bibliography.entries and (key, style, backend) not in memory]
+    if todo:
+        root, name, state = kb.root, _disk_name(style, backend), _code_state(style, backend)
+        stored = load_value(root, name, state) if root else None
+        stored = stored if type(stored) is dict else {}
+        digests = {key: _entry_state(key, bibliography.entries[key]) for key in todo}
+        misses = []
+        for key in todo:
+            found = stored.get(digests[key])
+            if _valid(found):
+                memory[(key, style, backend)] = found
+            else:
+                misses.append(key)
+        if misses:
+            fresh = _format_many(bibliography, misses, style, backend, parallel)
+            for key in misses:
+                memory[(key, style, backend)] = fresh[key]
+            if root:
+                new = {digests[key]: fresh[key] for key in misses}
+                kept = {digest: result for digest, result in stored.items() if digest not in new}
+                kept.update(new)
+                limit = max(1000, 2 * len(bibliography.entries))
+                if len(kept) > limit:  # entries edited or removed long ago go first
+                    kept = dict(list(kept.items())[len(kept) - limit:])
+                store_value(root, name, state, kept)
+    out = {}
+    for key in keys:
+        result = memory.get((key, style, backend))
+        out[key] = _shown(key, result) if result is not None else (f"[{key}: unknown reference]", "unknown reference")
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,39 @@ styles themselves read as pybtex templates (see ``vancouver.py`` and ``apa.py``)
 from __future__ import annotations
 
 import re
+from functools import wraps
+from typing import Callable
 
 from pybtex.richtext import Protected, String, Text
 from pybtex.style.template import FieldIsMissing, _format_list, node
 
-__all__ = ["elide_pages", "en_dash_pages", "family_name", "format_any_type", "given_initials", "if_field", "lineage", "name_list", "nonempty", "sentence_case"]
+__all__ = ["per_name", "elide_pages", "en_dash_pages", "family_name", "format_any_type", "given_initials", "if_field", "lineage", "name_list", "nonempty", "sentence_case"]
 
 _TOKEN_SPLIT = re.compile(r"[\s.~]+")
+
+
+def per_name(formatter: Callable) -> Callable:
+    """``formatter(person)``, computed once per distinct name (all its parts) and then reused: the
+    same authors come back entry after entry, and pybtex's rich text is never changed in place."""
+    cache: dict = {}
+
+    @wraps(formatter)
+    def formatted(person):
+        parts = (tuple(person.first_names), tuple(person.middle_names), tuple(person.prelast_names), tuple(person.last_names),
+                 tuple(person.lineage_names))
+        result = cache.get(parts)
+        if result is None:
+            if len(cache) >= _NAMES_KEPT:
+                cache.clear()
+            result = cache[parts] = formatter(person)
+        return result
+
+    formatted.cache_clear = cache.clear
+    return formatted
+
+
+#: Distinct names ``per_name`` keeps per formatter.
+_NAMES_KEPT = 1 << 14
 
 
 def given_initials(person) -> list[list[str]]:
@@ -157,12 +183,21 @@ def if_field(children, context, name):
 
 def format_any_type(style, label, entry, bib_data=None):
     """``BaseStyle.format_entry``, except that an entry type the style has no template for is
-    formatted with its misc template instead of raising AttributeError."""
+    formatted with its misc template instead of raising AttributeError.
+
+    kb's templates are built once per style and entry type, not once per entry, so a
+    ``get_<type>_template(e)`` must not look at ``e`` (it is given None): anything that depends on
+    the entry is a node, which reads it from the context when the template is formatted.
+    """
     from pybtex.style import FormattedEntry
 
-    template = getattr(style, f"get_{entry.type.lower()}_template", None) or style.get_misc_template
+    entry_type = entry.type.lower()
+    templates = style.__dict__.setdefault("_kb_templates", {})
+    template = templates.get(entry_type)
+    if template is None:
+        template = templates[entry_type] = (getattr(style, f"get_{entry_type}_template", None) or style.get_misc_template)(None)
     context = {"entry": entry, "style": style, "bib_data": bib_data}
-    return FormattedEntry(entry.key, template(entry).format_data(context), label)
+    return FormattedEntry(entry.key, template.format_data(context), label)
 
 
 @node

@@ -20,13 +20,14 @@ from collections import Counter
 from pybtex.richtext import Text
 from pybtex.style.formatting import BaseStyle
 from pybtex.style.labels import BaseLabelStyle
-from pybtex.style.template import field, first_of, href, join, optional, optional_field, sentence, tag, words
+from pybtex.style.template import field, first_of, href, join, node, optional, optional_field, sentence, tag, words
 
-from ._common import en_dash_pages, family_name, format_any_type, given_initials, lineage, name_list, sentence_case
+from ._common import per_name, en_dash_pages, family_name, format_any_type, given_initials, lineage, name_list, sentence_case
 
 __all__ = ["ApaLabelStyle", "ApaStyle", "format_person", "in_text_names"]
 
 
+@per_name
 def format_person(person) -> Text:
     """``van der Esch, Martin`` -> ``van der Esch, M.``; ``Jean-Pierre`` -> ``J.-P.``; lineage after a comma."""
     initials = " ".join("-".join(f"{letter}." for letter in group) for group in given_initials(person))
@@ -42,6 +43,7 @@ def _authors(role="author"):
     return name_list(role=role, formatter=format_person, max_names=20, shown_when_truncated=19, sep=", ", last_sep=", & ", ellipsis_last=True)
 
 
+@per_name
 def _editor_name(person) -> Text:
     """Editors in running text: ``M. van der Esch``."""
     initials = " ".join("-".join(f"{letter}." for letter in group) for group in given_initials(person))
@@ -52,6 +54,12 @@ _year = first_of[optional[join["(", field("year"), ")"]], "(n.d.)"]
 _article_title = field("title", apply_func=sentence_case)
 _doi = href(join["https://doi.org/", field("doi", raw=True)])[join["https://doi.org/", field("doi", raw=True)]]
 _url = href(field("url", raw=True))[field("url", raw=True)]
+
+
+@node
+def _eds_label(children, context):
+    """"(Ed.)" for one editor, else "(Eds.)"."""
+    return Text("(Ed.)" if len(context["entry"].persons.get("editor", ())) == 1 else "(Eds.)")
 
 
 def in_text_names(persons) -> str:
@@ -125,7 +133,7 @@ class ApaStyle(BaseStyle):
     def get_incollection_template(self, e):
         editors = optional[join(sep=" ")[
             name_list(role="editor", formatter=_editor_name, max_names=20, sep=", ", sep2=" & ", last_sep=", & "),
-            "(Ed.)" if len(e.persons.get("editor", ())) == 1 else "(Eds.)",
+            _eds_label,
         ], ", "]
         book = join(sep=" ")[tag("em")[field("booktitle", apply_func=sentence_case)], optional["(pp. ", field("pages", apply_func=en_dash_pages), ")"]]
         return words[self._start(_article_title), sentence[join["In ", editors, book]], optional[sentence[self._publisher()]], self._web()]

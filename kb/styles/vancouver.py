@@ -18,11 +18,12 @@ from pybtex.richtext import Text
 from pybtex.style.formatting import BaseStyle
 from pybtex.style.template import field, first_of, href, join, optional, optional_field, sentence, words
 
-from ._common import elide_pages, format_any_type, if_field, nonempty, family_name, given_initials, lineage, name_list, sentence_case
+from ._common import per_name, elide_pages, format_any_type, if_field, nonempty, family_name, given_initials, lineage, name_list, sentence_case
 
 __all__ = ["VancouverStyle", "format_person"]
 
 
+@per_name
 def format_person(person) -> Text:
     """``van der Esch, Martin`` -> ``van der Esch M``; ``Smith, Jr, John Adam`` -> ``Smith JA Jr``."""
     initials = "".join("".join(group) for group in given_initials(person))
