@@ -275,6 +275,13 @@ class _Views:
         return self.position.get(claim_id, (len(self.kb.articles), 0, 0, 0, 0, claim_id))
 
     # -- small pieces ---------------------------------------------------------------------
+    def format_all(self) -> None:
+        """Format every reference now, from kb's disk cache or on every core (kb.cite.format_references),
+        so that page-rendering worker processes start with all of them in memory."""
+        from .cite import format_references
+
+        format_references(self.kb, list(self.kb.references), self.style, "html")
+
     def citation_html(self, key: str):
         if key not in self._cite_cache:
             text, problem = format_reference(self.kb, key, self.style, "html")
@@ -606,6 +613,7 @@ def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: 
     """Every page of the site, in order, with its view model still to be made (so that worker processes
     can each make their share)."""
     views = _Views(kb, graph, lang, style)
+    views.format_all()
     specs = [_Spec("index.html", "site/home.html.j2", views.home)]
     specs += [_Spec(f"article/{a.id}.html", "site/article.html.j2", lambda a=a: views.article(a)) for a in kb.articles.values()]
     specs.append(_Spec("claims/index.html", "site/claims.html.j2", views.claims_index))
