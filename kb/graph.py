@@ -33,6 +33,7 @@ too. "Supporting" means the relation ``supports`` or ``partially-supports`` (``m
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date
@@ -385,7 +386,28 @@ def _summary(g: nx.DiGraph, cid: str) -> ClaimSummary:
                         status=d["status"], text_nl=d["text_nl"], text_en=d["text_en"])
 
 
-def _derivation_bfs(g: nx.DiGraph, start: str) -> list[tuple[str, ...]]:
+#: graph -> {(query, node): result}: derivation paths and evidence links, asked for again and again
+#: by the site (every claim page, the home page's figures, the audit). A graph is only read after
+#: build_graph made it; build a new one after changing the knowledge base.
+_MEMO: "weakref.WeakKeyDictionary[nx.DiGraph, dict]" = weakref.WeakKeyDictionary()
+
+
+def _memoised(function):
+    def wrapper(g: nx.DiGraph, node: str):
+        memo = _MEMO.get(g)
+        if memo is None:
+            memo = _MEMO[g] = {}
+        key = (function.__name__, node)
+        if key not in memo:
+            memo[key] = function(g, node)
+        return memo[key]
+
+    wrapper.__name__, wrapper.__doc__ = function.__name__, function.__doc__
+    return wrapper
+
+
+@_memoised
+def _derivation_bfs(g: nx.DiGraph, start: str) -> tuple[tuple[str, ...], ...]:
     """Breadth-first paths (node ids) from ``start`` through derived_from, each claim once (shortest path)."""
     paths = [(start,)]
     seen = {start}
@@ -398,10 +420,11 @@ def _derivation_bfs(g: nx.DiGraph, start: str) -> list[tuple[str, ...]]:
                 new = path + (nxt,)
                 paths.append(new)
                 queue.append(new)
-    return paths
+    return tuple(paths)
 
 
-def _links(g: nx.DiGraph, cid: str) -> list[EvidenceLink]:
+@_memoised
+def _links(g: nx.DiGraph, cid: str) -> tuple[EvidenceLink, ...]:
     out = []
     for path in _derivation_bfs(g, cid):
         holder = path[-1]
@@ -413,7 +436,7 @@ def _links(g: nx.DiGraph, cid: str) -> list[EvidenceLink]:
                 ref_label=r.get("label", ""), study_type=r.get("study_type", ""), year=r.get("year"),
                 verified=bool(r.get("verified")), retraction=r.get("retraction", ""),
             ))
-    return out
+    return tuple(out)
 
 
 def _best_certainty(links: Iterable[EvidenceLink]) -> str:
