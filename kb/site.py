@@ -238,6 +238,7 @@ class _Views:
         self.style = style
         self.ref_files = {key: reference_filename(key) for key in kb.references}
         self._cite_cache: dict[str, Any] = {}
+        self._brief_cache: dict[str, dict[str, Any]] = {}
         self._paragraph_cache: dict[str, list[tuple[str, str]]] = {}
         # where each claim sits in its article, found once: anchors, and the reading order of claims
         self.anchors: dict[str, dict[str, Anchor]] = {}
@@ -289,6 +290,13 @@ class _Views:
         return self._cite_cache[key]
 
     def ref_brief(self, key: str) -> dict[str, Any]:
+        """What every page shows of a reference (a fresh dict: callers add to it)."""
+        brief = self._brief_cache.get(key)
+        if brief is None:
+            brief = self._brief_cache[key] = self._ref_brief(key)
+        return dict(brief)
+
+    def _ref_brief(self, key: str) -> dict[str, Any]:
         ref = self.kb.references.get(key)
         citation, problem = self.citation_html(key)
         if ref is None:
