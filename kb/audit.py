@@ -32,9 +32,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from .resources import resource_dir
 
 __all__ = [
     "CODES",
+    "PAGE_LIMIT",
     "SEVERITIES",
     "Audit",
     "Chart",
@@ -185,6 +187,34 @@ class Audit:
     def by_severity(self, severity: str) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == severity)
 
+    def listing(self, severity: str, limit: int = 0) -> list[tuple[str, list[tuple[int, Problem]], int]]:
+        """The problems of ``severity`` for a page, per code in report order: ``(code, rows, hidden)``
+        where ``rows`` are ``(number within the severity, from 1, problem)`` for the first ``limit``
+        problems of the code (all when ``limit`` is 0) and ``hidden`` counts the ones left out.
+
+        ``problems`` are in report order (build_audit sorts them by ``Problem.rank``), so each code's
+        problems are one run whose length ``by_code`` gives: the page takes slices and never walks
+        all the problems (there may be hundreds of thousands)."""
+        listing = []
+        start = sum(self.counts.get(s, 0) for s in SEVERITIES[:SEVERITIES.index(severity)])
+        number = 1
+        for code in (c for c, level in CODES.items() if level == severity and self.by_code.get(c)):
+            n = self.by_code[code]
+            if self.problems[start].code != code or self.problems[start + n - 1].code != code:
+                return self._listing_unsorted(severity, limit)
+            rows = self.problems[start:start + (min(n, limit) if limit else n)]
+            listing.append((code, list(enumerate(rows, number)), n - len(rows)))
+            start += n
+            number += n
+        return listing
+
+    def _listing_unsorted(self, severity: str, limit: int) -> list[tuple[str, list[tuple[int, Problem]], int]]:
+        """``listing`` for problems that are not in report order (an Audit built by hand): one walk."""
+        groups: dict[str, list[tuple[int, Problem]]] = {}
+        for number, problem in enumerate(self.by_severity(severity), 1):
+            groups.setdefault(problem.code, []).append((number, problem))
+        return [(code, rows[:limit] if limit else rows, max(len(rows) - limit, 0) if limit else 0) for code, rows in groups.items()]
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["coverage"]["most_relied_on"] = [{"ref": k, "claims": n} for k, n in self.coverage.most_relied_on]
@@ -204,8 +234,9 @@ class Wording:
 
 
 def _fold(text: str) -> str:
+    """NFC, straight single quotes, every run of whitespace one space (none at the ends), case-folded."""
     text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
-    return re.sub(r"\s+", " ", text).casefold()
+    return " ".join(text.split()).casefold()
 
 
 def _read_wording(path: Path, rel: str) -> dict:
@@ -258,19 +289,46 @@ def load_wording(kb_root: str | None = None) -> Wording:
 def strong_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:
     """The phrases found in ``text`` as whole words (case-insensitive), longest first; a phrase
     inside a longer match at the same place is not reported again."""
-    folded = _fold(text)
-    spans: list[tuple[int, int, str]] = []
-    for phrase in sorted(set(phrases), key=lambda p: (-len(p), p)):
-        pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in _fold(phrase).split()) + r"(?!\w)"
-        for m in re.finditer(pattern, folded):
-            if any(s <= m.start() and m.end() <= e for s, e, _ in spans):
+    return list(_matcher(tuple(phrases)).find(text))
+
+
+class _PhraseMatcher:
+    """``strong_phrases`` for one list of phrases, prepared once: each phrase's pattern compiled,
+    in the order the phrases are tried (longest first), with a key word for a quick pre-check.
+
+    ``find`` gives exactly what trying every pattern on the text would give: a phrase can only
+    match where its key word (its longest folded word) occurs in the folded text, so the patterns
+    of phrases whose key word is missing are skipped without changing the result; a text that
+    contains no key word at all (the usual case) costs one search."""
+
+    def __init__(self, phrases: tuple[str, ...]) -> None:
+        self._patterns = []
+        for phrase in sorted(set(phrases), key=lambda p: (-len(p), p)):
+            words = _fold(phrase).split()
+            pattern = re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)")
+            self._patterns.append((phrase, max(words, key=len), pattern))
+        keys = sorted({key for _, key, _ in self._patterns}, key=lambda k: (-len(k), k))
+        # Any key word as a plain substring (what ``key in folded`` tests).
+        self._any_key = re.compile("|".join(re.escape(k) for k in keys)) if keys else None
+
+    def find(self, text: str) -> tuple[str, ...]:
+        folded = _fold(text)
+        if self._any_key is None or not self._any_key.search(folded):
+            return ()
+        spans: list[tuple[int, int, str]] = []
+        for phrase, key, pattern in self._patterns:
+            if key not in folded:
                 continue
-            spans.append((m.start(), m.end(), phrase))
-    found = []
-    for _, _, phrase in sorted(spans):
-        if phrase not in found:
-            found.append(phrase)
-    return found
+            for m in pattern.finditer(folded):
+                if any(s <= m.start() and m.end() <= e for s, e, _ in spans):
+                    continue
+                spans.append((m.start(), m.end(), phrase))
+        return tuple(dict.fromkeys(phrase for _, _, phrase in sorted(spans)))
+
+
+@lru_cache(maxsize=16)
+def _matcher(phrases: tuple[str, ...]) -> _PhraseMatcher:
+    return _PhraseMatcher(phrases)
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,9 +364,23 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
     single = set(stats.single_source)  # the same as kbgraph.single_source_claims / unsupported_claims, computed once
     unsupported = set(stats.unsupported)
     problems: list[Problem] = []
+    matchers = {lang: _matcher(tuple(wording.phrases.get(lang, ()))) for lang in ("nl", "en")}
+    seen_wording: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def wording_found(lang: str, text: str) -> tuple[str, ...]:
+        """strong_phrases(text, wording.phrases[lang]) as "phrase (lang)", once per distinct text."""
+        found = seen_wording.get((lang, text))
+        if found is None:
+            found = seen_wording[lang, text] = tuple(f"{p} ({lang})" for p in matchers[lang].find(text))
+        return found
+
+    composed: dict[tuple, dict[str, str]] = {}  # many problems share a message: compose each once
 
     def add(code: str, kind: str, subject: str, parts: list[tuple[str, dict]], **extra) -> None:
-        messages = {lang: _compose(lang, parts) for lang in UI_LANGUAGES}
+        key = tuple((part, tuple(params.items())) for part, params in parts)
+        messages = composed.get(key)
+        if messages is None:
+            messages = composed[key] = {lang: _compose(lang, parts) for lang in UI_LANGUAGES}
         href = f"claims/{subject}.html" if kind == "claim" else f"references/{reference_filename(subject)}"
         problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=messages["en"],
                                 messages=messages, href=href, **extra))
@@ -316,7 +388,6 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
     # -- claims ---------------------------------------------------------------------------
     for claim in kb.claims.values():
         where = _loc(claim.location)
-        why = kbgraph.why(graph, claim.id)
         reason = claim.verdict_reason
         if claim.verdict == "unsupported":
             add("unsupported", "claim", claim.id, [("unsupported", {})], detail=reason, location=where)
@@ -332,16 +403,15 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
             message = [("uncited", {})] + ([("uncited.added", {"refs": ", ".join(added)})] if added else [])
             add("uncited", "claim", claim.id, message, detail=reason if claim.verdict == "uncited" else "", location=where)
         if claim.id in single:
-            (ref,) = why.supporting_refs  # the same as kbgraph.supporting_refs(graph, claim.id)
+            (ref,) = kbgraph.supporting_refs(graph, claim.id)
             add("single-source", "claim", claim.id, [("single-source", {"ref": ref})], location=where)
-        if why.certainty in wording.flag_when:
-            found = []
-            for lang in ("nl", "en"):
-                found += [f"{p} ({lang})" for p in strong_phrases(claim.text.get(lang), wording.phrases.get(lang, ()))]
-            if found:
-                quoted = ", ".join(dict.fromkeys(f'"{f.rsplit(" (", 1)[0]}"' for f in found))
-                add("strong-wording", "claim", claim.id, [("strong-wording", {"phrases": quoted}), (f"strong-wording.{why.certainty}", {})],
-                    location=where, phrases=tuple(found))
+        # The phrases first: most texts have none, and then the evidence's certainty (a walk of
+        # the graph) is not needed.
+        found = [f for lang in ("nl", "en") for f in wording_found(lang, claim.text.get(lang))]
+        if found and (certainty := kbgraph.why(graph, claim.id).certainty) in wording.flag_when:
+            quoted = ", ".join(dict.fromkeys(f'"{f.rsplit(" (", 1)[0]}"' for f in found))
+            add("strong-wording", "claim", claim.id, [("strong-wording", {"phrases": quoted}), (f"strong-wording.{certainty}", {})],
+                location=where, phrases=tuple(found))
         if claim.status == "draft":
             add("draft-claim", "claim", claim.id, [("draft-claim", {})], location=where)
 
@@ -384,8 +454,9 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
             add("unused-reference", "reference", ref.key, [("unused-reference", {})], location=where)
 
     problems.sort(key=lambda p: p.rank)
-    counts = {s: sum(p.severity == s for p in problems) for s in SEVERITIES}
-    by_code = {c: n for c in CODES if (n := sum(p.code == c for p in problems))}
+    tally = Counter(p.code for p in problems)
+    counts = {s: sum(n for c, n in tally.items() if CODES[c] == s) for s in SEVERITIES}
+    by_code = {c: tally[c] for c in CODES if tally[c]}
     coverage = Coverage(
         claims=stats.claims, references=stats.references, cited_in_article=stats.cited_in_article, cited_share=stats.cited_share,
         supported=stats.supported, supported_share=stats.supported_share, single_source=len(stats.single_source),
@@ -404,9 +475,16 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
 # Rendering
 
 
-def render_audit(kb: KnowledgeBase, audit: Audit, fmt: str, *, lang: str | None = None, templates: str | None = None) -> str:
+#: How many problems of each code (and claims per problem) an HTML page lists by default.
+PAGE_LIMIT = 100
+
+
+def render_audit(kb: KnowledgeBase, audit: Audit, fmt: str, *, lang: str | None = None, templates: str | None = None,
+                 limit: int | None = None) -> str:
     """The audit as ``json``, ``md`` (templates/audit.md.j2) or a standalone ``html`` page
-    (templates/audit.html.j2 with the site's stylesheet inlined)."""
+    (templates/audit.html.j2 with the site's stylesheet inlined). ``json`` and ``md`` hold every
+    problem; the ``html`` page lists at most ``limit`` problems of each code and names at most
+    ``limit`` claims per problem (default PAGE_LIMIT; 0: everything), with complete counts."""
     if fmt == "json":
         return json.dumps(audit.as_dict(), ensure_ascii=False, indent=2) + "\n"
     from .handout import document_env, standalone_context
@@ -418,5 +496,5 @@ def render_audit(kb: KnowledgeBase, audit: Audit, fmt: str, *, lang: str | None 
     if fmt == "md":
         return render_template(env, "audit.md.j2", {**context, "audit": audit})
     if fmt == "html":
-        return render_template(env, "audit.html.j2", {**context, "audit": audit})
+        return render_template(env, "audit.html.j2", {**context, "audit": audit, "limit": PAGE_LIMIT if limit is None else limit})
     raise ConfigError(f"unknown audit format {fmt!r}", hint="expected md, json or html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import ConfigError
 from ..render import UI_LANGUAGES
 from ._common import add_output_options, check_templates_dir, emit, load_valid
 
@@ -26,17 +27,34 @@ def register(subparsers) -> None:
     p.add_argument("--lang", choices=UI_LANGUAGES, help="language of the report's words (default: the knowledge base's)")
     p.add_argument("--as-of", metavar="YEAR", type=int, help="count source ages from this year (default: the current year), for reproducible reports")
     p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name")
+    p.add_argument("--limit", metavar="N", type=_count,
+                   help="--format html: list at most N problems of each code and name at most N claims per problem "
+                        "(default: 100; 0: everything); counts stay complete, and md and json always list everything")
     p.set_defaults(handler=cmd_audit)
+
+
+def _count(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
+    return value
 
 
 def cmd_audit(args) -> int:
     from ..audit import SEVERITIES, build_audit, render_audit
     from ..graph import build_graph
 
+    if args.limit is not None and args.format != "html":
+        raise ConfigError(f"--limit applies to --format html only; --format {args.format} always lists every problem")
     kb = load_valid(args)
     check_templates_dir(args)
     audit = build_audit(kb, build_graph(kb), as_of=args.as_of)
-    emit(args, render_audit(kb, audit, args.format, lang=args.lang, templates=args.templates))
+    emit(args, render_audit(kb, audit, args.format, lang=args.lang, templates=args.templates, limit=args.limit))
     counts = ", ".join(f"{audit.counts[s]} {s}{'s' * (audit.counts[s] != 1 and s != 'info')}" for s in SEVERITIES)
     if not args.quiet:
         print(f"kb audit: {counts}", file=sys.stderr)

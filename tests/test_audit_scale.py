@@ -1,0 +1,242 @@
+"""The audit at scale: the fast wording check gives exactly what the simple one gave, build_audit
+agrees with the graph queries it no longer calls for every claim, and the HTML page lists a bounded
+number of problems per code while the counts, Markdown, JSON and --fail-on keep everything.
+
+A generated knowledge base (benchmarks/generate.py, a few hundred claims) stands in for a large
+one; no timing is asserted here (benchmarks/ measures speed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb import graph as kbgraph
+from kb.audit import CODES, PAGE_LIMIT, SEVERITIES, build_audit, load_wording, render_audit, strong_phrases
+from kb.graph import build_graph
+from kb.load import load_kb
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _reference_fold(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
+    return re.sub(r"\s+", " ", text).casefold()
+
+
+def reference_strong_phrases(text: str, phrases) -> list[str]:
+    """The wording check as first written (one pattern built per phrase per call): the oracle."""
+    folded = _reference_fold(text)
+    spans: list[tuple[int, int, str]] = []
+    for phrase in sorted(set(phrases), key=lambda p: (-len(p), p)):
+        pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in _reference_fold(phrase).split()) + r"(?!\w)"
+        for m in re.finditer(pattern, folded):
+            if any(s <= m.start() and m.end() <= e for s, e, _ in spans):
+                continue
+            spans.append((m.start(), m.end(), phrase))
+    found = []
+    for _, _, phrase in sorted(spans):
+        if phrase not in found:
+            found.append(phrase)
+    return found
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    spec = importlib.util.spec_from_file_location("kb_benchmark_generate", REPO / "benchmarks" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root = tmp_path_factory.mktemp("gen") / "kb"
+    module.generate(root, 600, 120, 1)
+    kb = load_kb(root)
+    graph = build_graph(kb)
+    return kb, graph, build_audit(kb, graph, as_of=2026)
+
+
+# -- the wording check -----------------------------------------------------------------------
+
+_WORDS = ["toont", "aan", "toont aan", "a", "b", "a b a", "Zeer", "zeer veilig", "veilig", "STRASSE", "straße", "x-y", "y",
+          "één", "een", "altijd", "altijdgroen", "proves", "clearly", "'s", "it's", "it\u2019s"]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.lists(st.sampled_from(_WORDS + [" ", "  ", "\n", ".", ",", "(", ")", "\u00a0"]), max_size=14).map("".join)
+       | st.lists(st.sampled_from(_WORDS), max_size=8).map(" ".join)
+       | st.text(alphabet="ab yz-ß'.", max_size=20),
+       phrases=st.lists(st.sampled_from(_WORDS) | st.text(alphabet="ab y-", min_size=1, max_size=6).filter(str.strip), max_size=8))
+def test_strong_phrases_agree_with_the_simple_check(text, phrases):
+    assert strong_phrases(text, tuple(phrases)) == reference_strong_phrases(text, phrases)
+
+
+def test_strong_phrases_edge_cases_agree_with_the_simple_check():
+    cases = [
+        ("a b a b a", ("a b a", "b")),             # a phrase that overlaps itself
+        ("Altijd altijd", ("altijd", "Altijd")),   # phrases that fold to the same words
+        ("de STRASSE is zeer veilig", ("straße", "strasse", "zeer veilig", "veilig")),  # folding changes the length
+        ("  zeer   veilig  ", ("zeer veilig",)),   # leading, repeated and trailing whitespace
+        ("x-y en y", ("x-y", "y")),                # non-word characters inside a phrase
+        ("it\u2019s clear", ("it's clear",)),       # curly apostrophe
+        ("", ("altijd",)),
+        ("altijd", ()),
+    ]
+    for text, phrases in cases:
+        assert strong_phrases(text, phrases) == reference_strong_phrases(text, phrases), (text, phrases)
+    assert strong_phrases("a b a b a", ("a b a", "b")) == ["a b a", "b"]
+
+
+def test_strong_phrases_on_every_text_of_a_generated_kb(generated):
+    kb, _, _ = generated
+    wording = load_wording()
+    flagged = 0
+    for claim in kb.claims.values():
+        for lang in ("nl", "en"):
+            got = strong_phrases(claim.text.get(lang), wording.phrases[lang])
+            assert got == reference_strong_phrases(claim.text.get(lang), wording.phrases[lang]), claim.id
+            flagged += bool(got)
+    assert flagged > 50  # the generated wording does use strong phrases
+
+
+# -- build_audit against the graph -----------------------------------------------------------
+
+def test_build_audit_of_a_generated_kb_agrees_with_the_graph(generated):
+    kb, graph, audit = generated
+    wording = load_wording()
+    strong = {p.subject: p for p in audit.problems if p.code == "strong-wording"}
+    expected = {}
+    for claim in kb.claims.values():
+        certainty = kbgraph.why(graph, claim.id).certainty
+        found = [f"{p} ({lang})" for lang in ("nl", "en") for p in reference_strong_phrases(claim.text.get(lang), wording.phrases[lang])]
+        if found and certainty in wording.flag_when:
+            expected[claim.id] = (tuple(found), certainty)
+    assert expected and {cid: p.phrases for cid, p in strong.items()} == {cid: found for cid, (found, _) in expected.items()}
+    for cid, (_, certainty) in expected.items():
+        assert strong[cid].messages["en"].endswith(
+            {"low": "while its best evidence is of low certainty", "very-low": "while its best evidence is of very low certainty",
+             "not-graded": "while none of its evidence is graded for certainty", "none": "with no supporting evidence"}[certainty])
+    singles = {p.subject: p for p in audit.problems if p.code == "single-source"}
+    assert set(singles) == set(kbgraph.single_source_claims(graph))
+    for cid, p in singles.items():
+        (ref,) = kbgraph.why(graph, cid).supporting_refs
+        assert p.message == f"all supporting evidence comes from one reference: {ref}"
+    assert audit.counts == {s: sum(p.severity == s for p in audit.problems) for s in SEVERITIES}
+    assert audit.by_code == {c: n for c in CODES if (n := sum(p.code == c for p in audit.problems))}
+    assert [p.rank for p in audit.problems] == sorted(p.rank for p in audit.problems)
+
+
+def test_shared_messages_are_right_for_each_problem(generated):
+    kb, _, audit = generated
+    for p in audit.problems:
+        assert p.message == p.messages["en"] and set(p.messages) == {"nl", "en"}
+        if p.code == "old-source":
+            year = kb.references[p.subject].year
+            assert p.message == f"published {year}, {2026 - year} years ago (limit: 15)"
+
+
+@pytest.mark.parametrize("limit", [0, 1, 7, 10_000])
+def test_listing_is_every_problem_in_order_up_to_the_limit(generated, limit):
+    _, _, audit = generated
+    for severity in SEVERITIES:
+        problems = audit.by_severity(severity)
+        listing = audit.listing(severity, limit)
+        assert listing == audit._listing_unsorted(severity, limit)
+        assert [code for code, _, _ in listing] == [c for c in CODES if CODES[c] == severity and c in audit.by_code]
+        for code, rows, hidden in listing:
+            of_code = [(n, p) for n, p in enumerate(problems, 1) if p.code == code]
+            assert rows == (of_code[:limit] if limit else of_code)
+            assert hidden == len(of_code) - len(rows)
+
+
+# -- the page and the complete outputs -------------------------------------------------------
+
+def _site_page(kb, audit, **extra):
+    from kb.handout import document_env
+    from kb.render import render_template
+    from kb.site import common_context
+
+    return render_template(document_env(kb), "audit.html.j2", {**common_context(kb, "audit.html", "en", True), "audit": audit, **extra})
+
+
+def test_the_page_lists_at_most_limit_problems_per_code_with_complete_counts(generated):
+    kb, _, audit = generated
+    html = _site_page(kb, audit, limit=5)
+    rows = re.findall(r'<tr id="p-(\w+)-(\d+)">', html)
+    shown = Counter(sev for sev, _ in rows)
+    for severity in SEVERITIES:
+        expected = sum(min(n, 5) for c, n in audit.by_code.items() if CODES[c] == severity)
+        assert shown[severity] == expected
+        assert f'<span class="count">({audit.counts[severity]})</span>' in html
+    more = re.findall(r'<tr class="audit-more"><td colspan="4"><code>([\w-]+)</code>: (\d+) more not listed on this page', html)
+    assert more and {code: int(n) for code, n in more} == {c: n - 5 for c, n in audit.by_code.items() if n > 5}
+    for code, n in audit.by_code.items():
+        assert f"<code>{code}</code> {n}" in html  # the counts line stays complete
+    # a problem naming more claims than the limit names the first ones, then links the reference's page
+    html = _site_page(kb, audit, limit=20)
+    shown = [(s, n, p) for s in SEVERITIES for _, rows, _ in audit.listing(s, 20) for n, p in rows]
+    severity, number, big = next((s, n, p) for s, n, p in shown if len(p.claims) > 20)
+    row = html.split(f'<tr id="p-{severity}-{number}">', 1)[1].split("</tr>", 1)[0]
+    assert re.findall(r'<a href="claims/([^"]+)\.html">', row) == list(big.claims[:20])
+    assert f'<a href="{big.href}">and {len(big.claims) - 20} more</a>' in row
+
+
+def test_the_default_page_is_bounded_and_limit_0_lists_everything(generated):
+    kb, _, audit = generated
+    default = _site_page(kb, audit)
+    assert len(re.findall(r'<tr id="p-', default)) == sum(min(n, PAGE_LIMIT) for n in audit.by_code.values())
+    everything = _site_page(kb, audit, limit=0)
+    assert len(re.findall(r'<tr id="p-', everything)) == len(audit.problems)
+    assert "audit-more" not in everything and " more</a>" not in everything
+
+
+def test_markdown_and_json_list_every_problem(generated):
+    kb, _, audit = generated
+    md = render_audit(kb, audit, "md", lang="en")
+    assert len(re.findall(r"^- \*\*[\w-]+\*\* `", md, flags=re.M)) == len(audit.problems) > 1000
+    data = json.loads(render_audit(kb, audit, "json"))
+    assert len(data["problems"]) == len(audit.problems)
+    big = max(audit.problems, key=lambda p: len(p.claims))
+    assert len(big.claims) > 5 and ", ".join(big.claims) in md  # every claim named, not capped
+
+
+def test_this_repository_s_page_lists_every_problem():
+    kb = load_kb(REPO)
+    audit = build_audit(kb, build_graph(kb), as_of=2026)
+    html = _site_page(kb, audit)
+    assert len(re.findall(r'<tr id="p-', html)) == len(audit.problems) and "audit-more" not in html
+
+
+# -- the CLI ---------------------------------------------------------------------------------
+
+CASE = Path(__file__).resolve().parent / "cases" / "audit-mini"
+
+
+def test_cli_limit_for_html(run_kb):
+    code, out, err = run_kb(CASE, "audit", "--format", "html", "--limit", "1", "--as-of", "2026", "--lang", "en")
+    assert code == 0, err
+    kb = load_kb(CASE)
+    by_code = build_audit(kb, build_graph(kb), as_of=2026).by_code
+    assert len(re.findall(r'<tr id="p-', out)) == len(by_code)  # one problem of each code
+    assert '<tr class="audit-more"><td colspan="4"><code>single-source</code>: 2 more not listed on this page' in out
+    assert "kb audit: 3 errors, 8 warnings, 7 info" in err  # the summary counts everything
+
+
+def test_cli_limit_is_for_html_only_and_a_count(run_kb):
+    code, out, err = run_kb(CASE, "audit", "--format", "md", "--limit", "3")
+    assert (code, out) == (1, "")
+    assert err.strip() == "kb: error: --limit applies to --format html only; --format md always lists every problem"
+    code, _, err = run_kb(CASE, "audit", "--format", "html", "--limit", "-1")
+    assert code == 2 and "argument --limit: expected a whole number, 0 or more, got '-1'" in err
+
+
+def test_fail_on_counts_problems_the_page_leaves_out(run_kb, generated):
+    kb, _, audit = generated
+    code, out, err = run_kb(Path(kb.root), "audit", "--format", "html", "--limit", "1", "--fail-on", "warning", "--as-of", "2026")
+    assert code == 1
+    n = len(audit.at_or_above("warning"))
+    assert n > 20 and f"failing: {n} problems at or above 'warning'" in err
