@@ -1,0 +1,280 @@
+"""kb.cite's speed-ups keep every result: the memoised LaTeX parsing, and ``format_references``
+with its disk cache (per entry content, style, backend and style source) and worker processes.
+Byte-identical output on whole bibliographies is tests/test_cite_golden.py."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from pybtex.database import parse_string
+from pybtex.plugin import register_plugin
+from pybtex.richtext import Text
+
+from kb import cite
+from kb.bib import parse_bib_file, parse_bib_text
+from kb.model import Config, KnowledgeBase
+
+TESTS = Path(__file__).resolve().parent
+CASE = TESTS / "cases" / "styles"
+BIBS = [TESTS.parent / "references" / "krachttraining.bib", CASE / "fixtures.bib", CASE / "edge.bib", CASE / "generated.bib"]
+
+BIB = """\
+@article{one, author={van der Esch, Martin and M{\\"u}ller, J{\\"o}rg}, title={First {RCT} title}, journal={J Test}, year={2020}, volume={1}, pages={1--9}}
+@article{two, author={Doe, Jane}, title={Second title}, journal={J Test}, year={2021}}
+@article{three, author={Roe, Rita}, title={No journal here}, year={2022}}
+"""
+
+
+def make(root: Path, text: str = BIB) -> KnowledgeBase:
+    """A knowledge base at ``root`` holding only the bibliography ``text`` (a new pybtex object each
+    time, so nothing is in kb.cite's memory for it: as in a new run)."""
+    data, _, _ = parse_bib_text(text, "test.bib")
+    return KnowledgeBase(root=str(root), config=Config(), claims={}, references={}, articles={}, bibliography=data)
+
+
+@pytest.fixture
+def cache_on(monkeypatch):
+    monkeypatch.setenv("KB_CACHE", "1")
+
+
+@pytest.fixture
+def rendered(monkeypatch):
+    """The keys kb.cite formats for real (not from a cache) in this process."""
+    calls: list[str] = []
+    real = cite._render
+
+    def counting(entry, key, *args, **kwargs):
+        calls.append(key)
+        return real(entry, key, *args, **kwargs)
+
+    monkeypatch.setattr(cite, "_render", counting)
+    return calls
+
+
+# -- LaTeX parsing -----------------------------------------------------------------------------
+
+PYBTEX_FROM_LATEX = cite._PYBTEX_FROM_LATEX.__func__
+
+
+def test_fast_latex_parsing_equals_pybtex_on_random_text():
+    """Text the decoder would not change is parsed without it: the result is the same rich text."""
+    alphabet = list("ab {}-',.!?`~\\$%&#_^<>@*:;()[]/+=\"\n\t|") + ["é", "–", "\u00a0", "日", "²", "ß"]
+    rng = random.Random(7)
+    skipped_decoder = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        try:
+            expected = repr(PYBTEX_FROM_LATEX(Text, text))
+        except Exception as exc:  # unbalanced braces
+            expected = type(exc).__name__
+        try:
+            actual = repr(cite._parse_latex(text))
+        except Exception as exc:
+            actual = type(exc).__name__
+        assert actual == expected, text
+        skipped_decoder += not cite._DECODER_WORK.search(text)
+    assert skipped_decoder > 2000  # the fast path was taken, and agreed
+
+
+def test_fast_latex_parsing_equals_pybtex_on_every_field_and_name_of_the_test_bibliographies():
+    values = set()
+    for path in BIBS:
+        data, _, _ = parse_bib_file(path, path.name)
+        for entry in data.entries.values():
+            values.update(entry.fields.values())
+            for people in entry.persons.values():
+                for p in people:
+                    values.update(p.first_names + p.middle_names + p.prelast_names + p.last_names + p.lineage_names)
+    assert len(values) > 500
+    for value in values:
+        assert repr(cite._parse_latex(value)) == repr(PYBTEX_FROM_LATEX(Text, value)), value
+    assert cite._parse_latex("{\\'E}mile -- x") == Text.from_latex("{\\'E}mile -- x")  # decoder work is still done
+
+
+def test_pybtex_from_latex_is_restored_after_formatting_even_on_errors(tmp_path):
+    kb = make(tmp_path)
+    cite.format_reference(kb, "one", "apa")
+    assert Text.__dict__["from_latex"] is cite._PYBTEX_FROM_LATEX
+    with pytest.raises(KeyError):
+        with cite._fast_latex():
+            assert Text.__dict__["from_latex"] is cite._FAST_FROM_LATEX
+            with cite._fast_latex():  # reentrant
+                pass
+            assert Text.__dict__["from_latex"] is cite._FAST_FROM_LATEX
+            raise KeyError("x")
+    assert Text.__dict__["from_latex"] is cite._PYBTEX_FROM_LATEX
+
+
+# -- format_references -------------------------------------------------------------------------
+
+def test_format_references_equals_format_reference_one_by_one(tmp_path):
+    keys = ["three", "one", "nosuchkey", "two", "one"]
+    many = cite.format_references(make(tmp_path), keys, "vancouver", "html")
+    single = make(tmp_path)
+    assert list(many) == ["three", "one", "nosuchkey", "two"]
+    assert many == {key: cite.format_reference(single, key, "vancouver", "html") for key in many}
+    assert many["three"] == ("[three: missing journal in three]", "missing journal in three")
+    assert many["nosuchkey"] == ("[nosuchkey: unknown reference]", "unknown reference")
+    assert many["one"][1] is None and many["one"][0].endswith("title. J Test. 2020;1:1-9.")
+
+
+def test_format_reference_uses_what_format_references_did(tmp_path, rendered):
+    kb = make(tmp_path)
+    cite.format_references(kb, ["one", "two"], "apa", "text")
+    assert sorted(rendered) == ["one", "two"]
+    cite.format_reference(kb, "one", "apa", "text")
+    cite.format_references(kb, ["one", "two"], "apa", "text")
+    assert sorted(rendered) == ["one", "two"]
+    cite.format_reference(kb, "one", "apa", "html")  # another backend is another result
+    assert sorted(rendered) == ["one", "one", "two"]
+
+
+def test_cached_and_uncached_results_are_identical(tmp_path, cache_on, rendered):
+    keys = ["one", "two", "three"]
+    cold = cite.format_references(make(tmp_path), keys, "apa", "markdown")
+    assert sorted(rendered) == sorted(keys)
+    assert (tmp_path / ".kb-cache" / "references.apa.markdown.pickle").is_file()
+    warm = cite.format_references(make(tmp_path), keys, "apa", "markdown")
+    assert warm == cold
+    assert sorted(rendered) == sorted(keys)  # nothing formatted again
+    md = cite.format_references(make(tmp_path), keys, "apa", "md")  # "md" and "markdown" are one backend
+    assert md == cold and len(rendered) == 3
+
+
+def test_an_edited_entry_is_formatted_again_and_nothing_else(tmp_path, cache_on, rendered):
+    keys = ["one", "two", "three"]
+    before = cite.format_references(make(tmp_path), keys, "vancouver", "text")
+    rendered.clear()
+    after = cite.format_references(make(tmp_path, BIB.replace("Second title", "Second title, edited")), keys, "vancouver", "text")
+    assert rendered == ["two"]
+    assert after["two"][0] == "Doe J. Second title, edited. J Test. 2021."
+    assert after["one"] == before["one"] and after["three"] == before["three"]
+    rendered.clear()
+    renamed = cite.format_references(make(tmp_path, BIB.replace("{van der Esch, Martin", "{van der Esch, Marten")), keys, "vancouver", "text")
+    assert rendered == ["one"] and renamed["one"] == before["one"]  # a name is content too
+
+
+def test_a_changed_style_source_formats_everything_again(tmp_path, cache_on, rendered, monkeypatch):
+    """A style plugin's own module is part of the cache key: editing it invalidates what it formatted."""
+    module = tmp_path / "plugin" / "kbtest_style.py"
+    module.parent.mkdir()
+    module.write_text("from kb.styles.vancouver import VancouverStyle\n\n\nclass TestStyle(VancouverStyle):\n    pass\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(module.parent))
+    from kbtest_style import TestStyle
+
+    register_plugin("pybtex.style.formatting", "kbtest", TestStyle)
+    cite.get_style.cache_clear()
+    cite._code_state.cache_clear()
+    try:
+        keys = ["one", "two"]
+        first = cite.format_references(make(tmp_path), keys, "kbtest", "text")
+        assert str(module) in cite._source_files([TestStyle])
+        rendered.clear()
+        cite._code_state.cache_clear()  # a new run
+        assert cite.format_references(make(tmp_path), keys, "kbtest", "text") == first and rendered == []
+        module.write_text(module.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+        cite._code_state.cache_clear()
+        assert cite.format_references(make(tmp_path), keys, "kbtest", "text") == first
+        assert sorted(rendered) == keys
+    finally:
+        cite.get_style.cache_clear()
+        cite._code_state.cache_clear()
+        sys.modules.pop("kbtest_style", None)
+
+
+def test_the_cache_key_covers_kbs_styles_and_this_module():
+    files = cite._source_files([type(cite.get_style("plain"))])
+    kb_dir = Path(cite.__file__).resolve().parent
+    for name in ("cite.py", "render.py", "styles/_common.py", "styles/vancouver.py", "styles/apa.py"):
+        assert str(kb_dir / name) in files
+    assert any(f.endswith("pybtex/style/formatting/unsrt.py") for f in files)  # plain's base class
+    assert cite._code_state("vancouver", "html") != cite._code_state("apa", "html") != cite._code_state("apa", "text")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty"])
+def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path, cache_on, rendered, damage):
+    keys = ["one", "two", "three"]
+    cold = cite.format_references(make(tmp_path), keys, "plain", "html")
+    path = tmp_path / ".kb-cache" / "references.plain.html.pickle"
+    blob = path.read_bytes()
+    path.write_bytes({"garbage": b"not a cache at all", "truncated": blob[:len(blob) // 2], "empty": b"",
+                      "flipped": blob[:-5] + bytes([blob[-5] ^ 1]) + blob[-4:]}[damage])
+    rendered.clear()
+    assert cite.format_references(make(tmp_path), keys, "plain", "html") == cold
+    assert sorted(rendered) == sorted(keys)
+    rendered.clear()
+    assert cite.format_references(make(tmp_path), keys, "plain", "html") == cold
+    assert rendered == []  # rewritten whole
+
+
+def test_kb_cache_0_writes_nothing(tmp_path, monkeypatch, rendered):
+    monkeypatch.setenv("KB_CACHE", "0")
+    keys = ["one", "two", "three"]
+    first = cite.format_references(make(tmp_path), keys, "vancouver", "html")
+    assert not (tmp_path / ".kb-cache").exists()
+    rendered.clear()
+    assert cite.format_references(make(tmp_path), keys, "vancouver", "html") == first
+    assert sorted(rendered) == sorted(keys)
+
+
+def test_the_disk_cache_does_not_grow_without_bound(tmp_path, cache_on, monkeypatch):
+    from kb.cache import load_value
+
+    monkeypatch.setattr(cite, "_code_state", lambda style, backend: b"fixed")
+    for n in range(4):  # every entry edited each time: old results are dropped beyond the limit
+        text = "".join(f"@article{{k{i}, author={{Doe, Jane}}, title={{T{i} v{n}}}, journal={{J}}, year={{2020}}}}\n" for i in range(600))
+        kb = make(tmp_path, text)
+        cite.format_references(kb, list(kb.bibliography.entries), "vancouver", "text", parallel=False)
+    stored = load_value(tmp_path, "references.vancouver.text.pickle", b"fixed")
+    assert 600 < len(stored) <= 1200
+
+
+def test_many_entries_are_formatted_by_two_worker_processes(tmp_path, monkeypatch, rendered):
+    """More than PARALLEL_MIN_ENTRIES uncached entries: formatted in forked workers (none in this
+    process), with the same results as in one process."""
+    monkeypatch.setattr(cite, "PARALLEL_MIN_ENTRIES", 20)
+    monkeypatch.setattr(cite, "_cores", lambda: 2)
+    data, _, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    keys = list(data.entries)
+    serial = cite.format_references(KnowledgeBase(str(tmp_path), Config(), {}, {}, {}, bibliography=data), keys, "apa", "html", parallel=False)
+    assert len(rendered) == len(keys)
+    rendered.clear()
+    data2, _, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    parallel = cite.format_references(KnowledgeBase(str(tmp_path), Config(), {}, {}, {}, bibliography=data2), keys, "apa", "html")
+    assert rendered == []  # all done in the workers
+    assert parallel == serial and list(parallel) == keys
+
+
+def test_templates_of_kbs_styles_do_not_read_the_entry():
+    """kb's templates are built once per entry type with e=None (kb/styles/_common.format_any_type)."""
+    for name in ("vancouver", "apa"):
+        style = cite.get_style(name)
+        for attribute in dir(style):
+            if attribute.startswith("get_") and attribute.endswith("_template"):
+                assert getattr(style, attribute)(None) is not None
+
+
+def test_names_formatted_once_per_style_equal_pybtexs_own(tmp_path):
+    """pybtex's styles with kb's per-name memo give what the same style gives without it, for the
+    same person in several entries, abbreviated (unsrtalpha is plain's template) or not."""
+    from pybtex.plugin import find_plugin
+
+    bib = parse_string("@article{a, author={Knuth, Donald E. and de la Vall{\\'e}e Poussin, Charles}, title={A}, journal={J}, year={2000}}\n"
+                       "@book{b, editor={Knuth, Donald E. and Knuth, D. and Smith, Jr, John}, title={B}, publisher={P}, year={2001}}\n", "bibtex")
+    kb = KnowledgeBase(str(tmp_path), Config(), {}, {}, {}, bibliography=bib)
+    for name in ("plain", "unsrt", "alpha", "unsrtalpha"):
+        assert cite.get_style(name).format_name is not find_plugin("pybtex.style.formatting", name)().format_name
+        for abbreviate in (False, True):
+            plain_pybtex = find_plugin("pybtex.style.formatting", name)(abbreviate_names=abbreviate)
+            for key in ("a", "b", "a"):
+                for backend in ("text", "latex", "html"):
+                    expected = plain_pybtex.format_entry(key, bib.entries[key]).text.render_as(backend)
+                    if not abbreviate:
+                        assert cite.format_reference(kb, key, name, backend) == (expected, None)
+                    memo = find_plugin("pybtex.style.formatting", name)(abbreviate_names=abbreviate)
+                    cite._format_names_once(memo)
+                    assert memo.format_entry(key, bib.entries[key]).text.render_as(backend) == expected
+    assert "Vall" in cite.format_reference(kb, "a", "plain", "latex")[0]
