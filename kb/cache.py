@@ -38,6 +38,7 @@ import pickle
 import stat
 import sys
 import time
+from array import array
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -475,18 +476,34 @@ def start_loading(root: Path, kind: str, files: list[tuple[str, str, str]], load
     return FileLoading(root, kind, files, load_one, parallel=parallel, **options)
 
 
-# --- the whole-knowledge-base snapshot: a warm `kb check` without loading a single claim ---------
+# --- the whole-knowledge-base index: `kb check` without loading what did not change ----------------
 #
 # Even from the per-file cache, turning 100,000 cached claims back into objects and validating them
-# takes seconds. When *no* input file changed since the last load (same names, sizes and mtimes,
-# none of them "racy"), the last result is still right: ``remember_kb`` then returns a
-# KnowledgeBase whose mappings know their keys (from the snapshot) and load their values on first
-# use, and ``remembered_validation`` returns the diagnostics the last ``validate`` found for
-# exactly that state. Any difference in any file, in kb's own code or in the schema means a normal load.
+# takes seconds. So after every load and validation the result is also kept as an *index*: for every
+# input file its name, size, mtime and mode (one ``scandir`` and one ``stat`` per file, the same walk
+# the loader lists claim files from), for every claim file what validation needs of it (its id, the
+# reference keys it cites, its derived_from) and its diagnostics, and the whole-knowledge-base results
+# (claim, reference and article keys, load diagnostics, validate's answer). Stored with ``marshal``
+# (plain tuples and strings: about ten times faster to read than pickle), in two keyed, checksummed
+# files: ``check-index.marshal`` (everything) and ``check-journal.marshal`` (what changed since, plus
+# the whole-knowledge-base results). The journal is merged into the index when it holds more than
+# ``JOURNAL_MERGE`` of the files, so one edit never rewrites the 100,000-entry file.
+#
+# * Nothing changed (same names, sizes, mtimes, modes; none "racy"; same kb code, schema, data): the
+#   journal alone answers. ``load_kb`` returns a knowledge base whose mappings know their keys and
+#   load their values (a full load) only when something reads them; ``validate`` returns the
+#   remembered diagnostics.
+# * Only claim files changed (edited, added, deleted, renamed; kb/load.py decides what counts): the
+#   changed files are parsed, the rest comes from the index, and validate re-checks only the claims
+#   that can have a different answer (kb/validate.py).
+# * Anything else (kb.yaml, an article, a BibTeX file, folders added or removed, a folder that cannot
+#   be listed, no or a damaged index): the full load and validation, which writes a new index.
 
-_SNAPSHOT_FILE = "snapshot.pickle"
-_VALIDATION_FILE = "validation.pickle"
-#: id(kb) -> (weak reference to kb, state digest, root): the knowledge bases whose input state is known.
+_INDEX_FILE = "check-index.marshal"
+_JOURNAL_FILE = "check-journal.marshal"
+#: Merge the journal into the index when it names more than this share of the claim files.
+JOURNAL_MERGE = 0.05
+#: id(kb) -> (weak reference to kb, Session): how each knowledge base was loaded, for validate.
 _STATES: dict[int, tuple] = {}
 
 
@@ -509,55 +526,360 @@ def _code_fingerprint() -> bytes:
     return h.digest()
 
 
-def _input_state(root: Path) -> bytes | None:
-    """A digest of every input file's name, size and mtime (kb.yaml, claims/, articles/, references/).
-
-    None if a file changed less than ``_RACY_NS`` ago (its mtime cannot be trusted yet) or cannot be
-    listed. Over-inclusive on purpose: any file in those folders counts, loaded or not; a symbolic
-    link counts with its target. One ``scandir`` and one ``stat`` per file: about 0.3 s at 100,000 files.
-    """
-    limit = time.time_ns() - _RACY_NS
-    items: list = []
-
-    def add(name: str, info) -> bool:
-        if info.st_mtime_ns > limit:
-            return False
-        items.append((name, info.st_size, info.st_mtime_ns, info.st_mode))
-        return True
-
-    def scan(folder: str, prefix: str) -> bool:
-        with os.scandir(folder) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
-        for entry in entries:
-            name = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                if not add(name + "/", entry.stat(follow_symlinks=False)) or not scan(entry.path, name + "/"):
-                    return False
-                continue
+def _position(owner, name: str) -> int | None:
+    """Where ``name`` is in ``owner.names``: a linear search (in C) for the first few questions, then a dict."""
+    if owner._pos is None:
+        owner._asked += 1
+        if owner._asked <= 32:
             try:
-                info = entry.stat()
-            except OSError:  # a dangling link
-                info = entry.stat(follow_symlinks=False)
-            if not add(name, info):
-                return False
-        return True
+                return owner.names.index(name)
+            except ValueError:
+                return None
+        owner._pos = {n: i for i, n in enumerate(owner.names)}
+    return owner._pos.get(name)
+
+
+class Scan:
+    """Every input file's size, mtime (ns) and mode, by name relative to the root, from one walk.
+
+    ``names``: a tuple in walk order; ``packed``: an ``array('q')`` of (size, mtime, mode) per name.
+    Folders end with ``/`` and carry (0, 0, mode) (their size and mtime change with their listing,
+    which is already here); a missing kb.yaml or top folder is (-1, -1, 0). ``racy``: names
+    modified less than ``_RACY_NS`` before the walk (their mtime cannot be trusted yet).
+    ``errors``: (name, OSError) for folders that could not be listed and files that could not be stat'ed.
+    """
+
+    __slots__ = ("names", "packed", "racy", "errors", "_digest", "_pos", "_asked")
+
+    def __init__(self, names: list, packed: array, racy: set, errors: list):
+        self.names, self.packed, self.racy, self.errors = tuple(names), packed, racy, errors
+        self._digest = self._pos = None
+        self._asked = 0
+
+    @property
+    def trusted(self) -> bool:
+        return not self.racy and not self.errors
+
+    def items(self) -> Iterator[tuple[str, tuple]]:
+        packed = self.packed
+        for i, name in enumerate(self.names):
+            yield name, tuple(packed[3 * i:3 * i + 3])
+
+    def position(self, name: str) -> int | None:
+        return _position(self, name)
+
+    def stat(self, name: str) -> tuple | None:
+        i = self.position(name)
+        return None if i is None else tuple(self.packed[3 * i:3 * i + 3])
+
+    def recorded(self) -> bytes:
+        """``packed`` as it may be remembered: a racy file's mtime as -1, so that it counts as changed next time."""
+        if not self.racy:
+            return self.packed.tobytes()
+        copy = array("q", self.packed)
+        for name in self.racy:
+            copy[3 * self.position(name) + 1] = -1
+        return copy.tobytes()
+
+    def recorded_stat(self, name: str) -> tuple | None:
+        found = self.stat(name)
+        return found if found is None or name not in self.racy else (found[0], -1, found[2])
+
+    def digest(self) -> bytes | None:
+        """A digest of the whole listing and of kb's code; None when it cannot be trusted (racy, errors)."""
+        if not self.trusted:
+            return None
+        if self._digest is None:
+            self._digest = hashlib.blake2b(marshal.dumps(self.names) + self.packed.tobytes() + _code_fingerprint(), digest_size=32).digest()
+        return self._digest
+
+
+def scan_inputs(root: str | os.PathLike) -> Scan:
+    """Walk kb.yaml, claims/, articles/ and references/: one ``scandir`` per folder and one ``stat`` per
+    file (a symbolic link counts with its target; a link to a folder is listed, not followed)."""
+    root = os.fspath(root)
+    limit = time.time_ns() - _RACY_NS
+    names: list = []
+    packed = array("q")
+    racy: set = set()
+    errors: list = []
+    add_name, add_stat = names.append, packed.extend
+
+    def scan(folder: str, prefix: str) -> None:
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            errors.append((prefix.rstrip("/"), exc))
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    add_stat((0, 0, entry.stat(follow_symlinks=False).st_mode))
+                    add_name(prefix + entry.name + "/")
+                    scan(entry.path, prefix + entry.name + "/")
+                    continue
+                try:
+                    info = entry.stat()
+                except OSError:  # a dangling link
+                    info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                add_name(prefix + entry.name)
+                add_stat((-1, -1, 0))
+                errors.append((prefix + entry.name, exc))
+                continue
+            add_name(prefix + entry.name)
+            add_stat((info.st_size, info.st_mtime_ns, info.st_mode))
+            if info.st_mtime_ns > limit:
+                racy.add(prefix + entry.name)
 
     try:
-        try:
-            info = os.stat(root / "kb.yaml")
-            if not add("kb.yaml", info):
-                return None
-        except FileNotFoundError:
-            items.append(("kb.yaml", -1, -1, 0))
-        for folder in ("claims", "articles", "references"):
-            path = os.path.join(root, folder)
-            if not os.path.isdir(path):
-                items.append((folder + "/", -1, -1, 0))
-            elif not scan(path, folder + "/"):
-                return None
-    except OSError:
+        info = os.stat(os.path.join(root, "kb.yaml"))
+        add_name("kb.yaml")
+        add_stat((info.st_size, info.st_mtime_ns, info.st_mode))
+        if info.st_mtime_ns > limit:
+            racy.add("kb.yaml")
+    except OSError as exc:
+        add_name("kb.yaml")
+        add_stat((-1, -1, 0))
+        if not isinstance(exc, FileNotFoundError):
+            errors.append(("kb.yaml", exc))
+    for folder in ("claims", "articles", "references"):
+        path = os.path.join(root, folder)
+        add_name(folder + "/")
+        if not os.path.isdir(path):
+            add_stat((-1, -1, 0))
+        else:
+            add_stat((0, 0, os.stat(path).st_mode))
+            scan(path, folder + "/")
+    return Scan(names, packed, racy, errors)
+
+
+def encode(d: Diagnostic) -> tuple:
+    """A Diagnostic as a plain tuple (marshal writes those fast); ``decode`` turns it back."""
+    loc = d.location
+    return (d.severity.value, d.code, d.message, loc.path, loc.line, loc.column, d.hint)
+
+
+def decode(t: tuple) -> Diagnostic:
+    from .errors import Severity
+
+    return Diagnostic(Severity(t[0]), t[1], t[2], Location(t[3], t[4], t[5]), t[6])
+
+
+def _read_marshal(path: Path, state: bytes):
+    payload = _read_signed(path, state)
+    if payload is None:
         return None
-    return hashlib.blake2b(marshal.dumps(items) + _code_fingerprint(), digest_size=32).digest()
+    try:
+        return marshal.loads(payload)
+    except Exception:  # any problem at all: no index
+        return None
+
+
+def _write_marshal(path: Path, state: bytes, value) -> bool:
+    key = _cache_key()
+    if key is None:
+        return False
+    try:
+        payload = marshal.dumps(value)
+    except ValueError:  # a value marshal cannot write (it never should): no index
+        return False
+    _write_signed(path, state, payload, key)
+    return True
+
+
+#: What the journal replaces whole (everything that is not per file).
+_WHOLE = ("summary", "dups", "dup_diags", "derived", "cites", "cycles")
+#: Per-file dictionaries the journal holds changes to (None = gone).
+_PER_FILE = ("load_diags", "check_diags")
+
+
+class Index:
+    """The remembered state of one knowledge base (see above): the index file with the journal on top.
+
+    Per name of the walk: its (size, mtime, mode) as ``Scan.recorded`` gave it, and for a claim file
+    its record, (claim id or None, cited reference keys (each once), derived_from), kept marshalled
+    until asked for (``names``/``stats``/``records`` in the file, aligned; ``entries``: the journal's
+    name -> (stat, record) or None for a name that is gone). load_diags / check_diags: claim file ->
+    encoded diagnostics of loading it / of validating its claim (only non-empty ones; check_diags only
+    for files whose claim is in ``kb.claims``); dups: claim id -> its files when there are several;
+    dup_diags: id -> their duplicate-id diagnostics; derived: claim id -> (file, derived_from) for
+    claims in ``kb.claims`` that have one; cites: reference key -> how many claims in ``kb.claims``
+    cite it; cycles: encoded derived-cycle diagnostics; fixed: what only a full load changes (reference
+    notes, article files, the other load diagnostics); summary: root, digest, config, keys, load
+    diagnostics, unloaded claim ids, validate's result.
+    """
+
+    def __init__(self, main: dict, journal: dict):
+        self.token = main["token"]
+        self.names, self.records, self.fixed = main["names"], main["records"], main["fixed"]
+        self.stats = array("q")
+        self.stats.frombytes(main["stats"])
+        if len(self.stats) != 3 * len(self.names) or len(self.records) != len(self.names):
+            raise ValueError("inconsistent index")
+        self.entries = dict(journal["entries"])
+        for name in _PER_FILE:
+            merged = dict(main[name])
+            for key, value in journal[name].items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            setattr(self, name, merged)
+        self.journal = {name: dict(journal[name]) for name in _PER_FILE}
+        for name in _WHOLE:
+            setattr(self, name, journal[name])
+        self._pos = None
+        self._asked = 0
+
+    def position(self, name: str) -> int | None:
+        return _position(self, name)
+
+    def old_stat(self, name: str) -> tuple | None:
+        if name in self.entries:
+            entry = self.entries[name]
+            return None if entry is None else tuple(entry[0])
+        i = self.position(name)
+        return None if i is None else tuple(self.stats[3 * i:3 * i + 3])
+
+    def old_record_bytes(self, name: str) -> bytes:
+        if name in self.entries:
+            entry = self.entries[name]
+            return b"" if entry is None else entry[1]
+        i = self.position(name)
+        return b"" if i is None else self.records[i]
+
+    def record(self, rel: str) -> tuple | None:
+        """The record of a claim file, or None if it had none."""
+        raw = self.old_record_bytes(rel)
+        return tuple(marshal.loads(raw)) if raw else None
+
+    def all_records(self) -> Iterator[tuple[str, tuple]]:
+        for i, name in enumerate(self.names):
+            if name not in self.entries and self.records[i]:
+                yield name, tuple(marshal.loads(self.records[i]))
+        for name, entry in self.entries.items():
+            if entry is not None and entry[1]:
+                yield name, tuple(marshal.loads(entry[1]))
+
+    def changed(self, scan: Scan) -> set[str]:
+        """The names whose (size, mtime, mode) differ between the walk and the index, or are racy now."""
+        candidates = set(self.entries) | scan.racy
+        old = self.stats
+        now = scan.packed
+        if scan.names == self.names:
+            old_bytes, now_bytes = old.tobytes(), now.tobytes()
+            step = 24 * 512
+            for offset in range(0, len(now_bytes), step):
+                if old_bytes[offset:offset + step] != now_bytes[offset:offset + step]:
+                    for i in range(offset // 24, min(len(scan.names), (offset + step) // 24)):
+                        if old[3 * i:3 * i + 3] != now[3 * i:3 * i + 3]:
+                            candidates.add(scan.names[i])
+        else:
+            if scan._pos is None:
+                scan._pos = {n: i for i, n in enumerate(scan.names)}
+            if self._pos is None:
+                self._pos = {n: i for i, n in enumerate(self.names)}
+            candidates |= scan._pos.keys() ^ self._pos.keys()
+            for name, i in scan._pos.items():
+                j = self._pos.get(name)
+                if j is not None and old[3 * j:3 * j + 3] != now[3 * i:3 * i + 3]:
+                    candidates.add(name)
+        if len(candidates) > 32 and scan._pos is None:
+            scan._pos = {n: i for i, n in enumerate(scan.names)}
+        return {name for name in candidates if name in scan.racy or self.old_stat(name) != scan.stat(name)}
+
+
+def _fingerprint_state() -> bytes:
+    return _code_fingerprint()
+
+
+_journal_read: dict = {}
+
+
+def _read_journal(root: Path) -> dict | None:
+    key = str(root)
+    if key not in _journal_read:
+        found = _read_marshal(root / CACHE_DIR / _JOURNAL_FILE, _fingerprint_state())
+        _journal_read[key] = found if isinstance(found, dict) else None
+    return _journal_read[key]
+
+
+def read_summary(root: Path) -> dict | None:
+    """The journal's whole-knowledge-base results (cheap: no per-file data), or None."""
+    journal = _read_journal(root)
+    summary = journal.get("summary") if journal is not None else None
+    return summary if isinstance(summary, dict) and summary.get("root") == str(root) else None
+
+
+def read_index(root: Path) -> Index | None:
+    """The index with the journal on top, or None if either is missing, stale or damaged."""
+    main = _read_marshal(root / CACHE_DIR / _INDEX_FILE, _fingerprint_state())
+    journal = _read_journal(root)
+    _journal_read.pop(str(root), None)
+    try:
+        if not isinstance(main, dict) or not isinstance(journal, dict) or journal["base"] != main["token"]:
+            return None
+        if journal["summary"]["root"] != str(root):
+            return None
+        return Index(main, journal)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+
+
+def write_index(root: Path, index: Index | None, main: dict | None = None, changes: dict | None = None) -> None:
+    """Keep the state: ``main`` (names, stats, records, load_diags, check_diags, fixed, and the
+    ``_WHOLE`` parts) as a new index file and an empty journal; or, on top of ``index``, ``changes``
+    ("entries": name -> (stat, record) or None; "load_diags"/"check_diags": rel -> value or None; and
+    the ``_WHOLE`` parts) in the journal. Never fails."""
+    state = _fingerprint_state()
+    folder = root / CACHE_DIR
+    _journal_read.pop(str(root), None)
+    if main is not None:
+        token = os.urandom(16)
+        if not _write_marshal(folder / _INDEX_FILE, state, dict(main, token=token)):
+            return
+        journal = {"base": token, "entries": {}, **{name: {} for name in _PER_FILE}}
+        for name in _WHOLE:
+            journal[name] = main[name]
+    else:
+        journal = {"base": index.token, "entries": {**index.entries, **changes["entries"]}}
+        for name in _PER_FILE:
+            journal[name] = {**index.journal[name], **changes[name]}
+        for name in _WHOLE:
+            journal[name] = changes[name]
+    _write_marshal(folder / _JOURNAL_FILE, state, journal)
+
+
+class Session:
+    """How one knowledge base was loaded: what validate may reuse and what it must write back.
+
+    ``result``: validate's remembered answer (nothing changed), or None. ``index``: the index the
+    load started from (None: a full load, validate writes a new one). ``update``: what kb/load.py
+    found changed (its own record; see ``load._load_changes``). ``scan``: the walk of this load.
+    ``files``: for a full load, (rel, claim or None, diagnostics) of every claim file.
+    """
+
+    def __init__(self, root: Path, scan: Scan | None, index: Index | None = None, result: list | None = None,
+                 update: Any = None, files: list | None = None):
+        self.root, self.scan, self.index, self.result, self.update, self.files = root, scan, index, result, update, files
+
+
+def _register(kb, session: Session) -> None:
+    import weakref
+
+    for key in [k for k, (ref, _) in _STATES.items() if ref() is None]:
+        del _STATES[key]
+    _STATES[id(kb)] = (weakref.ref(kb), session)
+
+
+def session_of(kb) -> Session | None:
+    """The Session ``remember_kb`` registered for this knowledge base (None: loaded some other way, or cache off)."""
+    entry = _STATES.get(id(kb))
+    if entry is None or entry[0]() is not kb or not cache_enabled():
+        return None
+    return entry[1]
 
 
 class _Lazy(Mapping):
@@ -609,6 +931,29 @@ class _LazyAttributes:
         return getattr(data, name)
 
 
+def lazy_kb(root: Path, summary: dict, loader: Callable[[Path], Any], *, claims: tuple | None = None, diagnostics: tuple | None = None):
+    """A KnowledgeBase with the keys and load diagnostics of ``summary`` whose values come from one full
+    ``loader(root)`` on first use (the same files, so the same keys)."""
+    from .model import Config, KnowledgeBase
+
+    full: dict = {}
+
+    def real():
+        if "kb" not in full:
+            full["kb"] = loader(root)
+        return full["kb"]
+
+    return KnowledgeBase(
+        root=str(root),
+        config=Config(**summary["config"]),
+        claims=_Lazy(tuple(summary["claims"] if claims is None else claims), lambda: real().claims),
+        references=_Lazy(tuple(summary["references"]), lambda: real().references),
+        articles=_Lazy(tuple(summary["articles"]), lambda: real().articles),
+        bibliography=_LazyAttributes(lambda: real().bibliography),
+        diagnostics=tuple(map(decode, summary["load_diagnostics"])) if diagnostics is None else diagnostics,
+    )
+
+
 def _read_pickle(path: Path, state: bytes):
     """The object stored with ``state`` in a keyed, checksummed file, or None."""
     payload = _read_signed(path, state)
@@ -646,70 +991,34 @@ def store_value(root: str | os.PathLike, name: str, state: bytes, value) -> None
         _write_pickle(Path(root) / CACHE_DIR / name, hashlib.blake2b(state, digest_size=32).digest(), value)
 
 
-def _register(kb, state: bytes, root: Path) -> None:
-    import weakref
+def remember_kb(root: str | os.PathLike, loader: Callable[..., Any], update: Callable[..., Any] | None = None):
+    """Load the knowledge base at ``root`` using what the index remembers.
 
-    for key in [k for k, (ref, _, _) in _STATES.items() if ref() is None]:
-        del _STATES[key]
-    _STATES[id(kb)] = (weakref.ref(kb), state, root)
-
-
-def remember_kb(root: str | os.PathLike, loader: Callable[[Path], Any]):
-    """``loader(root)``, or, when no input file changed since it last ran, a lazy copy of its result."""
-    from .model import KnowledgeBase
-
+    ``loader(root, scan=None, files=None)`` is the full load (``files``: a dict it fills with what
+    the index needs, see kb/load.py). ``update(root, scan, index)``
+    returns a knowledge base and its record of changes when only what it can handle changed, or
+    None. Without the cache, ``loader(root)``.
+    """
     root_path = Path(root)
     if not cache_enabled() or not root_path.is_dir():
         return loader(root_path)
-    state = _input_state(root_path)
-    snapshot_path = root_path / CACHE_DIR / _SNAPSHOT_FILE
-    snap = _read_pickle(snapshot_path, state) if state is not None else None
-    if isinstance(snap, dict) and snap.get("root") == str(root_path):
-        full: dict = {}
-
-        def real():
-            if "kb" not in full:
-                full["kb"] = loader(root_path)
-            return full["kb"]
-
-        kb = KnowledgeBase(
-            root=str(root_path),
-            config=snap["config"],
-            claims=_Lazy(tuple(snap["claims"]), lambda: real().claims),
-            references=_Lazy(tuple(snap["references"]), lambda: real().references),
-            articles=_Lazy(tuple(snap["articles"]), lambda: real().articles),
-            bibliography=_LazyAttributes(lambda: real().bibliography),
-            diagnostics=tuple(snap["diagnostics"]),
-        )
-        _register(kb, state, root_path)
-        return kb
-    kb = loader(root_path)
-    if state is not None:
-        _write_pickle(snapshot_path, state, {
-            "root": str(root_path), "config": kb.config, "claims": list(kb.claims), "references": list(kb.references),
-            "articles": list(kb.articles), "diagnostics": list(kb.diagnostics),
-        })
-        _register(kb, state, root_path)
+    scan = scan_inputs(root_path)
+    digest = scan.digest()
+    if digest is not None:
+        summary = read_summary(root_path)
+        if summary is not None and summary.get("digest") == digest:
+            kb = lazy_kb(root_path, summary, loader)
+            _register(kb, Session(root_path, scan, result=[decode(t) for t in summary["result"]]))
+            return kb
+    if update is not None and not scan.errors:
+        index = read_index(root_path)
+        if index is not None:
+            found = update(root_path, scan, index)
+            if found is not None:
+                kb, changes = found
+                _register(kb, Session(root_path, scan, index=index, update=changes))
+                return kb
+    files: dict = {}
+    kb = loader(root_path, scan=scan, files=files)
+    _register(kb, Session(root_path, scan, files=files))
     return kb
-
-
-def _known_state(kb) -> tuple[bytes, Path] | None:
-    entry = _STATES.get(id(kb))
-    if entry is None or entry[0]() is not kb:
-        return None
-    return entry[1], entry[2]
-
-
-def remembered_validation(kb) -> list | None:
-    """The diagnostics ``validate`` found last time for exactly this input state, or None."""
-    known = _known_state(kb)
-    if known is None or not cache_enabled():
-        return None
-    found = _read_pickle(known[1] / CACHE_DIR / _VALIDATION_FILE, known[0])
-    return list(found) if isinstance(found, list) else None
-
-
-def remember_validation(kb, diagnostics: list) -> None:
-    known = _known_state(kb)
-    if known is not None and cache_enabled():
-        _write_pickle(known[1] / CACHE_DIR / _VALIDATION_FILE, known[0], list(diagnostics))

@@ -6,8 +6,12 @@ that cannot be read at all raises LoadError. Cross-file checks belong to ``valid
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
+import marshal
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ from pybtex.database import BibliographyData
 
 from .article import parse_article
 from .bib import MAX_BIB_BYTES, parse_bib_file
-from .cache import Positions, remember_kb, start_loading
+from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_index
 from .errors import ConfigError, Diagnostic, LoadError, Location, Severity, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
@@ -154,33 +158,59 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic]]:
     )
 
 
-def _claim_files(claims_dir: Path, root: Path) -> tuple[list[tuple[str, str, str]], list[Diagnostic]]:
-    """Every *.yaml under claims/ as (path, path relative to root, stem), sorted by path; symlinked folders
-    are reported and not followed (no loops). Plain strings, not Paths: at 100,000 files pathlib costs a second."""
+def _path_key(rel: str) -> list[str]:
+    """Claim files are read in this order (folder by folder); the first file with an id owns it."""
+    return rel.split("/")
+
+
+def _claim_file_kind(name: str, mode: int) -> str | None:
+    """What an entry of the walk (kb/cache.py ``Scan``) under claims/ is to the loader: "folder",
+    "linked-folder" (reported, not followed), "claim" (a claim file), or None (ignored: hidden, or not YAML)."""
+    if name.endswith("/"):
+        return "folder"
+    if any(part.startswith(".") for part in name.split("/")[1:]):
+        return None
+    if stat.S_ISDIR(mode):
+        return "linked-folder"
+    return "claim" if name.endswith(CLAIM_SUFFIXES) else None
+
+
+def _claim_files(scan: Scan, root: Path) -> tuple[list[tuple[str, str, str]], list[Diagnostic]]:
+    """Every *.yaml under claims/ as (path, path relative to root, stem), sorted by path, from the walk
+    ``scan`` (no second walk); symlinked folders are reported and not followed (no loops). Plain
+    strings, not Paths: at 100,000 files pathlib costs a second."""
     found = []
     skipped = []
+    base = str(root)
+    modes = scan.packed[2::3]
+    for i, name in enumerate(scan.names):
+        if not name.startswith("claims/"):
+            continue
+        kind = _claim_file_kind(name, modes[i])
+        if kind == "claim":
+            found.append((os.path.join(base, name), name, name.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
+        elif kind == "linked-folder":
+            skipped.append(Diagnostic(Severity.WARNING, "symlink-skipped", "symbolic link to a folder is not followed", Location(name),
+                                      "move the claim files into claims/ instead of linking to them"))
+    for name, exc in scan.errors:
+        if (name == "claims" or name.startswith("claims/")) and not any(p.startswith(".") for p in name.split("/")[1:]) \
+                and scan.position(name) is None:  # a folder that could not be listed (a file that could not be stat'ed is loaded and reported)
+            skipped.append(Diagnostic(Severity.ERROR, "unreadable", f"cannot read folder: {exc.strerror or exc}", Location(name)))
+    return sorted(found, key=lambda item: _path_key(item[1])), skipped
 
-    def unreadable(exc: OSError) -> None:  # os.walk would skip a folder it cannot list without a word
-        where = Path(exc.filename or claims_dir)
-        rel = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
-        skipped.append(Diagnostic(Severity.ERROR, "unreadable", f"cannot read folder: {exc.strerror or exc}", Location(rel)))
 
-    for dirpath, dirnames, filenames in os.walk(claims_dir, followlinks=False, onerror=unreadable):
-        keep = []
-        for name in sorted(dirnames):
-            if name.startswith("."):
-                continue
-            if os.path.islink(os.path.join(dirpath, name)):
-                rel = (Path(dirpath) / name).relative_to(root).as_posix()
-                skipped.append(Diagnostic(Severity.WARNING, "symlink-skipped", "symbolic link to a folder is not followed", Location(rel),
-                                          "move the claim files into claims/ instead of linking to them"))
-                continue
-            keep.append(name)
-        dirnames[:] = keep
-        prefix = os.path.relpath(dirpath, root).replace(os.sep, "/") + "/"
-        found.extend((os.path.join(dirpath, f), prefix + f, f.rsplit(".", 1)[0])
-                     for f in filenames if f.endswith(CLAIM_SUFFIXES) and not f.startswith("."))
-    return sorted(found, key=lambda item: item[1].split("/")), skipped
+def _pick_first(entries: Iterable[tuple[str, Claim]]) -> tuple[dict[str, str], list[Diagnostic]]:
+    """The file each claim id comes from (the first in path order; ``entries`` are in that order) and
+    a duplicate-id error for every later file with the same id."""
+    first_seen: dict[str, str] = {}
+    problems = []
+    for rel, claim in entries:
+        if claim.id in first_seen:
+            problems.append(Diagnostic(Severity.ERROR, "duplicate-id", f"claim id {claim.id!r} is also used by {first_seen[claim.id]}",
+                                       claim.where("id"), "claim ids must be unique across claims/"))
+            continue
+        first_seen[claim.id] = rel
+    return first_seen, problems
 
 
 def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None):
@@ -210,13 +240,17 @@ def _load_bib_file(path: str, rel: str, stem: str, raw: bytes | None = None):
 def load_kb(root: str | os.PathLike) -> KnowledgeBase:
     """Read a knowledge base: kb.yaml, articles/*.md, claims/**/*.yaml and references/*.bib.
 
-    When no file changed since the last load, the result comes from <kb>/.kb-cache (kb/cache.py) and
-    its claims, references and articles are read only when first used.
+    With the cache (kb/cache.py), what did not change since the last run comes from <kb>/.kb-cache:
+    when no file changed, the claims, references and articles are read only when first used; when
+    only claim files changed, just those are read (``_load_changes``), and the rest again only when used.
     """
-    return remember_kb(root, _load_kb)
+    return remember_kb(root, _load_kb, update=_load_changes)
 
 
-def _load_kb(root: str | os.PathLike) -> KnowledgeBase:
+def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | None = None) -> KnowledgeBase:
+    """The full load. ``scan``: the walk of the root, if already made; ``files``: a dict that receives
+    "files" (rel, claim or None, diagnostics) for every claim file and "other", the diagnostics not
+    of one claim file (for the index, ``full_index``)."""
     root_path = Path(root)
     if not root_path.is_dir():
         what = "is not a folder" if root_path.exists() else "does not exist"
@@ -227,12 +261,12 @@ def _load_kb(root: str | os.PathLike) -> KnowledgeBase:
                 f"folder {str(root_path / needed)!r} is missing: a knowledge base needs claims/ and references/ folders",
                 hint="create it, or pass --kb DIR to name the knowledge-base folder",
             )
-    diagnostics: list[Diagnostic] = []
+    other: list[Diagnostic] = []
     config, problems = _load_config(root_path)
-    diagnostics += problems
+    other += problems
 
-    claim_files, problems = _claim_files(root_path / "claims", root_path)
-    diagnostics += problems
+    claim_files, problems = _claim_files(scan if scan is not None else scan_inputs(root_path), root_path)
+    other += problems
     # Each file's own result comes from the cache (kb/cache.py) when the file is unchanged; claim
     # files that are not are parsed in worker processes for big KBs while this process reads the rest.
     loading = start_loading(root_path, "claims", claim_files, load_claim_file, parallel=True)
@@ -242,7 +276,7 @@ def _load_kb(root: str | os.PathLike) -> KnowledgeBase:
     if articles_dir.is_dir():
         article_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted(articles_dir.glob("*.md"))]
         for rel, article, problems in start_loading(root_path, "articles", article_files, _load_article_file, max_bytes=MAX_BIB_BYTES).results():
-            diagnostics += problems
+            other += problems
             if article is not None:
                 articles[article.id] = article
 
@@ -250,27 +284,24 @@ def _load_kb(root: str | os.PathLike) -> KnowledgeBase:
     references = {}
     bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted((root_path / "references").glob("*.bib"))]
     for rel, (data, refs), problems in start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES).results():
-        diagnostics += problems
+        other += problems
         for ref in refs:
             if ref.key in references:
-                diagnostics.append(Diagnostic(Severity.ERROR, "bib-duplicate-key", f"duplicate BibTeX key {ref.key!r} (also in {references[ref.key].location})",
-                                              ref.location, "rename or remove one entry; claims refer to references by key"))
+                other.append(Diagnostic(Severity.ERROR, "bib-duplicate-key", f"duplicate BibTeX key {ref.key!r} (also in {references[ref.key].location})",
+                                        ref.location, "rename or remove one entry; claims refer to references by key"))
                 continue
             references[ref.key] = ref
             bibliography.entries[ref.key] = data.entries[ref.key]
 
-    claims: dict[str, Claim] = {}
-    first_seen: dict[str, str] = {}
-    for rel, claim, problems in loading.results():
+    results = loading.results()
+    diagnostics = list(other)
+    for _, _, problems in results:
         diagnostics += problems
-        if claim is None:
-            continue
-        if claim.id in claims:
-            diagnostics.append(Diagnostic(Severity.ERROR, "duplicate-id", f"claim id {claim.id!r} is also used by {first_seen[claim.id]}",
-                                          claim.where("id"), "claim ids must be unique across claims/"))
-            continue
-        claims[claim.id] = claim
-        first_seen[claim.id] = rel
+    first_seen, duplicates = _pick_first((rel, claim) for rel, claim, _ in results if claim is not None)
+    diagnostics += duplicates
+    claims = {claim.id: claim for rel, claim, _ in results if claim is not None and first_seen[claim.id] == rel}
+    if files is not None:
+        files["files"], files["other"] = results, other
 
     return KnowledgeBase(
         root=str(root_path),
@@ -281,3 +312,226 @@ def _load_kb(root: str | os.PathLike) -> KnowledgeBase:
         bibliography=bibliography,
         diagnostics=tuple(sorted(diagnostics, key=lambda d: d.sort_key)),
     )
+
+
+# --- loading only what changed (kb/cache.py keeps the index; kb/validate.py re-checks) --------------
+
+def _record(claim: Claim | None) -> tuple:
+    """What the index keeps of a claim file: (claim id or None, cited reference keys (each once), derived_from)."""
+    if claim is None:
+        return (None, (), ())
+    return (claim.id, tuple(dict.fromkeys(ev.ref for ev in claim.evidence)), tuple(claim.derived_from))
+
+
+def _stem(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+class _Articles(Mapping):
+    """Article id -> Article for the ids the index knows, each read from its file when asked for
+    (validating one changed claim needs one article, not 5,000)."""
+
+    def __init__(self, root: Path, keys: tuple, files: dict):
+        self._root, self._keys, self._files, self._loaded = root, keys, files, {}
+
+    def __getitem__(self, article_id):
+        if article_id not in self._loaded:
+            rel = self._files[article_id]
+            article, _ = _load_article_file(os.path.join(self._root, rel), rel, _stem(rel))
+            if article is None:
+                raise KeyError(article_id)
+            self._loaded[article_id] = article
+        return self._loaded[article_id]
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, article_id) -> bool:
+        return article_id in self._files
+
+
+class Change:
+    """What ``_load_changes`` found, for kb/validate.py and ``update_index``.
+
+    ``owners``: claim id -> (file that had it before, file that has it now; None: no file) for every
+    id a changed file had or has. ``records``: the index record of every changed file (None: deleted).
+    ``claim_at(rel)``: the claim of any claim file (changed ones as just read; others read again:
+    they are unchanged). ``articles``: the article look-up for validation.
+    """
+
+    def __init__(self, root: Path, index, fresh: dict, owners: dict, articles: _Articles, listing: dict, load_diags: dict,
+                 dups: dict, dup_diags: dict, claims: tuple):
+        self.root, self.index, self.fresh, self.owners, self.articles = root, index, fresh, owners, articles
+        self.listing, self.load_diags, self.dups, self.dup_diags, self.claims = listing, load_diags, dups, dup_diags, claims
+        self.records = {rel: None if found is None else _record(found[0]) for rel, found in fresh.items()}
+        self._read: dict[str, Claim | None] = {}
+
+    def record(self, rel: str) -> tuple:
+        return self.records[rel] if rel in self.records else self.index.record(rel)
+
+    def claim_at(self, rel: str) -> Claim | None:
+        if rel in self.fresh:
+            return None if self.fresh[rel] is None else self.fresh[rel][0]
+        if rel not in self._read:
+            self._read[rel] = load_claim_file(os.path.join(self.root, rel), rel, _stem(rel))[0]
+        return self._read[rel]
+
+
+def _load_changes(root: Path, scan: Scan, index) -> tuple[KnowledgeBase, Change] | None:
+    """The knowledge base when, since ``index`` was written, only claim files changed (edited, added,
+    deleted, renamed; files the loader ignores may change too): the changed files are read, everything
+    else comes from the index. None when anything else changed (kb.yaml, articles, references,
+    folders): then only a full load is right."""
+    summary = index.summary
+    names = index.changed(scan)
+    changed = []
+    for name in names:
+        if not name.startswith("claims/"):
+            return None
+        states = [st for st in (index.old_stat(name), scan.stat(name)) if st is not None]
+        kinds = {_claim_file_kind(name, st[2]) for st in states}
+        if "folder" in kinds or "linked-folder" in kinds:
+            return None
+        if "claim" in kinds:
+            if not all(stat.S_ISREG(st[2]) for st in states):
+                return None
+            changed.append(name)
+    changed.sort(key=_path_key)
+    fresh: dict[str, tuple | None] = {}
+    for rel in changed:
+        fresh[rel] = load_claim_file(os.path.join(root, rel), rel, _stem(rel)) if scan.position(rel) is not None else None
+
+    # which file owns each id that a changed file had or has (the first in path order: _pick_first)
+    keys = summary["claims"]
+    old_records = {rel: index.record(rel) for rel in changed}
+    touched = {record[0] for record in old_records.values() if record is not None and record[0] is not None}
+    touched |= {found[0].id for found in fresh.values() if found is not None and found[0] is not None}
+    before: dict[str, list[str]] = {}
+    search = set()
+    for cid in touched:
+        if cid in index.dups:
+            before[cid] = list(index.dups[cid])
+        else:
+            known = [rel for rel, record in old_records.items() if record is not None and record[0] == cid]
+            at = bisect.bisect_left(keys, cid)
+            if known:
+                before[cid] = known
+            elif at < len(keys) and keys[at] == cid:
+                search.add(cid)
+            else:
+                before[cid] = []
+    if search:
+        for rel, record in index.all_records():
+            if record[0] in search:
+                before[record[0]] = [rel]
+        if any(cid not in before for cid in search):
+            return None  # an index that contradicts itself: never trust it
+    change_set = set(changed)
+    claim_keys = list(keys)
+    owners, dups, dup_diags = {}, dict(index.dups), dict(index.dup_diags)
+    change = Change(root, index, fresh, owners, _Articles(root, tuple(summary["articles"]), index.fixed["article_files"]),
+                    {}, {}, dups, dup_diags, ())
+    for cid in sorted(touched):
+        members = [rel for rel in before[cid] if rel not in change_set]
+        members += [rel for rel in changed if fresh[rel] is not None and fresh[rel][0] is not None and fresh[rel][0].id == cid]
+        members.sort(key=_path_key)
+        was = min(before[cid], key=_path_key) if before[cid] else None
+        owners[cid] = (was, members[0] if members else None)
+        if len(members) > 1:
+            dups[cid] = members
+            dup_diags[cid] = tuple(map(encode, _pick_first((rel, change.claim_at(rel)) for rel in members)[1]))
+        else:
+            dups.pop(cid, None)
+            dup_diags.pop(cid, None)
+        at = bisect.bisect_left(claim_keys, cid)
+        present = at < len(claim_keys) and claim_keys[at] == cid
+        if members and not present:
+            claim_keys.insert(at, cid)
+        elif not members and present:
+            del claim_keys[at]
+    change.claims = tuple(claim_keys)
+
+    change.listing = {name: scan.recorded_stat(name) for name in names}
+    load_diags = dict(index.load_diags)
+    for rel in changed:
+        problems = tuple(map(encode, fresh[rel][1])) if fresh[rel] is not None else ()
+        if problems:
+            change.load_diags[rel] = load_diags[rel] = problems
+        elif rel in load_diags:
+            change.load_diags[rel] = None
+            del load_diags[rel]
+    encoded = list(index.fixed["other"])
+    for problems in load_diags.values():
+        encoded += problems
+    for problems in dup_diags.values():
+        encoded += problems
+    diagnostics = tuple(sorted(map(decode_diagnostic, encoded), key=lambda d: d.sort_key))
+    return lazy_kb(root, summary, _load_kb, claims=change.claims, diagnostics=diagnostics), change
+
+
+def full_index(kb: KnowledgeBase, session, validated: dict) -> None:
+    """Keep the index of a fully loaded and validated knowledge base (kb/cache.py); ``validated``:
+    what kb/validate.py found (check_diags, cycles, ref_notes, unloaded, result)."""
+    scan, loaded = session.scan, session.files
+    if scan is None or scan.errors or not loaded:
+        return  # a folder that could not be listed: its files are not in the walk; do not remember it
+    records, load_diags, by_id = {}, {}, {}
+    for rel, claim, problems in loaded["files"]:
+        records[rel] = _record(claim)
+        if claim is not None:
+            by_id.setdefault(claim.id, []).append((rel, claim))
+        if problems:
+            load_diags[rel] = tuple(map(encode, problems))
+    dups, dup_diags = {}, {}
+    for cid, members in by_id.items():
+        if len(members) > 1:
+            dups[cid] = [rel for rel, _ in members]
+            dup_diags[cid] = tuple(map(encode, _pick_first(members)[1]))
+    cites: dict[str, int] = {}
+    derived = {}
+    for cid, claim in kb.claims.items():
+        rel = claim.location.path
+        for key in records[rel][1]:
+            cites[key] = cites.get(key, 0) + 1
+        if claim.derived_from:
+            derived[cid] = (rel, tuple(claim.derived_from))
+    write_index(session.root, None, main={
+        "names": scan.names, "stats": scan.recorded(), "records": tuple(marshal.dumps(records[name]) if name in records else b""
+                                                                         for name in scan.names),
+        "load_diags": load_diags, "check_diags": validated["check_diags"],
+        "dups": dups, "dup_diags": dup_diags, "derived": derived, "cites": cites, "cycles": validated["cycles"],
+        "fixed": {"ref_notes": validated["ref_notes"], "article_files": {aid: a.location.path for aid, a in kb.articles.items()},
+                  "other": tuple(map(encode, loaded["other"]))},
+        "summary": {"root": str(session.root), "digest": scan.digest(), "config": dataclasses.asdict(kb.config),
+                    "claims": tuple(kb.claims), "references": tuple(kb.references), "articles": tuple(kb.articles),
+                    "load_diagnostics": tuple(map(encode, kb.diagnostics)), "unloaded": validated["unloaded"], "result": validated["result"]},
+    })
+
+
+def update_index(kb: KnowledgeBase, session, validated: dict) -> None:
+    """Keep the index after ``_load_changes`` and kb/validate.py's re-check: the changes go to the
+    journal, or, when it would hold more than ``JOURNAL_MERGE`` of the names, into a new index file."""
+    index, change, scan = session.index, session.update, session.scan
+    entries = {name: None if st is None else (st, b"" if change.records.get(name) is None else marshal.dumps(change.records[name]))
+               for name, st in change.listing.items()}
+    old_checks, new_checks = index.check_diags, validated["check_diags"]
+    whole = {"summary": dict(index.summary, digest=scan.digest(), claims=change.claims, load_diagnostics=tuple(map(encode, kb.diagnostics)),
+                             unloaded=validated["unloaded"], result=validated["result"]),
+             "dups": change.dups, "dup_diags": change.dup_diags, "derived": validated["derived"], "cites": validated["cites"],
+             "cycles": validated["cycles"]}
+    if len(set(index.entries) | set(entries)) <= JOURNAL_MERGE * max(1, len(scan.names)) and not scan.errors:
+        write_index(session.root, index, changes=dict(whole, entries=entries, load_diags=change.load_diags, check_diags={
+            rel: new_checks.get(rel) for rel in set(old_checks) | set(new_checks) if old_checks.get(rel) != new_checks.get(rel)}))
+        return
+    load_diags = dict(index.load_diags)
+    for rel, value in change.load_diags.items():
+        if value is None:
+            load_diags.pop(rel, None)
+        else:
+            load_diags[rel] = value
+    records = tuple(entries[name][1] if name in entries else index.old_record_bytes(name) for name in scan.names)
+    write_index(session.root, None, main=dict(whole, names=scan.names, stats=scan.recorded(), records=records, load_diags=load_diags,
+                                             check_diags=new_checks, fixed=index.fixed))

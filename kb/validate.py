@@ -1,27 +1,47 @@
 """Stage 2, validate: KnowledgeBase -> every problem that spans files, as sorted Diagnostics.
 
-Each ``check_*`` function looks at one concern and never raises for content problems.
-``validate`` returns the load diagnostics plus all checks, sorted by (path, line, column, code).
+Each rule lives in exactly one function here. Most rules are about one claim at a time, checked
+against the sets it refers to (reference keys, claim ids, its own article): ``reference_problems``,
+``evidence_problems``, ``derived_problems`` and ``anchor_problems`` (all four: ``claim_problems``),
+with a ``Context`` that answers the look-ups. The rest look at the whole knowledge base:
+``usage_problems`` (references nobody cites, cited works without DOI) and ``cycle_problems``
+(derived_from cycles). The ``check_*`` functions run one concern over a whole knowledge base.
+
+``validate`` returns the load diagnostics plus all checks, sorted by (path, line, column, code,
+message). It does the least work the cache allows (kb/cache.py, kb/load.py):
+
+* nothing changed since the last run: the remembered answer;
+* only claim files changed: ``_validate_changes`` re-checks only the claims whose answer can differ
+  (the changed ones; claims that became the owner of their id; claims whose derived_from names an id
+  that appeared or disappeared; claims with an unknown-claim hint when the set of ids changed), takes
+  every other claim's diagnostics from the index, recounts citations from kept counts, and finds
+  cycles again only when derived_from links changed; then the index is updated (a small journal);
+* otherwise every check on every claim, and a new index.
+
 The codes are documented in docs/errors.md.
 """
 
 from __future__ import annotations
 
 import bisect
+import marshal
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Callable, Iterable
 
 from .article import normalize_text
-from .cache import remember_validation, remembered_validation
+from .cache import decode, encode, session_of
 from .errors import Diagnostic, Severity, did_you_mean
-from .model import KnowledgeBase
+from .model import Article, Claim, KnowledgeBase, Reference
 
 __all__ = [
     "CHECKS",
+    "Context",
     "check_anchors",
     "check_derived",
     "check_evidence",
     "check_references",
+    "claim_problems",
     "validate",
 ]
 
@@ -33,9 +53,13 @@ _FILE_LEVEL = frozenset({"encoding", "unreadable", "file-too-large"})
 
 def _unloaded_claims(kb: KnowledgeBase) -> set[str]:
     """Ids (file stems) of claim files that had errors and were not loaded: already reported at load time."""
-    stems = {PurePosixPath(d.location.path).stem for d in kb.diagnostics
+    return _unloaded_ids(kb.diagnostics, kb.claims)
+
+
+def _unloaded_ids(diagnostics: Iterable[Diagnostic], claims) -> set[str]:
+    stems = {PurePosixPath(d.location.path).stem for d in diagnostics
              if d.severity is E and d.location.path.startswith("claims/")}
-    return stems - set(kb.claims)
+    return {stem for stem in stems if stem not in claims}
 
 
 def _broken_entries(kb: KnowledgeBase) -> set[str]:
@@ -60,66 +84,152 @@ def _broken_entries(kb: KnowledgeBase) -> set[str]:
     return broken
 
 
-def check_references(kb: KnowledgeBase) -> Iterable[Diagnostic]:
-    """Unknown keys (error), references nobody cites (warning), cited works without DOI (warning).
+class Context:
+    """What the per-claim rules look claims up against: reference keys, claim ids, articles, and what
+    could not be loaded at all (problems that follow from an unreadable file are not repeated).
 
-    Problems that follow from a file that could not be read are not repeated: with an unreadable
-    BibTeX file every key would be unknown, and with an unreadable claim file any reference may be unused.
+    ``references`` and ``claims`` need only answer ``in`` and iteration (keys); ``articles`` needs
+    ``get`` and iteration. The articles' normalised text is built once per article and section.
     """
-    used: set[str] = set()
-    bib_unreadable = any(d.code in _FILE_LEVEL and d.location.path.startswith("references/") for d in kb.diagnostics)
-    for claim in kb.claims.values():
-        for index, ev in enumerate(claim.evidence):
-            used.add(ev.ref)
-            if ev.ref not in kb.references and not bib_unreadable:
-                yield Diagnostic(E, "unknown-ref", f"unknown reference {ev.ref!r}", claim.where("evidence", index, "ref"),
-                                 did_you_mean(ev.ref, kb.references) or "add it to a file in references/")
-    claims_unreadable = bool(_unloaded_claims(kb))
-    broken = _broken_entries(kb)
-    for key, ref in kb.references.items():
+
+    def __init__(self, references, claims, articles: Mapping, load_diagnostics: Iterable[Diagnostic]):
+        load_diagnostics = tuple(load_diagnostics)
+        self.references = references
+        self.claims = claims
+        self.articles = articles
+        self.bib_unreadable = any(d.code in _FILE_LEVEL and d.location.path.startswith("references/") for d in load_diagnostics)
+        self.unloaded_claims = _unloaded_ids(load_diagnostics, claims)
+        self.unloaded_articles = {PurePosixPath(d.location.path).stem for d in load_diagnostics
+                                  if d.code in _FILE_LEVEL and d.location.path.startswith("articles/")}
+        self._bodies: dict[str, str] = {}
+        self._sections: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def of(cls, kb: KnowledgeBase) -> "Context":
+        return cls(kb.references, kb.claims, kb.articles, kb.diagnostics)
+
+    def body(self, article: Article) -> str:
+        if article.id not in self._bodies:
+            self._bodies[article.id] = normalize_text(article.body)
+        return self._bodies[article.id]
+
+    def section_text(self, article: Article, section) -> str:
+        key = (article.id, section.id)
+        if key not in self._sections:
+            self._sections[key] = normalize_text(" ".join(section.paragraphs))
+        return self._sections[key]
+
+
+# --- the per-claim rules ----------------------------------------------------------------------------
+
+def reference_problems(claim: Claim, ctx: Context) -> Iterable[Diagnostic]:
+    """Evidence that names a reference no BibTeX file has (not repeated when a BibTeX file was unreadable)."""
+    if ctx.bib_unreadable:
+        return
+    for index, ev in enumerate(claim.evidence):
+        if ev.ref not in ctx.references:
+            yield Diagnostic(E, "unknown-ref", f"unknown reference {ev.ref!r}", claim.where("evidence", index, "ref"),
+                             did_you_mean(ev.ref, ctx.references) or "add it to a file in references/")
+
+
+def evidence_problems(claim: Claim) -> Iterable[Diagnostic]:
+    """No evidence but not marked uncited; verdicts that contradict the evidence list; duplicate links."""
+    if not claim.evidence and not claim.derived_from and claim.verdict not in ("uncited", "unsupported"):
+        yield Diagnostic(W, "no-evidence", f"claim {claim.id!r} has no evidence but its verdict is {claim.verdict!r}",
+                         claim.where("verdict"), "add evidence, or set verdict: uncited")
+    if claim.verdict == "uncited" and any(ev.cited_in_article for ev in claim.evidence):
+        yield Diagnostic(W, "verdict-mismatch", f"claim {claim.id!r} is marked uncited but the article cites a source for it",
+                         claim.where("verdict"), "choose another verdict, or set cited_in_article: false")
+    seen: set[str] = set()
+    for index, ev in enumerate(claim.evidence):
+        if ev.ref in seen:
+            yield Diagnostic(W, "duplicate-evidence", f"reference {ev.ref!r} is linked twice from claim {claim.id!r}",
+                             claim.where("evidence", index, "ref"), "merge the two links")
+        seen.add(ev.ref)
+    if claim.kind == "summary" and not claim.derived_from and not claim.evidence:
+        yield Diagnostic(W, "summary-without-sources", f"summary claim {claim.id!r} lists no derived_from claims",
+                         claim.where("kind"), "list the claims it summarises under derived_from")
+
+
+def derived_problems(claim: Claim, ctx: Context) -> Iterable[Diagnostic]:
+    """derived_from must name other, existing claims (cycles: ``cycle_problems``)."""
+    for index, other in enumerate(claim.derived_from):
+        # (locations are looked up only for a diagnostic: with cached claims that unpacks the field positions)
+        if other == claim.id:
+            yield Diagnostic(E, "self-derived", f"claim {claim.id!r} lists itself in derived_from", claim.where("derived_from", index),
+                             "remove it; derived_from lists the other claims this one summarises")
+        elif other not in ctx.claims and other not in ctx.unloaded_claims:
+            yield Diagnostic(E, "unknown-claim", f"derived_from names unknown claim {other!r}", claim.where("derived_from", index),
+                             did_you_mean(other, ctx.claims))
+
+
+def anchor_problems(claim: Claim, ctx: Context) -> Iterable[Diagnostic]:
+    """The claim names a known article and section, and its Dutch text occurs in that article."""
+    article = ctx.articles.get(claim.article)
+    if article is None and claim.article in ctx.unloaded_articles:
+        return  # the article file itself was reported as unreadable
+    if article is None:
+        yield Diagnostic(E, "unknown-article", f"unknown article {claim.article!r}", claim.where("article"),
+                         did_you_mean(claim.article, ctx.articles) or "add articles/<id>.md")
+        return
+    section = article.section(claim.section)
+    if section is None:
+        yield Diagnostic(E, "unknown-section", f"article {claim.article!r} has no section {claim.section!r}", claim.where("section"),
+                         did_you_mean(claim.section, [s.id for s in article.sections]))
+    elif (text := normalize_text(claim.text.nl)) not in ctx.body(article):
+        yield Diagnostic(E, "text-not-in-article", f"claim text is not found in article {claim.article!r}", claim.where("text", "nl"),
+                         "copy the sentence exactly as it appears in the article")
+    elif text not in ctx.section_text(article, section):
+        yield Diagnostic(W, "wrong-section", f"claim text is in article {claim.article!r} but not in section {claim.section!r}",
+                         claim.where("section"))
+
+
+def claim_problems(claim: Claim, ctx: Context) -> list[Diagnostic]:
+    """Every per-claim rule, for one claim."""
+    return [*reference_problems(claim, ctx), *evidence_problems(claim), *derived_problems(claim, ctx), *anchor_problems(claim, ctx)]
+
+
+# --- the whole-knowledge-base rules -----------------------------------------------------------------
+
+def unused_note(key: str, ref: Reference) -> Diagnostic:
+    """What to say about a reference when no claim cites it."""
+    return Diagnostic(W, "unused-ref", f"reference {key!r} is not cited by any claim", ref.location,
+                      "link it from a claim's evidence or remove it")
+
+
+def doi_note(key: str, ref: Reference, broken: set[str]) -> Diagnostic | None:
+    """What to say about a reference when claims cite it (None: nothing)."""
+    if ref.doi or key in broken:
+        return None
+    return Diagnostic(W, "missing-doi", f"reference {key!r} is cited but has no DOI", ref.location,
+                      "add the doi field, or note in 'verification' why there is none")
+
+
+def usage_problems(keys: Iterable[str], used, claims_unreadable: bool,
+                   unused: Callable[[str], Diagnostic], cited: Callable[[str], Diagnostic | None]) -> Iterable[Diagnostic]:
+    """References nobody cites (not when a claim file could not be loaded: it may cite them), and
+    cited references that deserve a note (``doi_note``)."""
+    for key in keys:
         if key not in used:
             if not claims_unreadable:
-                yield Diagnostic(W, "unused-ref", f"reference {key!r} is not cited by any claim", ref.location,
-                                 "link it from a claim's evidence or remove it")
-        elif not ref.doi and key not in broken:
-            yield Diagnostic(W, "missing-doi", f"reference {key!r} is cited but has no DOI", ref.location,
-                             "add the doi field, or note in 'verification' why there is none")
+                yield unused(key)
+        elif (note := cited(key)) is not None:
+            yield note
 
 
-def check_evidence(kb: KnowledgeBase) -> Iterable[Diagnostic]:
-    """Claims without evidence not marked uncited; verdicts that contradict the evidence list."""
-    for claim in kb.claims.values():
-        if not claim.evidence and not claim.derived_from and claim.verdict not in ("uncited", "unsupported"):
-            yield Diagnostic(W, "no-evidence", f"claim {claim.id!r} has no evidence but its verdict is {claim.verdict!r}",
-                             claim.where("verdict"), "add evidence, or set verdict: uncited")
-        if claim.verdict == "uncited" and any(ev.cited_in_article for ev in claim.evidence):
-            yield Diagnostic(W, "verdict-mismatch", f"claim {claim.id!r} is marked uncited but the article cites a source for it",
-                             claim.where("verdict"), "choose another verdict, or set cited_in_article: false")
-        seen: set[str] = set()
-        for index, ev in enumerate(claim.evidence):
-            if ev.ref in seen:
-                yield Diagnostic(W, "duplicate-evidence", f"reference {ev.ref!r} is linked twice from claim {claim.id!r}",
-                                 claim.where("evidence", index, "ref"), "merge the two links")
-            seen.add(ev.ref)
-        if claim.kind == "summary" and not claim.derived_from and not claim.evidence:
-            yield Diagnostic(W, "summary-without-sources", f"summary claim {claim.id!r} lists no derived_from claims",
-                             claim.where("kind"), "list the claims it summarises under derived_from")
+def derived_edges(derived: Iterable[tuple[str, tuple[str, ...]]], claims) -> dict[str, list[str]]:
+    """The derived_from graph among existing claims (self-links left out), every target a node."""
+    edges = {cid: [d for d in targets if d in claims and d != cid] for cid, targets in derived}
+    for targets in list(edges.values()):
+        for target in targets:
+            edges.setdefault(target, [])
+    return edges
 
 
-def check_derived(kb: KnowledgeBase) -> Iterable[Diagnostic]:
-    """derived_from must name other, existing claims, without cycles."""
-    unloaded = _unloaded_claims(kb)
-    for claim in kb.claims.values():
-        for index, other in enumerate(claim.derived_from):
-            # (locations are looked up only for a diagnostic: with cached claims that unpacks the field positions)
-            if other == claim.id:
-                yield Diagnostic(E, "self-derived", f"claim {claim.id!r} lists itself in derived_from", claim.where("derived_from", index),
-                                 "remove it; derived_from lists the other claims this one summarises")
-            elif other not in kb.claims and other not in unloaded:
-                yield Diagnostic(E, "unknown-claim", f"derived_from names unknown claim {other!r}", claim.where("derived_from", index),
-                                 did_you_mean(other, kb.claims))
-    for cycle in _cycles({c.id: [d for d in c.derived_from if d in kb.claims and d != c.id] for c in kb.claims.values()}):
-        first = kb.claims[cycle[0]]
+def cycle_problems(edges: dict[str, list[str]], claim_of: Callable[[str], Claim]) -> Iterable[Diagnostic]:
+    """One error per derived_from cycle, at the link that leaves its smallest claim id."""
+    for cycle in _cycles(edges):
+        first = claim_of(cycle[0])
         index = first.derived_from.index(cycle[1] if len(cycle) > 1 else cycle[0])
         yield Diagnostic(E, "derived-cycle", "derived_from forms a cycle: " + " -> ".join(cycle + [cycle[0]]),
                          first.where("derived_from", index), "a claim cannot rest, even indirectly, on itself")
@@ -188,37 +298,38 @@ def _cycle_in(component: list[str], edges: dict[str, list[str]]) -> list[str]:
         node = nxt
 
 
+# --- the checks, one concern over a whole knowledge base --------------------------------------------
+
+def check_references(kb: KnowledgeBase) -> Iterable[Diagnostic]:
+    """Unknown keys (error), references nobody cites (warning), cited works without DOI (warning)."""
+    ctx = Context.of(kb)
+    for claim in kb.claims.values():
+        yield from reference_problems(claim, ctx)
+    broken = _broken_entries(kb)
+    used = {ev.ref for claim in kb.claims.values() for ev in claim.evidence}
+    yield from usage_problems(kb.references, used, bool(ctx.unloaded_claims), lambda key: unused_note(key, kb.references[key]),
+                              lambda key: doi_note(key, kb.references[key], broken))
+
+
+def check_evidence(kb: KnowledgeBase) -> Iterable[Diagnostic]:
+    """Claims without evidence not marked uncited; verdicts that contradict the evidence list."""
+    for claim in kb.claims.values():
+        yield from evidence_problems(claim)
+
+
+def check_derived(kb: KnowledgeBase) -> Iterable[Diagnostic]:
+    """derived_from must name other, existing claims, without cycles."""
+    ctx = Context.of(kb)
+    for claim in kb.claims.values():
+        yield from derived_problems(claim, ctx)
+    yield from cycle_problems(derived_edges(((c.id, c.derived_from) for c in kb.claims.values()), kb.claims), kb.claims.__getitem__)
+
+
 def check_anchors(kb: KnowledgeBase) -> Iterable[Diagnostic]:
     """Each claim names a known article and section, and its Dutch text occurs in that article."""
-    bodies = {aid: normalize_text(a.body) for aid, a in kb.articles.items()}
-    sections: dict[tuple[str, str], str] = {}
-
-    def section_text(article_id: str, section) -> str:
-        key = (article_id, section.id)
-        if key not in sections:
-            sections[key] = normalize_text(" ".join(section.paragraphs))
-        return sections[key]
-
-    unloaded = {PurePosixPath(d.location.path).stem for d in kb.diagnostics
-                if d.code in _FILE_LEVEL and d.location.path.startswith("articles/")}
+    ctx = Context.of(kb)
     for claim in kb.claims.values():
-        article = kb.articles.get(claim.article)
-        if article is None and claim.article in unloaded:
-            continue  # the article file itself was reported as unreadable
-        if article is None:
-            yield Diagnostic(E, "unknown-article", f"unknown article {claim.article!r}", claim.where("article"),
-                             did_you_mean(claim.article, kb.articles) or "add articles/<id>.md")
-            continue
-        section = article.section(claim.section)
-        if section is None:
-            yield Diagnostic(E, "unknown-section", f"article {claim.article!r} has no section {claim.section!r}", claim.where("section"),
-                             did_you_mean(claim.section, [s.id for s in article.sections]))
-        elif (text := normalize_text(claim.text.nl)) not in bodies[claim.article]:
-            yield Diagnostic(E, "text-not-in-article", f"claim text is not found in article {claim.article!r}", claim.where("text", "nl"),
-                             "copy the sentence exactly as it appears in the article")
-        elif text not in section_text(claim.article, section):
-            yield Diagnostic(W, "wrong-section", f"claim text is in article {claim.article!r} but not in section {claim.section!r}",
-                             claim.where("section"))
+        yield from anchor_problems(claim, ctx)
 
 
 CHECKS: tuple[Callable[[KnowledgeBase], Iterable[Diagnostic]], ...] = (
@@ -229,14 +340,107 @@ CHECKS: tuple[Callable[[KnowledgeBase], Iterable[Diagnostic]], ...] = (
 )
 
 
+def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    diagnostics.sort(key=lambda d: d.sort_key)
+    return diagnostics
+
+
 def validate(kb: KnowledgeBase) -> list[Diagnostic]:
-    """Load diagnostics plus every check, sorted by (path, line, column, code)."""
-    remembered = remembered_validation(kb)  # the same files as last time: the same answer (kb/cache.py)
-    if remembered is not None:
-        return remembered
+    """Load diagnostics plus every check, sorted by (path, line, column, code, message)."""
+    session = session_of(kb)
+    if session is not None and session.result is not None:
+        return list(session.result)  # the same files as last time: the same answer (kb/cache.py)
+    if session is not None and session.update is not None:
+        return _validate_changes(kb, session)
+    ctx = Context.of(kb)
     found = list(kb.diagnostics)
-    for check in CHECKS:
-        found.extend(check(kb))
-    found.sort(key=lambda d: d.sort_key)
-    remember_validation(kb, found)
+    per_claim: dict[str, list[Diagnostic]] = {}
+    for cid, claim in kb.claims.items():
+        problems = claim_problems(claim, ctx)
+        if problems:
+            per_claim[cid] = problems
+            found.extend(problems)
+    broken = _broken_entries(kb)
+    used = {ev.ref for claim in kb.claims.values() for ev in claim.evidence}
+    found.extend(usage_problems(kb.references, used, bool(ctx.unloaded_claims), lambda key: unused_note(key, kb.references[key]),
+                                lambda key: doi_note(key, kb.references[key], broken)))
+    cycles = list(cycle_problems(derived_edges(((c.id, c.derived_from) for c in kb.claims.values()), kb.claims), kb.claims.__getitem__))
+    found.extend(cycles)
+    _sorted(found)
+    if session is not None and session.files is not None:
+        from .load import full_index
+
+        full_index(kb, session, {
+            "check_diags": {kb.claims[cid].location.path: tuple(map(encode, problems)) for cid, problems in per_claim.items()},
+            "cycles": tuple(map(encode, cycles)),
+            "ref_notes": {key: marshal.dumps((encode(unused_note(key, ref)), (lambda n: None if n is None else encode(n))(doi_note(key, ref, broken))))
+                          for key, ref in kb.references.items()},
+            "unloaded": sorted(ctx.unloaded_claims),
+            "result": tuple(map(encode, found)),
+        })
+    return found
+
+
+def _validate_changes(kb: KnowledgeBase, session) -> list[Diagnostic]:
+    """``validate`` after only claim files changed (see the module docstring): the same answer as a full run."""
+    index, change = session.index, session.update
+    ctx = Context(kb.references, kb.claims, change.articles, kb.diagnostics)
+    old_unloaded = set(index.summary["unloaded"])
+    gained = {cid for cid, (before, after) in change.owners.items() if before is None and after is not None}
+    lost = {cid for cid, (before, after) in change.owners.items() if before is not None and after is None}
+    known_changed = gained | lost | (old_unloaded ^ ctx.unloaded_claims)
+
+    check_diags = dict(index.check_diags)
+    derived = dict(index.derived)
+    cites = dict(index.cites)
+    recheck: set[str] = set()
+    derived_changed = False
+    for cid, (before, after) in change.owners.items():
+        if before is not None:
+            check_diags.pop(before, None)
+            for key in index.record(before)[1]:
+                cites[key] = cites.get(key, 0) - 1
+        if after is not None:
+            recheck.add(after)
+            for key in change.record(after)[1]:
+                cites[key] = cites.get(key, 0) + 1
+        old_links = derived.pop(cid, None)
+        new_links = (after, change.record(after)[2]) if after is not None and change.record(after)[2] else None
+        if new_links is not None:
+            derived[cid] = new_links
+        derived_changed = derived_changed or (old_links or (None, ()))[1] != (new_links or (None, ()))[1]
+    if known_changed:
+        for cid, (rel, targets) in derived.items():
+            if any(target in known_changed for target in targets):
+                recheck.add(rel)
+    if gained or lost:  # an unknown-claim hint names the closest id: it may be another one now
+        recheck.update(rel for rel, found in check_diags.items() if any(t[1] == "unknown-claim" for t in found))
+    for rel in recheck:
+        problems = claim_problems(change.claim_at(rel), ctx)
+        if problems:
+            check_diags[rel] = tuple(map(encode, problems))
+        else:
+            check_diags.pop(rel, None)
+
+    if derived_changed or gained or lost:
+        cycles = list(cycle_problems(derived_edges(((cid, targets) for cid, (_, targets) in derived.items()), kb.claims),
+                                     lambda cid: change.claim_at(derived[cid][0])))
+    else:
+        cycles = [decode(t) for t in index.cycles]
+    notes = index.fixed["ref_notes"]
+    found = list(kb.diagnostics)
+    for problems in check_diags.values():
+        found.extend(map(decode, problems))
+    found.extend(usage_problems(kb.references, {key for key, count in cites.items() if count > 0}, bool(ctx.unloaded_claims),
+                                lambda key: decode(marshal.loads(notes[key])[0]),
+                                lambda key: None if (note := marshal.loads(notes[key])[1]) is None else decode(note)))
+    found.extend(cycles)
+    _sorted(found)
+
+    from .load import update_index
+
+    update_index(kb, session, {
+        "check_diags": check_diags, "derived": derived, "cites": {k: n for k, n in cites.items() if n > 0},
+        "cycles": tuple(map(encode, cycles)), "unloaded": sorted(ctx.unloaded_claims), "result": tuple(map(encode, found)),
+    })
     return found

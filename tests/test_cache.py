@@ -79,10 +79,10 @@ def _parsed_files(root: Path, monkeypatch) -> dict:
         return out
 
     monkeypatch.setattr(cache.FileLoading, "results", spy)
-    monkeypatch.setattr(cache, "remember_kb", lambda r, loader: loader(Path(r)))  # skip the whole-KB snapshot
+    monkeypatch.setattr(cache, "remember_kb", lambda r, loader, **_: loader(Path(r)))  # skip the whole-KB snapshot
     import kb.load
 
-    monkeypatch.setattr(kb.load, "remember_kb", lambda r, loader: loader(Path(r)))
+    monkeypatch.setattr(kb.load, "remember_kb", lambda r, loader, **_: loader(Path(r)))
     kb.load.load_kb(root)
     monkeypatch.undo()
     return seen

@@ -1,0 +1,360 @@
+"""Incremental `kb check` (kb/cache.py index + journal, kb/load.py _load_changes, kb/validate.py
+_validate_changes) never changes an answer: after any sequence of changes, a load through the cache
+gives exactly the claims and diagnostics of a cold load with the cache off (KB_CACHE=0), and claim-only
+changes really take the incremental path (only the changed files are read)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import kb
+from kb import cache
+from kb.load import load_kb
+from kb.validate import validate
+
+REPO = Path(__file__).resolve().parent.parent
+OLD = time.time_ns() - 3600 * 10**9  # an hour ago: mtimes the cache may trust
+_tick = [0]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # never the user's ~/.cache
+    monkeypatch.delenv("KB_CACHE", raising=False)
+    # The index is keyed by the source of kb's modules; while a test runs, an edit to them elsewhere
+    # (a checkout, an editor) would send it down the full path. Keep the source part fixed, the version live.
+    source = cache._code_fingerprint()
+    monkeypatch.setattr(cache, "_code_fingerprint", lambda: hashlib.blake2b(source + kb.__version__.encode(), digest_size=32).digest())
+
+
+def _age(root: Path) -> None:
+    for path in root.rglob("*"):
+        if ".kb-cache" not in path.parts:
+            os.utime(path, ns=(OLD, OLD))
+
+
+def _settle(path: Path) -> None:
+    """Give an edited file a new, old-enough mtime (not "racy"), different from every earlier one."""
+    _tick[0] += 1
+    stamp = OLD + _tick[0] * 10**9
+    os.utime(path, ns=(stamp, stamp))
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    """A copy of this repository's knowledge base (43 real claims, the article, the references)."""
+    dest = tmp_path / "kb"
+    dest.mkdir()
+    for name in ("claims", "references", "articles"):
+        shutil.copytree(REPO / name, dest / name)
+    shutil.copy(REPO / "kb.yaml", dest / "kb.yaml")
+    (dest / "claims" / "sub").mkdir()  # a subfolder that exists before the first load (for duplicate ids)
+    _age(dest)
+    return dest
+
+
+def _result(knowledge_base) -> dict:
+    """What a load and validation produced, comparable (claim equality ignores positions: compare them too)."""
+    diagnostics = [str(d) for d in validate(knowledge_base)]  # first: what `kb check` does, before any value is read
+    return {
+        "diagnostics": diagnostics,
+        "load_diagnostics": [str(d) for d in knowledge_base.diagnostics],
+        "claim_ids": list(knowledge_base.claims),
+        "reference_keys": list(knowledge_base.references),
+        "article_ids": list(knowledge_base.articles),
+        "claims": {cid: (c, dict(c.positions)) for cid, c in knowledge_base.claims.items()},
+        "config": knowledge_base.config,
+    }
+
+
+def cold(root: Path, monkeypatch) -> dict:
+    with monkeypatch.context() as m:
+        m.setenv("KB_CACHE", "0")
+        return _result(load_kb(root))
+
+
+def _path(knowledge_base) -> str:
+    session = cache.session_of(knowledge_base)
+    if session is None:
+        return "none"
+    return "warm" if session.result is not None else "incremental" if session.update is not None else "full"
+
+
+def cached(root: Path, expect: str | None = None) -> dict:
+    knowledge_base = load_kb(root)
+    taken = _path(knowledge_base)
+    if expect is not None:
+        assert taken == expect, f"took the {taken} path, expected {expect}"
+    return _result(knowledge_base)
+
+
+def same(root: Path, monkeypatch, expect: str | None = None) -> dict:
+    """Load through the cache (asserting the path taken), compare with a cold load, and return it."""
+    got = cached(root, expect)
+    assert got == cold(root, monkeypatch)
+    return got
+
+
+def claim(root: Path, cid: str) -> Path:
+    return root / "claims" / f"{cid}.yaml"
+
+
+def edit(path: Path, old: str, new: str, *, settle: bool = True) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    if settle:
+        _settle(path)
+
+
+@pytest.fixture
+def primed(root, monkeypatch) -> Path:
+    """The knowledge base after one full load, so that the index exists."""
+    same(root, monkeypatch, "full")
+    same(root, monkeypatch, "warm")
+    return root
+
+
+def test_nothing_changed_is_warm_and_a_comment_is_incremental(primed, monkeypatch):
+    path = claim(primed, "conclusie-pijn")
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("# a comment\n")
+    _settle(path)
+    parsed = []
+    import kb.load as load_module
+
+    real = load_module.load_claim_file
+    with monkeypatch.context() as m:
+        m.setattr(load_module, "load_claim_file", lambda *a, **k: parsed.append(a[1]) or real(*a, **k))
+        knowledge_base = load_kb(primed)
+        assert _path(knowledge_base) == "incremental"
+        diagnostics = [str(d) for d in validate(knowledge_base)]
+        assert parsed == ["claims/conclusie-pijn.yaml"]  # only the changed file was read, by load and validate together
+        assert len(knowledge_base.claims) == 43 and type(knowledge_base.claims).__name__ == "_Lazy"
+    expected = cold(primed, monkeypatch)
+    assert diagnostics == expected["diagnostics"]
+    assert _result(knowledge_base) == expected
+    same(primed, monkeypatch, "warm")
+
+
+def test_successive_edits_each_match_a_cold_run(primed, monkeypatch):
+    target = claim(primed, "pijn-weerstandstraining-chronische-klachten")
+    edit(target, "verdict: overstated", "verdict: uncited")  # verdict-mismatch: the article cites a source
+    first = same(primed, monkeypatch, "incremental")
+    assert any("[verdict-mismatch]" in d for d in first["diagnostics"])
+    edit(target, '\n  nl: "', '\n  nl: "Niet in het artikel: ')  # text-not-in-article
+    second = same(primed, monkeypatch, "incremental")
+    assert any("pijn-weerstandstraining" in d and "[text-not-in-article]" in d for d in second["diagnostics"])
+    edit(target, "verdict: uncited", "verdict: overstated")
+    edit(target, '\n  nl: "Niet in het artikel: ', '\n  nl: "')
+    third = same(primed, monkeypatch, "incremental")
+    assert third["diagnostics"] == []
+    same(primed, monkeypatch, "warm")
+
+
+def test_racy_edits_are_read_again_on_the_next_run(primed, monkeypatch):
+    """A file modified within the last second is read on every run until its mtime can be trusted:
+    a second same-size edit within the same clock tick is still seen."""
+    target = claim(primed, "ouderen-cognitie")
+    edit(target, "status: reviewed", "status: reviewed", settle=False)  # same bytes, mtime: now
+    assert same(primed, monkeypatch, "incremental")["claims"]["ouderen-cognitie"][0].status == "reviewed"
+    stamp = target.stat().st_mtime_ns
+    edit(target, "status: reviewed", "status: draft   ", settle=False)  # the same size
+    os.utime(target, ns=(stamp, stamp))  # and the same mtime as the run that just read it
+    assert same(primed, monkeypatch, "incremental")["claims"]["ouderen-cognitie"][0].status == "draft"
+
+
+def test_deleting_and_restoring_a_claim_breaks_and_fixes_derived_links(primed, monkeypatch):
+    victim = claim(primed, "herstel-zwakte-blijft-herval")  # conclusie-herstel derives from it
+    saved = victim.read_bytes()
+    victim.unlink()
+    after = same(primed, monkeypatch, "incremental")
+    assert any("conclusie-herstel.yaml" in d and "[unknown-claim]" in d for d in after["diagnostics"])
+    assert "herstel-zwakte-blijft-herval" not in after["claim_ids"]
+    victim.write_bytes(saved)
+    _settle(victim)
+    restored = same(primed, monkeypatch, "incremental")
+    assert restored["diagnostics"] == []
+
+
+def test_a_deleted_claim_leaves_its_only_reference_unused(primed, monkeypatch):
+    citing = {}
+    for path in sorted((primed / "claims").glob("*.yaml")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("- ref:") or line.strip().startswith("ref:"):
+                citing.setdefault(line.split(":", 1)[1].strip(), []).append(path)
+    key, paths = min(citing.items(), key=lambda item: (len(set(item[1])), item[0]))
+    for path in set(paths):
+        path.unlink()
+    after = same(primed, monkeypatch, "incremental")
+    assert any(key in d and "[unused-ref]" in d for d in after["diagnostics"])
+
+
+def test_added_claims_and_an_id_change(primed, monkeypatch):
+    source = claim(primed, "ouderen-spierkracht")
+    text = source.read_text(encoding="utf-8")
+    # a summary that derives from a claim that does not exist yet: unknown-claim, then fixed by adding it
+    summary = claim(primed, "conclusie-pijn")
+    edit(summary, "derived_from: [", "derived_from: [nieuwe-claim, ")
+    broken = same(primed, monkeypatch, "incremental")
+    assert any("conclusie-pijn.yaml" in d and "[unknown-claim]" in d and "nieuwe-claim" in d for d in broken["diagnostics"])
+    new = claim(primed, "nieuwe-claim")
+    new.write_text(text.replace("id: ouderen-spierkracht", "id: nieuwe-claim"), encoding="utf-8")
+    _settle(new)
+    fixed = same(primed, monkeypatch, "incremental")
+    assert "nieuwe-claim" in fixed["claim_ids"]
+    assert not any("[unknown-claim]" in d for d in fixed["diagnostics"])
+    # the id changes (file and id renamed together): the link breaks again, with a hint
+    new.rename(claim(primed, "nieuwe-claim-2"))
+    edit(claim(primed, "nieuwe-claim-2"), "id: nieuwe-claim", "id: nieuwe-claim-2")
+    again = same(primed, monkeypatch, "incremental")
+    assert any("[unknown-claim]" in d and "nieuwe-claim-2" in d for d in again["diagnostics"])  # did you mean ...?
+
+
+def test_a_renamed_file_and_a_broken_file(primed, monkeypatch):
+    source = claim(primed, "ouderen-minder-vallen")  # conclusie-ouderen-vallen derives from it
+    source.rename(primed / "claims" / "hernoemd.yaml")
+    renamed = same(primed, monkeypatch, "incremental")
+    assert any("claims/hernoemd.yaml" in d and "[id-mismatch]" in d for d in renamed["diagnostics"])
+    (primed / "claims" / "hernoemd.yaml").rename(source)
+    _settle(source)
+    same(primed, monkeypatch, "incremental")
+    # a claim file that no longer parses: its id is "unloaded", so links to it and unused references are not reported
+    edit(source, "id: ouderen-minder-vallen", "id: [ouderen-minder-vallen")
+    unparsable = same(primed, monkeypatch, "incremental")
+    assert any("ouderen-minder-vallen.yaml" in d for d in unparsable["diagnostics"])
+    assert not any("[unused-ref]" in d or "[unknown-claim]" in d for d in unparsable["diagnostics"])
+    edit(source, "id: [ouderen-minder-vallen", "id: ouderen-minder-vallen")
+    assert same(primed, monkeypatch, "incremental")["diagnostics"] == []
+
+
+def test_duplicate_ids_across_folders(primed, monkeypatch):
+    original = claim(primed, "ouderen-cognitie")
+    copy = primed / "claims" / "sub" / "ouderen-cognitie.yaml"
+    shutil.copy(original, copy)
+    _settle(copy)
+    dup = same(primed, monkeypatch, "incremental")
+    assert any("[duplicate-id]" in d for d in dup["load_diagnostics"])
+    assert dup["claims"]["ouderen-cognitie"][0].location.path == "claims/ouderen-cognitie.yaml"
+    original.unlink()  # the copy in the subfolder owns the id now
+    moved = same(primed, monkeypatch, "incremental")
+    assert moved["claims"]["ouderen-cognitie"][0].location.path == "claims/sub/ouderen-cognitie.yaml"
+    assert not any("[duplicate-id]" in d for d in moved["load_diagnostics"])
+    copy.unlink()
+    same(primed, monkeypatch, "incremental")
+
+
+def test_a_derived_cycle_appears_and_goes(primed, monkeypatch):
+    text = claim(primed, "herstel-gerichte-krachttraining").read_text(encoding="utf-8")
+    assert "derived_from" not in text
+    edit(claim(primed, "herstel-gerichte-krachttraining"), "\nevidence:", "\nderived_from: [conclusie-herstel]\nevidence:")
+    cyclic = same(primed, monkeypatch, "incremental")
+    assert any("[derived-cycle]" in d for d in cyclic["diagnostics"])
+    edit(claim(primed, "herstel-gerichte-krachttraining"), "\nderived_from: [conclusie-herstel]\nevidence:", "\nevidence:")
+    assert not any("[derived-cycle]" in d for d in same(primed, monkeypatch, "incremental")["diagnostics"])
+
+
+def test_files_the_loader_ignores_may_change(primed, monkeypatch):
+    note = primed / "claims" / "README.md"
+    note.write_text("notes\n", encoding="utf-8")
+    _settle(note)
+    same(primed, monkeypatch, "incremental")
+    hidden = primed / "claims" / ".concept.yaml"
+    hidden.write_text("id: [broken\n", encoding="utf-8")
+    same(primed, monkeypatch, "incremental")
+
+
+def test_other_changes_take_the_full_path(primed, monkeypatch):
+    bib = primed / "references" / "krachttraining.bib"
+    text = bib.read_text(encoding="utf-8")
+    start = text.index("@", text.index("@") + 1)  # the second entry
+    end = text.find("\n@", start)
+    removed_key = text[start:].split("{", 1)[1].split(",", 1)[0]
+    bib.write_text(text[:start] + (text[end + 1:] if end != -1 else ""), encoding="utf-8")
+    _settle(bib)
+    without = same(primed, monkeypatch, "full")
+    assert removed_key not in without["reference_keys"]
+    assert any("[unknown-ref]" in d and removed_key in d for d in without["diagnostics"])
+    same(primed, monkeypatch, "warm")
+    article = primed / "articles" / "krachttraining.md"
+    article.write_text(article.read_text(encoding="utf-8").replace("## ", "## Extra\n\nNieuwe alinea.\n\n## ", 1), encoding="utf-8")
+    _settle(article)
+    same(primed, monkeypatch, "full")
+    config = primed / "kb.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n# comment\n", encoding="utf-8")
+    _settle(config)
+    same(primed, monkeypatch, "full")
+    (primed / "claims" / "nieuw").mkdir()  # a new folder: a full load
+    same(primed, monkeypatch, "full")
+    # and claim edits after all that are incremental again
+    edit(claim(primed, "conclusie-pijn"), "verdict: ", "verdict: ")
+    same(primed, monkeypatch, "incremental")
+
+
+@pytest.mark.parametrize("which", ["check-index.marshal", "check-journal.marshal", "both"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty", "missing"])
+def test_a_damaged_index_or_journal_is_never_trusted(primed, monkeypatch, which, damage):
+    edit(claim(primed, "conclusie-pijn"), "verdict: ", "verdict: ")
+    same(primed, monkeypatch, "incremental")  # a journal with an entry
+    names = ["check-index.marshal", "check-journal.marshal"] if which == "both" else [which]
+    for name in names:
+        path = primed / ".kb-cache" / name
+        blob = path.read_bytes()
+        if damage == "garbage":
+            path.write_bytes(b"\xfbnot marshal at all" * 50)
+        elif damage == "truncated":
+            path.write_bytes(blob[: len(blob) // 2])
+        elif damage == "flipped":
+            middle = len(blob) // 2
+            path.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1:])
+        elif damage == "empty":
+            path.write_bytes(b"")
+        else:
+            path.unlink()
+    edit(claim(primed, "ouderen-cognitie"), "verdict: ", "verdict: ")
+    same(primed, monkeypatch, "full")  # nothing of it is trusted
+    edit(claim(primed, "ouderen-cognitie"), "verdict: ", "verdict: ")
+    same(primed, monkeypatch, "incremental")  # and it is rebuilt
+
+
+def test_a_journal_from_another_index_is_not_applied(primed, monkeypatch):
+    saved = (primed / ".kb-cache" / "check-journal.marshal").read_bytes()
+    edit(claim(primed, "conclusie-pijn"), "verdict: ", "verdict: ")
+    (primed / ".kb-cache" / "check-index.marshal").unlink()
+    same(primed, monkeypatch, "full")  # a new index, with a new token
+    (primed / ".kb-cache" / "check-journal.marshal").write_bytes(saved)  # the old index's journal
+    edit(claim(primed, "conclusie-pijn"), "verdict: ", "verdict: ")
+    same(primed, monkeypatch, "full")
+
+
+def test_a_new_kb_version_takes_the_full_path(primed, monkeypatch):
+    monkeypatch.setattr(kb, "__version__", kb.__version__ + ".post1")
+    same(primed, monkeypatch, "full")
+    edit(claim(primed, "conclusie-pijn"), "verdict: ", "verdict: ")
+    same(primed, monkeypatch, "incremental")
+
+
+def test_many_edits_merge_the_journal_into_the_index(primed, monkeypatch):
+    index_file = primed / ".kb-cache" / "check-index.marshal"
+    first = index_file.read_bytes()
+    edit(claim(primed, "conclusie-pijn"), "verdict: ", "verdict: ")
+    same(primed, monkeypatch, "incremental")
+    assert index_file.read_bytes() == first  # one edit: only the journal was written
+    for path in sorted((primed / "claims").glob("*.yaml"))[:10]:  # more than 5 % of the files
+        edit(path, "status: ", "status: ")
+    same(primed, monkeypatch, "incremental")
+    assert index_file.read_bytes() != first  # merged
+    edit(claim(primed, "ouderen-cognitie"), "status: reviewed", "status: draft")
+    same(primed, monkeypatch, "incremental")
+    same(primed, monkeypatch, "warm")
+
+
+def test_without_the_cache_no_index_is_written(root, monkeypatch):
+    cold(root, monkeypatch)
+    assert not (root / ".kb-cache").exists()
