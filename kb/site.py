@@ -5,9 +5,9 @@ and script is copied into the site, nothing is loaded from the network. Pages::
 
     index.html                      home: what the knowledge base holds, coverage, links
     article/<article-id>.html       the article, every claim marked in place, footnotes, bibliography
-    claims/index.html               every claim, by verdict
+    claims/index.html               every claim, by verdict (1,000 a page; then claims/page/2.html ...)
     claims/<claim-id>.html          one claim's evidence card
-    references/index.html           every reference
+    references/index.html           every reference (1,000 a page; then references/page/2.html ...)
     references/<file>.html          one reference: metadata, links, claims resting on it, retraction impact
     audit.html                      the audit report (kb.audit.build_audit and templates/audit.html.j2)
     assets/site.css, assets/site.js
@@ -500,21 +500,64 @@ class _Views:
         })
         return {"ref": brief}
 
-    def claims_index(self) -> dict[str, Any]:
-        groups = []
-        for verdict in VERDICTS:
-            members = [self.claim_brief(self.kb.claims[cid]) for cid in self.sequence if self.kb.claims[cid].verdict == verdict]
-            if members:
-                groups.append({"verdict": verdict, "claims": members})
-        return {"groups": groups, "n_claims": len(self.kb.claims)}
+    def claims_index_pages(self) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+        """(path, view maker) of each page of the claims index: every claim grouped by verdict, in reading
+        order within a group, ``INDEX_ROWS`` to a page."""
+        by_verdict: dict[str, list[str]] = {v: [] for v in VERDICTS}
+        for cid in self.sequence:
+            by_verdict.setdefault(self.kb.claims[cid].verdict, []).append(cid)
+        rows = [(verdict, cid) for verdict, ids in by_verdict.items() for cid in ids]
+        chunks = [rows[i:i + INDEX_ROWS] for i in range(0, len(rows), INDEX_ROWS)] or [[]]
+        paths = _index_paths("claims", len(chunks))
+        first_page: dict[str, int] = {}
+        for number, chunk in enumerate(chunks, 1):
+            for verdict, _ in chunk:
+                first_page.setdefault(verdict, number)
 
-    def references_index(self) -> dict[str, Any]:
-        refs = []
-        for ref in sorted(self.kb.references.values(), key=lambda r: (r.first_author.lower(), r.year or 0, r.key)):
-            brief = self.ref_brief(ref.key)
-            brief["n_claims"] = len({claim.id for claim, _ in self.uses.get(ref.key, ())})
-            refs.append(brief)
-        return {"refs": refs}
+        def view(number: int) -> dict[str, Any]:
+            groups: list[dict[str, Any]] = []
+            for verdict, cid in chunks[number - 1]:
+                if not groups or groups[-1]["verdict"] != verdict:
+                    groups.append({"verdict": verdict, "claims": [], "total": len(by_verdict[verdict]),
+                                   "continued": first_page[verdict] < number})
+                groups[-1]["claims"].append(self.claim_brief(self.kb.claims[cid]))
+            toc = [{"verdict": v, "count": len(by_verdict[v]), "page": None if first_page[v] == number else paths[first_page[v] - 1]}
+                   for v in by_verdict if by_verdict[v]]
+            return {"groups": groups, "n_claims": len(self.kb.claims), "toc": toc, "pager": _pager(paths, number)}
+
+        return [(path, lambda number=number: view(number)) for number, path in enumerate(paths, 1)]
+
+    def references_index_pages(self) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+        """(path, view maker) of each page of the references index: by first author, year and key,
+        ``INDEX_ROWS`` to a page."""
+        keys = [r.key for r in sorted(self.kb.references.values(), key=lambda r: (r.first_author.lower(), r.year or 0, r.key))]
+        chunks = [keys[i:i + INDEX_ROWS] for i in range(0, len(keys), INDEX_ROWS)] or [[]]
+        paths = _index_paths("references", len(chunks))
+
+        def view(number: int) -> dict[str, Any]:
+            refs = []
+            for key in chunks[number - 1]:
+                brief = self.ref_brief(key)
+                brief["n_claims"] = len({claim.id for claim, _ in self.uses.get(key, ())})
+                refs.append(brief)
+            return {"refs": refs, "n_refs": len(keys), "first": (number - 1) * INDEX_ROWS + 1, "pager": _pager(paths, number)}
+
+        return [(path, lambda number=number: view(number)) for number, path in enumerate(paths, 1)]
+
+
+#: Rows on one page of the claims or references index; a longer index goes on at
+#: <folder>/page/2.html, 3.html ... (no claim id or reference file name can contain "/").
+INDEX_ROWS = 1000
+
+
+def _index_paths(folder: str, count: int) -> list[str]:
+    return [f"{folder}/index.html"] + [f"{folder}/page/{n}.html" for n in range(2, count + 1)]
+
+
+def _pager(paths: list[str], number: int) -> dict[str, Any]:
+    """Where page ``number`` of an index sits among ``paths`` (site-relative links)."""
+    return {"number": number, "count": len(paths), "pages": [{"number": n, "href": p} for n, p in enumerate(paths, 1)],
+            "previous": paths[number - 2] if number > 1 else None, "next": paths[number] if number < len(paths) else None}
 
 
 def _iter_paragraph_tokens(article: Article, spans_by_paragraph: dict[int, list[tuple]]) -> Iterator[list[dict[str, Any]]]:
@@ -624,9 +667,9 @@ def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: 
     views.format_all()
     specs = [_Spec("index.html", "site/home.html.j2", views.home)]
     specs += [_Spec(f"article/{a.id}.html", "site/article.html.j2", lambda a=a: views.article(a)) for a in kb.articles.values()]
-    specs.append(_Spec("claims/index.html", "site/claims.html.j2", views.claims_index))
+    specs += [_Spec(path, "site/claims.html.j2", make) for path, make in views.claims_index_pages()]
     specs += [_Spec(f"claims/{c.id}.html", "site/claim.html.j2", lambda c=c: views.claim(c)) for c in kb.claims.values()]
-    specs.append(_Spec("references/index.html", "site/references.html.j2", views.references_index))
+    specs += [_Spec(path, "site/references.html.j2", make) for path, make in views.references_index_pages()]
     specs += [_Spec(f"references/{views.ref_files[r.key]}", "site/reference.html.j2", lambda r=r: views.reference(r))
               for r in kb.references.values()]
     if audit and _has_audit():
@@ -654,11 +697,6 @@ def _has_audit() -> bool:
     except ImportError:
         return False
     return hasattr(audit, "build_audit")
-
-
-def count_pages(kb: KnowledgeBase, *, audit: bool = True) -> int:
-    """How many pages site_pages yields (for a progress bar), without building them."""
-    return 1 + len(kb.articles) + 1 + len(kb.claims) + 1 + len(kb.references) + int(audit and _has_audit())
 
 
 def _template_exists(env, name: str) -> bool:

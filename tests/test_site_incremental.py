@@ -206,3 +206,35 @@ def test_a_template_error_in_a_worker_stops_the_build_and_keeps_the_site(kb_copy
         build(kb_copy, site, jobs=2, templates=own)
     assert snapshot(site) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
+
+
+def test_long_indexes_are_split_into_pages(kb_copy, tmp_path, monkeypatch):
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 10)
+    site = tmp_path / "site"
+    result = build(kb_copy, site)
+    kb = load_kb(kb_copy)
+    claim_pages = ["claims/index.html"] + [f"claims/page/{n}.html" for n in range(2, (len(kb.claims) + 9) // 10 + 1)]
+    ref_pages = ["references/index.html"] + [f"references/page/{n}.html" for n in range(2, (len(kb.references) + 9) // 10 + 1)]
+    assert len(claim_pages) == 5 and len(ref_pages) == 1
+    assert [p for p in result.pages if p.startswith("claims/index") or p.startswith("claims/page/")] == claim_pages
+    listed = []
+    for number, path in enumerate(claim_pages, 1):
+        html = (site / path).read_text(encoding="utf-8")
+        root = "../" * path.count("/")
+        listed += re.findall(r'<tr><td><a href="' + re.escape(root) + r'claims/([^"/]+)\.html">', html)
+        # the pager links every page, marks this one, and every link resolves
+        for other in claim_pages:
+            if other != path:
+                assert f'href="{root}{other}"' in html
+        assert f'<span aria-current="page">{number}</span>' in html
+        for href in re.findall(r'href="([^"#]+)(?:#v-([a-z-]+))?"', html):
+            target = (site / Path(path).parent / href[0]).resolve()
+            assert target.exists(), (path, href)
+            if href[1]:
+                assert f'id="v-{href[1]}"' in target.read_text(encoding="utf-8")
+    assert sorted(listed) == sorted(kb.claims) and len(listed) == len(set(listed))
+    # one more claim file: pages after it shift, and the incremental build agrees with a full one
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 10)
+    edit(a_claim(kb_copy), r"^verdict: .*$", "verdict: unsupported")
+    assert build(kb_copy, site).incremental
+    same_as_full_build(kb_copy, site, tmp_path)
