@@ -33,7 +33,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from functools import cache, lru_cache
 from pathlib import Path
@@ -118,6 +118,15 @@ class Problem:
     @property
     def rank(self) -> tuple:
         return (SEVERITIES.index(self.severity), _CODE_ORDER.get(self.code, 99), self.subject)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``dataclasses.asdict`` gives (the same keys in the same order), built directly."""
+        data = {name: getattr(self, name) for name in _PROBLEM_FIELDS}
+        data["messages"] = dict(self.messages)
+        return data
+
+
+_PROBLEM_FIELDS = tuple(f.name for f in fields(Problem))
 
 
 @dataclass(frozen=True)
@@ -216,7 +225,8 @@ class Audit:
         return [(code, rows[:limit] if limit else rows, max(len(rows) - limit, 0) if limit else 0) for code, rows in groups.items()]
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, problems=()))  # dataclasses.asdict deep-copies field by field: slow for many problems
+        data["problems"] = tuple(p.as_dict() for p in self.problems)
         data["coverage"]["most_relied_on"] = [{"ref": k, "claims": n} for k, n in self.coverage.most_relied_on]
         return {"kb_audit_version": 1, **data}
 

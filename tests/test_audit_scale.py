@@ -204,6 +204,19 @@ def test_markdown_and_json_list_every_problem(generated):
     assert len(big.claims) > 5 and ", ".join(big.claims) in md  # every claim named, not capped
 
 
+def test_as_dict_is_what_dataclasses_asdict_gives(generated):
+    from dataclasses import asdict
+
+    _, _, audit = generated
+    expected = asdict(audit)
+    expected["coverage"]["most_relied_on"] = [{"ref": k, "claims": n} for k, n in audit.coverage.most_relied_on]
+    got = audit.as_dict()
+    assert got == {"kb_audit_version": 1, **expected} and list(got) == ["kb_audit_version", *expected]
+    assert all(list(p) == list(e) for p, e in zip(got["problems"], expected["problems"]))  # key order: the JSON's order
+    got["problems"][0]["messages"]["en"] = "changed"
+    assert audit.problems[0].messages["en"] != "changed"  # a copy, as asdict makes
+
+
 def test_this_repository_s_page_lists_every_problem():
     kb = load_kb(REPO)
     audit = build_audit(kb, build_graph(kb), as_of=2026)
