@@ -41,6 +41,7 @@ from pybtex.markup import LaTeXParser
 from pybtex.plugin import find_plugin
 from pybtex.richtext import Text
 from pybtex.style.template import FieldIsMissing
+from pybtex.utils import OrderedCaseInsensitiveDict
 
 from . import styles as _styles  # noqa: F401  (registers vancouver and apa with pybtex)
 from .errors import ConfigError, did_you_mean
@@ -240,12 +241,19 @@ WORKERS = 2
 _OWN_CODE = ("cite.py", "render.py", "styles")
 
 
+def _plain_dict(mapping) -> dict:
+    """pybtex's case-insensitive field and person dicts as a plain dict (lower-case keys: formatting
+    looks fields up without case), read directly when it is pybtex's own class (ten times faster)."""
+    if type(mapping) is OrderedCaseInsensitiveDict and type(getattr(mapping, "_dict", None)) is dict:
+        return mapping._dict
+    return {key.lower(): value for key, value in mapping.items()}
+
+
 def _entry_state(key: str, entry) -> bytes:
     """A digest of everything about ``entry`` that formatting can read: key, type, fields, names."""
-    persons = tuple((role, tuple((tuple(p.first_names), tuple(p.middle_names), tuple(p.prelast_names), tuple(p.last_names),
-                                  tuple(p.lineage_names)) for p in people))
-                    for role, people in entry.persons.items())
-    blob = repr((key, entry.type, tuple(entry.fields.items()), persons)).encode("utf-8", "surrogatepass")
+    persons = tuple((role, tuple((p.first_names, p.middle_names, p.prelast_names, p.last_names, p.lineage_names) for p in people))
+                    for role, people in _plain_dict(entry.persons).items())
+    blob = repr((key, entry.type, tuple(_plain_dict(entry.fields).items()), persons)).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(blob, digest_size=20).digest()
 
 
