@@ -358,6 +358,7 @@ class _Views:
     def home(self) -> dict[str, Any]:
         kb = self.kb
         figures = self.g.stats(kb, self.graph)
+        single = [c for c in figures.single_source if c in kb.claims]
         articles = []
         for article in kb.articles.values():
             articles.append({"id": article.id, "title": article.title, "publisher": article.publisher, "href": f"article/{article.id}.html",
@@ -370,7 +371,8 @@ class _Views:
             "study_types": [{"name": k, "count": v} for k, v in figures.references_by_study_type.items()],
             "relied_on": [{"ref": self.ref_brief(key), "count": count} for key, count in figures.most_relied_on[:8]
                           if key in kb.references],
-            "single_source": [self.claim_brief(kb.claims[c]) for c in figures.single_source if c in kb.claims],
+            "single_source": [self.claim_brief(kb.claims[c]) for c in single[:HOME_LIST]],
+            "single_source_more": max(len(single) - HOME_LIST, 0),
         }
 
     def article(self, article: Article) -> dict[str, Any]:
@@ -544,6 +546,10 @@ class _Views:
 
         return [(path, lambda number=number: view(number)) for number, path in enumerate(paths, 1)]
 
+
+#: Claims listed by name on the home page (single-source claims); the rest are counted, and the
+#: audit page lists them.
+HOME_LIST = 100
 
 #: Rows on one page of the claims or references index; a longer index goes on at
 #: <folder>/page/2.html, 3.html ... (no claim id or reference file name can contain "/").

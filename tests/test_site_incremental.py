@@ -238,3 +238,19 @@ def test_long_indexes_are_split_into_pages(kb_copy, tmp_path, monkeypatch):
     edit(a_claim(kb_copy), r"^verdict: .*$", "verdict: unsupported")
     assert build(kb_copy, site).incremental
     same_as_full_build(kb_copy, site, tmp_path)
+
+
+def test_the_home_page_names_a_bounded_number_of_single_source_claims(kb_copy, tmp_path, monkeypatch):
+    from kb.graph import stats
+
+    kb = load_kb(kb_copy)
+    single = [c for c in stats(kb, build_graph(kb)).single_source if c in kb.claims]
+    assert len(single) > 2
+    monkeypatch.setattr(sitelib, "HOME_LIST", 2)
+    site = tmp_path / "site"
+    build(kb_copy, site, lang="en")
+    html = (site / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('id="single-title"'):]
+    section = section[:section.index("</section>")]
+    assert len(re.findall(r'<li>', section)) == 2
+    assert f'<a href="audit.html">and {len(single) - 2} more</a>' in section
