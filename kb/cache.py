@@ -5,8 +5,7 @@ time. This module does that work once per file and keeps the result:
 
 * ``<kb>/.kb-cache/claims.pickle`` holds, for every claim file, its size, modification time
   (ns), a BLAKE2b hash of its bytes, and the outcome of loading it: the ``Claim`` (or None) and
-  the file's own diagnostics (syntax, schema, id). Cross-file checks are never cached: ``validate``
-  always runs on the whole knowledge base.
+  the file's own diagnostics (syntax, schema, id). Cross-file results live in the index (below).
 * A cached entry is used when size and modification time are unchanged. When they changed, the
   file is read and its hash decides (a ``touch`` or ``git checkout`` that keeps the bytes costs a
   read, not a parse). A file changed within a second of being cached ("racy": a second edit in the
@@ -20,6 +19,10 @@ time. This module does that work once per file and keeps the result:
   checksum matched, but do not copy a ``.kb-cache`` from someone you do not trust.
 * The folder is safe to delete at any time; ``KB_CACHE=0`` in the environment turns it off
   (nothing is read or written).
+
+After a load and validation, an *index* of the whole result is kept as well (the section "the
+whole-knowledge-base index" below): it answers a `kb check` when nothing changed, and lets kb/load.py
+and kb/validate.py redo only what changed when only claim files did.
 
 Files that are not cached are parsed in a pool of worker processes (fork) when there are many
 of them (``PARALLEL_MIN_FILES``) and more than one core; small knowledge bases stay in one process,
@@ -590,7 +593,10 @@ class Scan:
         if not self.trusted:
             return None
         if self._digest is None:
-            self._digest = hashlib.blake2b(marshal.dumps(self.names) + self.packed.tobytes() + _code_fingerprint(), digest_size=32).digest()
+            h = hashlib.blake2b("\0".join(self.names).encode("utf-8", "surrogateescape"), digest_size=32)  # NUL is in no file name
+            h.update(self.packed.tobytes())
+            h.update(_code_fingerprint())
+            self._digest = h.digest()
         return self._digest
 
 
@@ -795,33 +801,25 @@ def _fingerprint_state() -> bytes:
     return _code_fingerprint()
 
 
-_journal_read: dict = {}
+def read_journal(root: Path) -> dict | None:
+    """The journal (whole-knowledge-base results and the changes since the index file), or None."""
+    found = _read_marshal(root / CACHE_DIR / _JOURNAL_FILE, _fingerprint_state())
+    return found if isinstance(found, dict) else None
 
 
-def _read_journal(root: Path) -> dict | None:
-    key = str(root)
-    if key not in _journal_read:
-        found = _read_marshal(root / CACHE_DIR / _JOURNAL_FILE, _fingerprint_state())
-        _journal_read[key] = found if isinstance(found, dict) else None
-    return _journal_read[key]
-
-
-def read_summary(root: Path) -> dict | None:
-    """The journal's whole-knowledge-base results (cheap: no per-file data), or None."""
-    journal = _read_journal(root)
+def summary_of(journal: dict | None, root: Path) -> dict | None:
+    """The journal's whole-knowledge-base results for ``root``, or None."""
     summary = journal.get("summary") if journal is not None else None
     return summary if isinstance(summary, dict) and summary.get("root") == str(root) else None
 
 
-def read_index(root: Path) -> Index | None:
-    """The index with the journal on top, or None if either is missing, stale or damaged."""
+def read_index(root: Path, journal: dict | None) -> Index | None:
+    """The index file with ``journal`` on top, or None if either is missing, stale or damaged."""
     main = _read_marshal(root / CACHE_DIR / _INDEX_FILE, _fingerprint_state())
-    journal = _read_journal(root)
-    _journal_read.pop(str(root), None)
     try:
         if not isinstance(main, dict) or not isinstance(journal, dict) or journal["base"] != main["token"]:
             return None
-        if journal["summary"]["root"] != str(root):
+        if summary_of(journal, root) is None:
             return None
         return Index(main, journal)
     except (KeyError, TypeError, AttributeError, ValueError):
@@ -835,7 +833,6 @@ def write_index(root: Path, index: Index | None, main: dict | None = None, chang
     the ``_WHOLE`` parts) in the journal. Never fails."""
     state = _fingerprint_state()
     folder = root / CACHE_DIR
-    _journal_read.pop(str(root), None)
     if main is not None:
         token = os.urandom(16)
         if not _write_marshal(folder / _INDEX_FILE, state, dict(main, token=token)):
@@ -1004,14 +1001,14 @@ def remember_kb(root: str | os.PathLike, loader: Callable[..., Any], update: Cal
         return loader(root_path)
     scan = scan_inputs(root_path)
     digest = scan.digest()
-    if digest is not None:
-        summary = read_summary(root_path)
-        if summary is not None and summary.get("digest") == digest:
-            kb = lazy_kb(root_path, summary, loader)
-            _register(kb, Session(root_path, scan, result=[decode(t) for t in summary["result"]]))
-            return kb
-    if update is not None and not scan.errors:
-        index = read_index(root_path)
+    journal = read_journal(root_path)
+    summary = summary_of(journal, root_path)
+    if digest is not None and summary is not None and summary.get("digest") == digest:
+        kb = lazy_kb(root_path, summary, loader)
+        _register(kb, Session(root_path, scan, result=[decode(t) for t in summary["result"]]))
+        return kb
+    if update is not None and not scan.errors and summary is not None:
+        index = read_index(root_path, journal)
         if index is not None:
             found = update(root_path, scan, index)
             if found is not None:

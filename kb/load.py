@@ -2,6 +2,13 @@
 
 Per-file problems (syntax, schema, BibTeX) become Diagnostics and loading goes on; only a root
 that cannot be read at all raises LoadError. Cross-file checks belong to ``validate``.
+
+With the cache on (kb/cache.py), ``load_kb`` first walks the folders once (``cache.scan_inputs``) and
+compares the walk with the index of the last run: nothing changed -> a lazy knowledge base from the
+index; only claim files changed -> ``_load_changes`` reads just those (the decision what may be handled
+so is ``_claim_file_kind`` plus the rules in ``_load_changes``); otherwise the full load ``_load_kb``,
+which lists claim files from the same walk. Which file owns a claim id is decided in one place,
+``_pick_first``, for both paths.
 """
 
 from __future__ import annotations
