@@ -157,18 +157,20 @@ def _backend(name: str):
 # -- LaTeX of field values, parsed once ---------------------------------------------------------
 
 _PYBTEX_FROM_LATEX = Text.__dict__["from_latex"]
-#: Text that pybtex's LaTeX decoder (latexcodec) could change: commands, maths, comments, ties,
-#: ligatures (-- --- `` '' ,, !` ?`), control characters and white space it would collapse.
-_DECODER_WORK = re.compile(r"[\\$%~`\x00-\x1f\x7f]|--|,,|''|\s\s|^\s")
+#: Text that pybtex's LaTeX decoder (latexcodec) could change, besides an en dash (``--``):
+#: commands, maths, comments, ties, ligatures (--- `` '' ,, !` ?`), control characters and white
+#: space it would collapse.
+_DECODER_WORK = re.compile(r"[\\$%~`\x00-\x1f\x7f]|---|,,|''|\s\s|^\s")
 
 
 @lru_cache(maxsize=1 << 15)
 def _parse_latex(latex: str) -> Text:
     """``Text.from_latex(latex)``, memoised (pybtex's rich text is never changed in place), and
-    without the decoder when it would return its input unchanged (tests/test_cite.py checks both)."""
+    without the decoder when all it would do is turn ``--`` into an en dash (page ranges)
+    (tests/test_cite.py checks that both ways give the same rich text)."""
     if _DECODER_WORK.search(latex):
         return _PYBTEX_FROM_LATEX.__func__(Text, latex)
-    return LaTeXParser(latex).parse()
+    return LaTeXParser(latex.replace("--", "\u2013")).parse()
 
 
 def _from_latex(cls, latex):
