@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "unused-reference": "info",
 }
 _CODE_ORDER = {code: i for i, code in enumerate(CODES)}
+_SEVERITY_ORDER = {severity: i for i, severity in enumerate(SEVERITIES)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class Problem:
 
     @property
     def rank(self) -> tuple:
-        return (SEVERITIES.index(self.severity), _CODE_ORDER.get(self.code, 99), self.subject)
+        return (_SEVERITY_ORDER[self.severity], _CODE_ORDER.get(self.code, 99), self.subject)
 
     def as_dict(self) -> dict[str, Any]:
         """What ``dataclasses.asdict`` gives (the same keys in the same order), built directly."""
