@@ -208,6 +208,8 @@ def _in(g: nx.DiGraph, node: str, rel: str) -> list[str]:
 
 
 class _AsDict:
+    __slots__ = ()
+
     def as_dict(self) -> dict[str, Any]:
         return _plain(self)
 
@@ -235,7 +237,7 @@ class ClaimSummary(_AsDict):
     text_en: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: hundreds of thousands of these are memoised on a big graph
 class EvidenceLink(_AsDict):
     """One claim -> reference link, reached from the claim asked about along ``path``.
 

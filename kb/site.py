@@ -913,6 +913,7 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int) -> list
     done = context.Value("q", 0, lock=False)
     pipes, workers = [], []
     gc.collect()
+    _trim_heap()  # workers start as copies of this process: make it small first
     gc.freeze()  # the knowledge base is shared with the workers; keep the collector from touching (and copying) it
     try:
         for _ in range(jobs):
@@ -949,6 +950,16 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int) -> list
                 worker.kill()
                 worker.join()
         gc.unfreeze()
+
+
+def _trim_heap() -> None:
+    """Give memory that loading freed back to the system (glibc's malloc_trim; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _worker(renderer: _Renderer, next_chunk, done, conn) -> None:
