@@ -7,7 +7,7 @@ styles themselves read as pybtex templates (see ``vancouver.py`` and ``apa.py``)
 from __future__ import annotations
 
 import re
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Callable
 
 from pybtex.richtext import Protected, String, Text
@@ -96,6 +96,7 @@ def en_dash_pages(text: Text) -> Text:
 _WORD = re.compile(r"\S+")
 
 
+@lru_cache(maxsize=1 << 14)
 def _case_word(word: str, capitalise: bool) -> str:
     letters = [ch for ch in word if ch.isalpha()]
     if not letters:
