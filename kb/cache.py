@@ -772,29 +772,62 @@ class Index:
     def changed(self, scan: Scan) -> set[str]:
         """The names whose (size, mtime, mode) differ between the walk and the index, or are racy now."""
         candidates = set(self.entries) | scan.racy
-        old = self.stats
-        now = scan.packed
-        if scan.names == self.names:
-            old_bytes, now_bytes = old.tobytes(), now.tobytes()
-            step = 24 * 512
-            for offset in range(0, len(now_bytes), step):
-                if old_bytes[offset:offset + step] != now_bytes[offset:offset + step]:
-                    for i in range(offset // 24, min(len(scan.names), (offset + step) // 24)):
-                        if old[3 * i:3 * i + 3] != now[3 * i:3 * i + 3]:
-                            candidates.add(scan.names[i])
+        old_names, now_names = self.names, scan.names
+        if old_names == now_names:
+            self._compare(candidates, scan, ((0, 0, len(now_names)),))
         else:
-            if scan._pos is None:
-                scan._pos = {n: i for i, n in enumerate(scan.names)}
-            if self._pos is None:
-                self._pos = {n: i for i, n in enumerate(self.names)}
-            candidates |= scan._pos.keys() ^ self._pos.keys()
-            for name, i in scan._pos.items():
-                j = self._pos.get(name)
-                if j is not None and old[3 * j:3 * j + 3] != now[3 * i:3 * i + 3]:
-                    candidates.add(name)
+            # A few names came or went: the walk order of the others is unchanged, so compare the runs
+            # between them position by position; anything else (a different order): name by name.
+            old_set, now_set = set(old_names), set(now_names)
+            gone, came = old_set - now_set, now_set - old_set
+            candidates |= gone | came
+            runs = None
+            if len(gone) + len(came) <= 256:
+                skip_old = sorted(old_names.index(name) for name in gone)
+                skip_now = sorted(now_names.index(name) for name in came)
+                runs, i, j = [], 0, 0
+                while i < len(old_names) or j < len(now_names):
+                    if skip_old and skip_old[0] == i:
+                        skip_old.pop(0)
+                        i += 1
+                        continue
+                    if skip_now and skip_now[0] == j:
+                        skip_now.pop(0)
+                        j += 1
+                        continue
+                    length = min((skip_old[0] if skip_old else len(old_names)) - i, (skip_now[0] if skip_now else len(now_names)) - j)
+                    if length <= 0 or old_names[i:i + length] != now_names[j:j + length]:
+                        runs = None
+                        break
+                    runs.append((i, j, length))
+                    i, j = i + length, j + length
+            if runs is not None:
+                self._compare(candidates, scan, runs)
+            else:
+                now_pos = {n: k for k, n in enumerate(now_names)}
+                old_pos = {n: k for k, n in enumerate(old_names)}
+                old, now = self.stats, scan.packed
+                for name, k in now_pos.items():
+                    m = old_pos.get(name)
+                    if m is not None and old[3 * m:3 * m + 3] != now[3 * k:3 * k + 3]:
+                        candidates.add(name)
         if len(candidates) > 32 and scan._pos is None:
-            scan._pos = {n: i for i, n in enumerate(scan.names)}
+            scan._pos = {n: i for i, n in enumerate(now_names)}
         return {name for name in candidates if name in scan.racy or self.old_stat(name) != scan.stat(name)}
+
+    def _compare(self, candidates: set, scan: Scan, runs) -> None:
+        """Add the names whose stats differ in each run (old position, new position, length) of equal names."""
+        old, now = self.stats, scan.packed
+        old_bytes, now_bytes = old.tobytes(), now.tobytes()
+        size = 3 * old.itemsize  # bytes per name
+        step = 512
+        for i, j, length in runs:
+            for start in range(0, length, step):
+                end = min(length, start + step)
+                if old_bytes[size * (i + start):size * (i + end)] != now_bytes[size * (j + start):size * (j + end)]:
+                    for k in range(start, end):
+                        if old[3 * (i + k):3 * (i + k) + 3] != now[3 * (j + k):3 * (j + k) + 3]:
+                            candidates.add(scan.names[j + k])
 
 
 def _fingerprint_state() -> bytes:

@@ -22,10 +22,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pybtex.database import BibliographyData
 
 from .article import parse_article
-from .bib import MAX_BIB_BYTES, parse_bib_file
 from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_index
 from .errors import ConfigError, Diagnostic, LoadError, Location, Severity, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
@@ -240,6 +238,8 @@ def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None)
 
 
 def _load_bib_file(path: str, rel: str, stem: str, raw: bytes | None = None):
+    from .bib import parse_bib_file  # pybtex: imported only when BibTeX is read (not by a warm or incremental check)
+
     data, refs, problems = parse_bib_file(Path(path), rel)
     return (data, refs), problems
 
@@ -268,6 +268,10 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
                 f"folder {str(root_path / needed)!r} is missing: a knowledge base needs claims/ and references/ folders",
                 hint="create it, or pass --kb DIR to name the knowledge-base folder",
             )
+    from pybtex.database import BibliographyData
+
+    from .bib import MAX_BIB_BYTES
+
     other: list[Diagnostic] = []
     config, problems = _load_config(root_path)
     other += problems

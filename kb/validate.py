@@ -373,8 +373,8 @@ def validate(kb: KnowledgeBase) -> list[Diagnostic]:
         full_index(kb, session, {
             "check_diags": {kb.claims[cid].location.path: tuple(map(encode, problems)) for cid, problems in per_claim.items()},
             "cycles": tuple(map(encode, cycles)),
-            "ref_notes": {key: marshal.dumps((encode(unused_note(key, ref)), (lambda n: None if n is None else encode(n))(doi_note(key, ref, broken))))
-                          for key, ref in kb.references.items()},
+            "ref_notes": ({key: marshal.dumps(encode(unused_note(key, ref))) for key, ref in kb.references.items()},
+                          {key: marshal.dumps(encode(note)) for key, ref in kb.references.items() if (note := doi_note(key, ref, broken)) is not None}),
             "unloaded": sorted(ctx.unloaded_claims),
             "result": tuple(map(encode, found)),
         })
@@ -409,10 +409,13 @@ def _validate_changes(kb: KnowledgeBase, session) -> list[Diagnostic]:
         if new_links is not None:
             derived[cid] = new_links
         derived_changed = derived_changed or (old_links or (None, ()))[1] != (new_links or (None, ()))[1]
+    linked = False  # does an id that appeared or disappeared take part in a derived_from link?
     if known_changed:
         for cid, (rel, targets) in derived.items():
             if any(target in known_changed for target in targets):
                 recheck.add(rel)
+                linked = True
+        linked = linked or any(cid in derived or cid in index.derived for cid in known_changed)
     if gained or lost:  # an unknown-claim hint names the closest id: it may be another one now
         recheck.update(rel for rel, found in check_diags.items() if any(t[1] == "unknown-claim" for t in found))
     for rel in recheck:
@@ -422,18 +425,18 @@ def _validate_changes(kb: KnowledgeBase, session) -> list[Diagnostic]:
         else:
             check_diags.pop(rel, None)
 
-    if derived_changed or gained or lost:
+    if derived_changed or linked:
         cycles = list(cycle_problems(derived_edges(((cid, targets) for cid, (_, targets) in derived.items()), kb.claims),
                                      lambda cid: change.claim_at(derived[cid][0])))
     else:
         cycles = [decode(t) for t in index.cycles]
-    notes = index.fixed["ref_notes"]
+    unused_notes, doi_notes = index.fixed["ref_notes"]  # per key, as written by the full path (marshalled, read when needed)
     found = list(kb.diagnostics)
     for problems in check_diags.values():
         found.extend(map(decode, problems))
     found.extend(usage_problems(kb.references, {key for key, count in cites.items() if count > 0}, bool(ctx.unloaded_claims),
-                                lambda key: decode(marshal.loads(notes[key])[0]),
-                                lambda key: None if (note := marshal.loads(notes[key])[1]) is None else decode(note)))
+                                lambda key: decode(marshal.loads(unused_notes[key])),
+                                lambda key: decode(marshal.loads(doi_notes[key])) if key in doi_notes else None))
     found.extend(cycles)
     _sorted(found)
 

@@ -358,3 +358,35 @@ def test_many_edits_merge_the_journal_into_the_index(primed, monkeypatch):
 def test_without_the_cache_no_index_is_written(root, monkeypatch):
     cold(root, monkeypatch)
     assert not (root / ".kb-cache").exists()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_walk_comparison_finds_exactly_the_changed_names(seed):
+    """Index.changed against a brute-force comparison: edits, additions, deletions and a new walk order."""
+    import random
+    from array import array
+
+    rng = random.Random(seed)
+    names = [f"claims/c{n:05d}.yaml" for n in range(3000)]
+    stats = {name: (rng.randrange(100, 900), OLD + rng.randrange(10**9), 0o100644) for name in names}
+
+    def packed(order, table):
+        out = array("q")
+        for name in order:
+            out.extend(table[name])
+        return out
+
+    index = cache.Index({"token": b"t", "names": tuple(names), "stats": packed(names, stats).tobytes(), "records": (b"",) * len(names),
+                         "fixed": {}, "load_diags": {}, "check_diags": {}},
+                        {"entries": {}, "load_diags": {}, "check_diags": {}, **{name: None for name in cache._WHOLE}})
+    now = dict(stats)
+    for name in rng.sample(names, rng.randrange(0, 40)):
+        now[name] = (now[name][0] + 1, now[name][1], now[name][2])
+    for name in rng.sample(names, rng.randrange(0, 20)):
+        del now[name]
+    for n in range(rng.randrange(0, 20)):
+        now[f"claims/new{n}.yaml"] = (10, OLD, 0o100644)
+    order = sorted(now, key=lambda name: name[::-1]) if seed == 6 else sorted(now)  # seed 6: another walk order
+    scan = cache.Scan(order, packed(order, now), set(), [])
+    expected = {name for name in set(stats) | set(now) if stats.get(name) != now.get(name)}
+    assert index.changed(scan) == expected
