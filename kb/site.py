@@ -788,12 +788,17 @@ def _digest(value: bytes) -> str:
 def _page_digest(template: str, context: dict[str, Any]) -> str | None:
     """A digest of everything a page is rendered from besides the build fingerprint, or None when the
     view model cannot be serialised (then the page is always rendered)."""
+    import io
     import pickle
 
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True  # no memo: equal values give equal bytes whether or not they are the same objects
     try:
-        return _digest(pickle.dumps((template, context), protocol=5))
+        pickler.dump((template, context))
     except Exception:
         return None
+    return _digest(buffer.getvalue())
 
 
 def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict[str, Any], has_audit: bool) -> str:

@@ -254,3 +254,22 @@ def test_the_home_page_names_a_bounded_number_of_single_source_claims(kb_copy, t
     section = section[:section.index("</section>")]
     assert len(re.findall(r'<li>', section)) == 2
     assert f'<a href="audit.html">and {len(single) - 2} more</a>' in section
+
+
+def test_page_digests_depend_on_values_not_object_identity():
+    a = "".join(["krachttraining", " helpt"])
+    b = "".join(["krachttraining ", "helpt"])
+    assert a == b and a is not b
+    shared = {"text": a, "again": a}
+    separate = {"text": a, "again": b}
+    assert sitelib._page_digest("t", shared) == sitelib._page_digest("t", separate)
+    assert sitelib._page_digest("t", shared) != sitelib._page_digest("t", {"text": a, "again": "other"})
+
+
+def test_a_build_after_loading_from_the_cache_renders_nothing(kb_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    site = tmp_path / "site"
+    assert not build(kb_copy, site).incremental  # parsed from the files
+    second = build(kb_copy, site)  # loaded from .kb-cache
+    assert second.incremental and second.rendered == ()
