@@ -478,6 +478,17 @@ def effective_support(g: nx.DiGraph, *, without: str | None = None) -> dict[str,
 
 def _support(g: nx.DiGraph, cid: str, without: str | None = None, *, inherited: bool = True) -> frozenset[str]:
     """Keys of the references supporting claim node ``cid``: directly, and with ``inherited`` through derived_from."""
+    if without is None and inherited:
+        return _full_support(g, cid)
+    return _support_of(g, cid, without, inherited)
+
+
+@_memoised
+def _full_support(g: nx.DiGraph, cid: str) -> frozenset[str]:
+    return _support_of(g, cid, None, True)
+
+
+def _support_of(g: nx.DiGraph, cid: str, without: str | None, inherited: bool) -> frozenset[str]:
     refs = set()
     for path in _derivation_bfs(g, cid) if inherited else [(cid,)]:
         for rid in _out(g, path[-1], "evidence"):
@@ -576,6 +587,11 @@ def _share(part: int, whole: int) -> float:
 def stats(kb: KnowledgeBase, g: nx.DiGraph, *, as_of: int | None = None) -> Stats:
     """Coverage figures. ``as_of``: the year reference ages are counted from (default: this year)."""
     as_of = as_of or date.today().year
+    return _stats(g, as_of)
+
+
+@_memoised
+def _stats(g: nx.DiGraph, as_of: int) -> Stats:
     claims = claim_ids(g)
     support = effective_support(g)
     cited = [c for c in claims if any(g.edges[node_id("claim", c), r]["cited_in_article"]
