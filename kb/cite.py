@@ -372,7 +372,7 @@ def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend
     ``format_reference``) and on disk in ``<kb.root>/.kb-cache`` per entry content, style and
     backend (``KB_CACHE=0`` turns the disk part off), and more than PARALLEL_MIN_ENTRIES entries
     that are not cached are formatted by WORKERS forked processes when there are 2+ cores."""
-    from .cache import load_value, store_value
+    from .cache import cache_enabled, load_value, store_value
 
     style = style or kb.config.style
     get_style(style)
@@ -382,17 +382,23 @@ def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend
     memory = _cache_for(bibliography) if bibliography is not None else {}
     todo = [key for key in keys if bibliography is not None and key in bibliography.entries and (key, style, backend) not in memory]
     if todo:
-        root, name, state = kb.root, _disk_name(style, backend), _code_state(style, backend)
-        stored = load_value(root, name, state) if root else None
-        stored = stored if type(stored) is dict else {}
-        digests = {key: _entry_state(key, bibliography.entries[key]) for key in todo}
-        misses = []
-        for key in todo:
-            found = stored.get(digests[key])
-            if _valid(found):
-                memory[(key, style, backend)] = found
-            else:
-                misses.append(key)
+        # the disk cache lives in the knowledge base's folder; never make one for a knowledge base that has none
+        root = kb.root if kb.root and os.path.isdir(kb.root) and cache_enabled() else None
+        stored: dict = {}
+        digests: dict = {}
+        misses = todo
+        if root:
+            name, state = _disk_name(style, backend), _code_state(style, backend)
+            stored = load_value(root, name, state)
+            stored = stored if type(stored) is dict else {}
+            digests = {key: _entry_state(key, bibliography.entries[key]) for key in todo}
+            misses = []
+            for key in todo:
+                found = stored.get(digests[key])
+                if _valid(found):
+                    memory[(key, style, backend)] = found
+                else:
+                    misses.append(key)
         if misses:
             fresh = _format_many(bibliography, misses, style, backend, parallel)
             for key in misses:

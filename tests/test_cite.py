@@ -220,6 +220,13 @@ def test_kb_cache_0_writes_nothing(tmp_path, monkeypatch, rendered):
     assert sorted(rendered) == sorted(keys)
 
 
+def test_no_cache_folder_is_made_for_a_knowledge_base_without_a_folder(tmp_path, cache_on):
+    root = tmp_path / "not-there"
+    first = cite.format_references(make(root), ["one", "two"], "apa", "text")
+    assert not root.exists()
+    assert first == cite.format_references(make(tmp_path), ["one", "two"], "apa", "text")
+
+
 def test_the_disk_cache_does_not_grow_without_bound(tmp_path, cache_on, monkeypatch):
     from kb.cache import load_value
 
