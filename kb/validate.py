@@ -351,7 +351,8 @@ def validate(kb: KnowledgeBase) -> list[Diagnostic]:
     if session is not None and session.result is not None:
         return list(session.result)  # the same files as last time: the same answer (kb/cache.py)
     if session is not None and session.update is not None:
-        return _validate_changes(kb, session)
+        session.result = _validate_changes(kb, session)  # asked again, the same answer without redoing it
+        return list(session.result)
     ctx = Context.of(kb)
     found = list(kb.diagnostics)
     per_claim: dict[str, list[Diagnostic]] = {}
@@ -378,6 +379,8 @@ def validate(kb: KnowledgeBase) -> list[Diagnostic]:
             "unloaded": sorted(ctx.unloaded_claims),
             "result": tuple(map(encode, found)),
         })
+    if session is not None:
+        session.result = list(found)
     return found
 
 

@@ -79,7 +79,7 @@ def _parsed_files(root: Path, monkeypatch) -> dict:
         return out
 
     monkeypatch.setattr(cache.FileLoading, "results", spy)
-    monkeypatch.setattr(cache, "remember_kb", lambda r, loader, **_: loader(Path(r)))  # skip the whole-KB snapshot
+    monkeypatch.setattr(cache, "remember_kb", lambda r, loader, **_: loader(Path(r)))  # skip the whole-KB index
     import kb.load
 
     monkeypatch.setattr(kb.load, "remember_kb", lambda r, loader, **_: loader(Path(r)))
@@ -95,7 +95,7 @@ def test_second_load_comes_from_the_cache_and_is_identical(root, monkeypatch):
     assert (root / ".kb-cache" / "claims.pickle").is_file()
     assert first == expected
     again = load_kb(root)
-    assert type(again.claims).__name__ == "_Lazy" and len(again.claims) == len(expected["claims"])  # from the snapshot
+    assert type(again.claims).__name__ == "_Lazy" and len(again.claims) == len(expected["claims"])  # from the index
     assert _snapshot(again) == expected
     stats = _parsed_files(root, monkeypatch)["claims.pickle"]
     assert stats["cached"] == len(expected["claims"]) and stats["parsed"] == 0
@@ -219,7 +219,7 @@ def test_a_new_kb_version_invalidates_the_cache(root, monkeypatch):
     stats = _parsed_files(root, monkeypatch)["claims.pickle"]
     assert stats["cached"] == 0 and stats["parsed"] == len(expected["claims"])
     monkeypatch.setattr(kb, "__version__", kb.__version__ + ".post1")
-    assert type(load_kb(root).claims) is dict  # no snapshot either
+    assert type(load_kb(root).claims) is dict  # no index either
     assert warm(root) == expected
 
 
@@ -283,7 +283,7 @@ def test_bad_claim_files_are_reported_the_same_from_the_cache(root, monkeypatch)
 
 def test_validation_is_remembered_only_for_the_same_files(root, monkeypatch):
     first = warm(root)
-    load_kb(root)  # writes the snapshot and, through validate, the remembered diagnostics
+    load_kb(root)  # writes, through validate, the index and the remembered diagnostics
     (root / "references" / "krachttraining.bib").write_text(
         (root / "references" / "krachttraining.bib").read_text(encoding="utf-8") + "\n@article{extra2020, title = {Extra}, year = {2020}}\n",
         encoding="utf-8")

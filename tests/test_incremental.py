@@ -390,3 +390,22 @@ def test_the_walk_comparison_finds_exactly_the_changed_names(seed):
     scan = cache.Scan(order, packed(order, now), set(), [])
     expected = {name for name in set(stats) | set(now) if stats.get(name) != now.get(name)}
     assert index.changed(scan) == expected
+
+
+def test_the_walk_lists_every_entry_once_with_or_without_descriptor_calls(root, monkeypatch):
+    """scan_inputs: folders (with a trailing /), files, a link to a folder (listed, not followed), a
+    dangling link, hidden folders; the path-based fallback (no dir_fd) walks the same."""
+    (root / "claims" / "sub" / "diep").mkdir()
+    (root / "claims" / "sub" / "diep" / "x.yaml").write_text("id: x\n", encoding="utf-8")
+    (root / "claims" / ".verborgen").mkdir()
+    (root / "claims" / "link").symlink_to(root / "articles", target_is_directory=True)
+    (root / "claims" / "weg.yaml").symlink_to(root / "nergens.yaml")
+    fast = cache.scan_inputs(root)
+    names = set(fast.names)
+    assert {"kb.yaml", "claims/", "claims/sub/", "claims/sub/diep/", "claims/sub/diep/x.yaml", "claims/.verborgen/", "claims/link",
+            "claims/weg.yaml", "articles/krachttraining.md"} <= names
+    assert not any(name.startswith("claims/link/") for name in names)
+    assert len(names) == len(fast.names)
+    monkeypatch.setattr(os, "supports_dir_fd", set())
+    slow = cache.scan_inputs(root)
+    assert (slow.names, slow.packed, slow.racy, slow.errors) == (fast.names, fast.packed, fast.racy, fast.errors)
