@@ -5,6 +5,12 @@
 links from the YAML. The result is plain frozen dataclasses, rendered by templates/audit.*.j2
 (``render_audit``) or dumped as JSON (``Audit.as_dict``).
 
+At scale (100,000 claims give some 235,000 problems) the work stays linear: the wording patterns
+are compiled once per word list, the evidence's certainty is looked up only for claims that use a
+strong phrase, identical messages are composed once. The HTML page lists at most ``PAGE_LIMIT``
+problems per code (``Audit.listing``, slices of the sorted problems) with complete counts; Markdown
+and JSON list everything (docs/audit.md, "Large knowledge bases").
+
 Problem codes, by severity (documented in docs/audit.md; stable, so CI can rely on them):
 
 error    unsupported            the reviewer's verdict: the cited sources do not back the claim
