@@ -69,6 +69,18 @@ def test_vancouver_cuts_more_than_six_authors_to_six_and_et_al():
     assert fmt("vancouver", "seven").endswith("Fictitious Journal of Testing. 2021;13:e1234.")
 
 
+def test_vancouver_says_editor_for_one_editor_and_editors_for_several():
+    bib = parse_string("""
+@book{one, editor = {van der Berg, Karel}, title = {An edited book}, publisher = {Test Press}, address = {Utrecht}, year = {2013}}
+@book{two, editor = {van der Berg, Karel and Dekker, Dirk}, title = {An edited book}, publisher = {Test Press}, address = {Utrecht}, year = {2013}}
+@incollection{chapter, author = {Peeters, Piet}, title = {A chapter}, booktitle = {A handbook}, editor = {Dekker, Dirk},
+  publisher = {Test Press}, address = {Ghent}, year = {2011}, pages = {10--20}}
+""", "bibtex")
+    assert fmt("vancouver", "one", bib=bib).startswith("van der Berg K, editor. An edited book.")
+    assert fmt("vancouver", "two", bib=bib).startswith("van der Berg K, Dekker D, editors. An edited book.")
+    assert "In: Dekker D, editor. A handbook." in fmt("vancouver", "chapter", bib=bib)
+
+
 def test_vancouver_other_entry_types():
     assert fmt("vancouver", "book") == "World Health Organization. A fictitious book title for testing. 2nd ed. Geneva: Test Press; 2019."
     assert fmt("vancouver", "chapter") == (

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pybtex.richtext import Text
 from pybtex.style.formatting import BaseStyle
-from pybtex.style.template import field, first_of, href, join, optional, optional_field, sentence, words
+from pybtex.style.template import field, first_of, href, join, node, optional, optional_field, sentence, words
 
 from ._common import per_name, elide_pages, format_any_type, if_field, nonempty, family_name, given_initials, lineage, name_list, sentence_case
 
@@ -44,6 +44,12 @@ _pages = first_of[optional[field("pages", apply_func=elide_pages)], optional_fie
 _doi = href(join["https://doi.org/", field("doi", raw=True)])[join["doi:", field("doi", raw=True)]]
 _url = join["Available from: ", href(field("url", raw=True))[field("url", raw=True)]]
 
+
+
+@node
+def _editors_word(children, context):
+    """"editor" after one editor, "editors" after several (NLM/ICMJE)."""
+    return Text("editor" if len(context["entry"].persons.get("editor", ())) == 1 else "editors")
 
 class VancouverStyle(BaseStyle):
     """ICMJE/NLM (Vancouver) references; numbered in order of citation."""
@@ -83,13 +89,13 @@ class VancouverStyle(BaseStyle):
     def get_book_template(self, e):
         start = first_of[
             optional[join(sep=" ")[sentence[_authors()], sentence[_title]]],
-            optional[join(sep=" ")[sentence[_authors("editor"), "editors"], sentence[_title]]],
+            optional[join(sep=" ")[sentence[_authors("editor"), _editors_word], sentence[_title]]],
             sentence[_title],
         ]
         return words[start, optional[sentence(sep=" ")[field("edition"), "ed"]], self._publication(), self._web()]
 
     def get_incollection_template(self, e):
-        editors = optional[join(sep=", ")[_authors("editor"), "editors"], ". "]
+        editors = optional[join(sep=", ")[_authors("editor"), _editors_word], ". "]
         book = join["In: ", editors, sentence(add_period=False)[field("booktitle", apply_func=lambda t: sentence_case(t, after_colon=False))]]
         return words[self._start(), sentence[book], self._publication(), optional[sentence[join["p. ", field("pages", apply_func=elide_pages)]]],
                      self._web()]
