@@ -134,6 +134,11 @@ class Problem:
 
 
 _PROBLEM_FIELDS = tuple(f.name for f in fields(Problem))
+#: The order _problem_json writes the fields in (as_dict's order; checked before it is used).
+_PROBLEM_JSON_ORDER = ("severity", "code", "subject_kind", "subject", "message", "detail", "location", "phrases", "claims", "messages", "href")
+_PROBLEM_TEXT_FIELDS = ("severity", "code", "subject_kind", "subject", "message", "detail", "location", "href")
+#: The JSON encoder's own string quoting (what json.dumps uses with ensure_ascii=False).
+_quote = json.encoder.encode_basestring
 
 
 @dataclass(frozen=True)
@@ -232,8 +237,13 @@ class Audit:
         return [(code, rows[:limit] if limit else rows, max(len(rows) - limit, 0) if limit else 0) for code, rows in groups.items()]
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(replace(self, problems=()))  # dataclasses.asdict deep-copies field by field: slow for many problems
+        data = self.as_dict_without_problems()
         data["problems"] = tuple(p.as_dict() for p in self.problems)
+        return data
+
+    def as_dict_without_problems(self) -> dict[str, Any]:
+        """``as_dict`` with ``problems`` empty (the key in its place)."""
+        data = asdict(replace(self, problems=()))  # dataclasses.asdict deep-copies field by field: slow for many problems
         data["coverage"]["most_relied_on"] = [{"ref": k, "claims": n} for k, n in self.coverage.most_relied_on]
         return {"kb_audit_version": 1, **data}
 
@@ -492,6 +502,53 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
 # Rendering
 
 
+def audit_json(audit: Audit) -> str:
+    """``json.dumps(audit.as_dict(), ensure_ascii=False, indent=2) + "\\n"``, byte for byte, faster:
+    Python's JSON encoder is slow with ``indent`` (about 4 s for the 235,000 problems of 100,000
+    claims), so the problems, all of one flat shape, are written here with the encoder's own string
+    quoting; the rest of the report goes through ``json.dumps``."""
+    marker = "\ue000problems\ue000"  # a private-use character: never in a title
+    head = json.dumps({**audit.as_dict_without_problems(), "problems": marker}, ensure_ascii=False, indent=2)
+    quoted = json.dumps(marker, ensure_ascii=False)
+    if head.count(quoted) != 1 or _PROBLEM_FIELDS != _PROBLEM_JSON_ORDER or not all(_plain_problem(p) for p in audit.problems):
+        return json.dumps(audit.as_dict(), ensure_ascii=False, indent=2) + "\n"
+    body = ",\n".join(_problem_json(p) for p in audit.problems)
+    return head.replace(quoted, f"[\n{body}\n  ]" if body else "[]") + "\n"
+
+
+def _plain_problem(p: Problem) -> bool:
+    return (all(type(getattr(p, name)) is str for name in _PROBLEM_TEXT_FIELDS)
+            and all(type(v) is str for v in (*p.phrases, *p.claims)) and type(p.phrases) is tuple and type(p.claims) is tuple
+            and type(p.messages) is dict and all(type(k) is str and type(v) is str for k, v in p.messages.items()))
+
+
+def _json_list(items: tuple[str, ...], indent: str) -> str:
+    if not items:
+        return "[]"
+    inner = indent + "  "
+    return "[\n" + ",\n".join(inner + _quote(v) for v in items) + "\n" + indent + "]"
+
+
+def _problem_json(p: Problem) -> str:
+    """One problem as json.dumps(..., indent=2) writes it inside the report's "problems" list."""
+    messages = ("{\n" + ",\n".join(f"        {_quote(k)}: {_quote(v)}" for k, v in p.messages.items()) + "\n      }") if p.messages else "{}"
+    return (
+        "    {\n"
+        f'      "severity": {_quote(p.severity)},\n'
+        f'      "code": {_quote(p.code)},\n'
+        f'      "subject_kind": {_quote(p.subject_kind)},\n'
+        f'      "subject": {_quote(p.subject)},\n'
+        f'      "message": {_quote(p.message)},\n'
+        f'      "detail": {_quote(p.detail)},\n'
+        f'      "location": {_quote(p.location)},\n'
+        f'      "phrases": {_json_list(p.phrases, "      ")},\n'
+        f'      "claims": {_json_list(p.claims, "      ")},\n'
+        f'      "messages": {messages},\n'
+        f'      "href": {_quote(p.href)}\n'
+        "    }"
+    )
+
+
 #: How many problems of each code (and claims per problem) an HTML page lists by default.
 PAGE_LIMIT = 100
 
@@ -503,7 +560,7 @@ def render_audit(kb: KnowledgeBase, audit: Audit, fmt: str, *, lang: str | None 
     problem; the ``html`` page lists at most ``limit`` problems of each code and names at most
     ``limit`` claims per problem (default PAGE_LIMIT; 0: everything), with complete counts."""
     if fmt == "json":
-        return json.dumps(audit.as_dict(), ensure_ascii=False, indent=2) + "\n"
+        return audit_json(audit)
     from .handout import document_env, standalone_context
     from .render import render_template
 

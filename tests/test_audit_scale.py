@@ -12,6 +12,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kb import graph as kbgraph
-from kb.audit import CODES, PAGE_LIMIT, SEVERITIES, build_audit, load_wording, render_audit, strong_phrases
+from kb.audit import CODES, PAGE_LIMIT, SEVERITIES, Problem, audit_json, build_audit, load_wording, render_audit, strong_phrases
 from kb.graph import build_graph
 from kb.load import load_kb
 
@@ -215,6 +216,34 @@ def test_as_dict_is_what_dataclasses_asdict_gives(generated):
     assert all(list(p) == list(e) for p, e in zip(got["problems"], expected["problems"]))  # key order: the JSON's order
     got["problems"][0]["messages"]["en"] = "changed"
     assert audit.problems[0].messages["en"] != "changed"  # a copy, as asdict makes
+
+
+def _slow_json(audit) -> str:
+    return json.dumps(audit.as_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+def test_json_is_byte_for_byte_what_json_dumps_writes(generated):
+    _, _, audit = generated
+    assert audit_json(audit) == _slow_json(audit)
+    assert audit_json(replace(audit, problems=())) == _slow_json(replace(audit, problems=()))
+    mini = load_kb(CASE)
+    assert render_audit(mini, build_audit(mini, build_graph(mini), as_of=2026), "json") == (CASE / "expected" / "audit.json").read_text(encoding="utf-8")
+
+
+_odd = (st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from(['"', "\\", "\n", "\x00", "\u2028", "\ue000"]), max_size=12)
+        | st.just("\ue000problems\ue000"))  # the placeholder audit_json uses
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_odd, min_size=10, max_size=10), lists=st.lists(st.lists(_odd, max_size=3).map(tuple), min_size=2, max_size=2),
+       messages=st.dictionaries(_odd, _odd, max_size=3), odd_value=st.sampled_from([None, 3, "plain"]))
+def test_json_of_odd_text_is_what_json_dumps_writes(generated, texts, lists, messages, odd_value):
+    _, _, audit = generated
+    problem = Problem(severity=texts[0], code=texts[1], subject_kind=texts[2], subject=texts[3], message=texts[4], detail=texts[5],
+                      location=texts[6], phrases=lists[0], claims=lists[1], messages=messages, href=texts[7])
+    odd = replace(problem, detail=odd_value)  # a value of another type: written by json.dumps itself
+    small = replace(audit, title=texts[8], problems=(problem, audit.problems[0], odd))
+    assert audit_json(small) == _slow_json(small)
 
 
 def test_this_repository_s_page_lists_every_problem():
