@@ -488,7 +488,7 @@ def start_loading(root: Path, kind: str, files: list[tuple[str, str, str]], load
 # reference keys it cites, its derived_from) and its diagnostics, and the whole-knowledge-base results
 # (claim, reference and article keys, load diagnostics, validate's answer). Stored with ``marshal``
 # (plain tuples and strings: about ten times faster to read than pickle), in two keyed, checksummed
-# files: ``check-index.marshal`` (everything) and ``check-journal.marshal`` (what changed since, plus
+# files: ``check-index.marshal`` (per file) and ``check-journal.marshal`` (what changed since, plus
 # the whole-knowledge-base results). The journal is merged into the index when it holds more than
 # ``JOURNAL_MERGE`` of the files, so one edit never rewrites the 100,000-entry file.
 #
@@ -914,7 +914,7 @@ def write_index(root: Path, index: Index | None, main: dict | None = None, chang
     folder = root / CACHE_DIR
     if main is not None:
         token = os.urandom(16)
-        if not _write_marshal(folder / _INDEX_FILE, state, dict(main, token=token)):
+        if not _write_marshal(folder / _INDEX_FILE, state, {**{k: v for k, v in main.items() if k not in _WHOLE}, "token": token}):
             return
         journal = {"base": token, "entries": {}, **{name: {} for name in _PER_FILE}}
         for name in _WHOLE:
