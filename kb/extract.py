@@ -302,6 +302,9 @@ def _read_markdown(text: str) -> tuple[str, dict, list[dict]]:
         if in_fence:
             continue
         match = HEADING_RE.match(line)
+        if match and not match.group(2).strip():  # "# " alone: no heading to start a section with, a paragraph break
+            flush()
+            continue
         if match:
             flush()
             level, heading = len(match.group(1)), match.group(2).strip()

@@ -323,7 +323,7 @@ def test_extract_into_a_folder_without_a_knowledge_base(tmp_path):
 
 # --------------------------------------------------------------------------- properties
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
 
 from kb.article import parse_article  # noqa: E402
 from kb.citations import Resolver  # noqa: E402
@@ -335,6 +335,7 @@ _PIECES = st.sampled_from(list("abcXYZ .,;:!?()[]-#*>\n\t'\"0129éü…&") + ["e
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_PIECES, max_size=80).map("".join), st.sampled_from(["a.txt", "a.md"]))
+@example("a\n# \n\na# a\na", "a.md")  # an empty heading started a section the written article did not have
 def test_any_text_gives_an_article_whose_statements_kb_check_finds(text, name):
     source = read_source(text, name, lang="en")
     article, diagnostics = parse_article(render_article(source), "articles/a.md", source.id)
