@@ -28,6 +28,8 @@ KINDS = ("empirical-finding", "mechanism", "practice-advice", "summary")
 RELATIONS = ("supports", "partially-supports", "disputes", "mentions")
 CERTAINTIES = ("high", "moderate", "low", "very-low", "not-graded")
 VERDICTS = ("supported", "overstated", "source-misdescribed", "unsupported", "uncited")
+#: Languages kb has interface words for (data/i18n/<lang>.yaml): --lang of build, render and audit.
+UI_LANGUAGES = ("nl", "en")
 STATUSES = ("draft", "reviewed")
 #: Relations that count as support when asking "does this claim still stand?".
 SUPPORTING = frozenset({"supports", "partially-supports"})

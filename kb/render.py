@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from .bib import DOI_RE
 from .errors import RenderError
+from .model import UI_LANGUAGES  # noqa: F401  (re-exported: kb.render.UI_LANGUAGES)
 from .resources import resource_dir
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "ui_words",
 ]
 
-UI_LANGUAGES = ("nl", "en")
 
 
 def template_dirs(kb_root: str | os.PathLike | None = None, extra: str | os.PathLike | None = None) -> list[Path]:

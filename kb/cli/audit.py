@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import ConfigError
-from ..render import UI_LANGUAGES
+from ..model import UI_LANGUAGES
 from ._common import add_output_options, check_templates_dir, emit, load_valid
 
 FAIL_LEVELS = ("error", "warning", "never")

@@ -8,7 +8,7 @@ import sys
 import time
 
 from ..errors import ConfigError, Severity
-from ..render import UI_LANGUAGES
+from ..model import UI_LANGUAGES
 from ._common import check_templates_dir, has_errors, load_checked, print_diagnostics
 
 

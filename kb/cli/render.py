@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, ExportError
-from ..render import UI_LANGUAGES
+from ..model import UI_LANGUAGES
 from ._common import check_templates_dir, emit, load_valid
 
 KINDS = {
