@@ -480,10 +480,12 @@ class _Views:
 
     def reference(self, ref: Reference) -> dict[str, Any]:
         brief = self.ref_brief(ref.key)
+        all_uses = self.uses.get(ref.key, ())
         uses = [{"claim": self.claim_brief(claim), "relation": ev.relation, "certainty": ev.certainty,
                  "cited_in_article": ev.cited_in_article, "found": ev.found, "locator": ev.locator}
-                for claim, ev in self.uses.get(ref.key, ())]
+                for claim, ev in all_uses[:REF_LIST]]
         brief.update({
+            "n_uses": len(all_uses),
             "entry_type": ref.entry_type,
             "authors": _authors(ref),
             "journal": ref.journal,
@@ -551,6 +553,10 @@ class _Views:
 #: audit page lists them.
 HOME_LIST = 100
 
+#: Claims listed on a reference page (resting on it, and what its retraction would touch); the rest
+#: are counted, and ``kb list --ref KEY`` and ``kb impact KEY`` list them all.
+REF_LIST = 200
+
 #: Rows on one page of the claims or references index; a longer index goes on at
 #: <folder>/page/2.html, 3.html ... (no claim id or reference file name can contain "/").
 INDEX_ROWS = 1000
@@ -617,14 +623,15 @@ def _why_view(why: Any, views: _Views) -> dict[str, Any]:
 
 
 def _impact_view(result: Any, views: _Views) -> dict[str, Any]:
-    rows = []
-    for link in result.claims:
-        claim = views.kb.claims.get(link.claim)
-        if claim is None:
-            continue
-        rows.append({"claim": views.claim_brief(claim), "via": list(link.via), "relation": link.relation,
-                     "left_unsupported": link.orphaned, "remaining": list(link.remaining)})
-    return {"affected": rows, "n_direct": len(result.direct), "n_indirect": len(result.indirect),
+    """What a retraction would touch. More than REF_LIST claims: the ones it would leave unsupported
+    come first, then the others, in the order kb.graph.impact gives; the rest are counted."""
+    links = [link for link in result.claims if link.claim in views.kb.claims]
+    shown = links
+    if len(links) > REF_LIST:
+        shown = ([link for link in links if link.orphaned] + [link for link in links if not link.orphaned])[:REF_LIST]
+    rows = [{"claim": views.claim_brief(views.kb.claims[link.claim]), "via": list(link.via), "relation": link.relation,
+             "left_unsupported": link.orphaned, "remaining": list(link.remaining)} for link in shown]
+    return {"affected": rows, "n_affected": len(links), "n_direct": len(result.direct), "n_indirect": len(result.indirect),
             "n_unsupported": len(result.orphaned)}
 
 

@@ -273,3 +273,28 @@ def test_a_build_after_loading_from_the_cache_renders_nothing(kb_copy, tmp_path,
     assert not build(kb_copy, site).incremental  # parsed from the files
     second = build(kb_copy, site)  # loaded from .kb-cache
     assert second.incremental and second.rendered == ()
+
+
+def test_a_reference_page_lists_a_bounded_number_of_claims(kb_copy, tmp_path, monkeypatch):
+    from kb.graph import impact
+
+    kb = load_kb(kb_copy)
+    graph = build_graph(kb)
+    key = max(kb.references, key=lambda k: len(impact(graph, k).claims))
+    affected = impact(graph, key).claims
+    citing = {c.id for c in kb.claims.values() if any(ev.ref == key for ev in c.evidence)}
+    assert len(affected) > 3 and len(citing) > 2
+    monkeypatch.setattr(sitelib, "REF_LIST", 2)
+    site = tmp_path / "site"
+    build(kb_copy, site, lang="en")
+    html = (site / "references" / sitelib.reference_filename(key)).read_text(encoding="utf-8")
+    uses = html[html.index('id="uses-title"'):html.index('id="impact-title"')]
+    assert f"({len(citing)})" in uses and uses.count('<li class="use">') == 2
+    assert f"{len(citing) - 2} more not listed on this page; kb list --ref {key} lists every one." in uses
+    rows = html[html.index('id="impact-title"'):]
+    assert rows.count("<tr") == 3  # the header and two claims
+    assert f"{len(affected) - 2} more not listed on this page; kb impact {key} lists every one." in rows
+    assert f"{len(affected)} claim(s) affected" in rows
+    orphaned = [link for link in affected if link.orphaned]
+    if orphaned:  # the claims a retraction would leave unsupported come first
+        assert 'class="breaks"' in rows[:rows.index("</tr>", rows.index("<tbody>"))]
