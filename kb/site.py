@@ -78,9 +78,12 @@ _RUN = re.compile(r"\S+")
 _QUOTES = str.maketrans(STRAIGHT_QUOTES)
 
 
-def _normalized_runs(text: str) -> tuple[str, list[int], list[int]]:
+def _normalized_runs(text: str) -> tuple[str, list[int] | None, list[int] | None]:
     """normalize_text(text) for NFC text, plus where each run of non-space characters starts in the
-    normalised text and in ``text`` (enough to map any non-space character back)."""
+    normalised text and in ``text`` (enough to map any non-space character back); None and None when
+    the text has no space to fold, so that every index maps to itself."""
+    if " ".join(text.split()) == text:
+        return text.translate(_QUOTES), None, None
     parts: list[str] = []
     starts: list[int] = []
     origins: list[int] = []
@@ -97,9 +100,11 @@ def _normalized_runs(text: str) -> tuple[str, list[int], list[int]]:
     return "".join(parts).translate(_QUOTES), starts, origins
 
 
-def _original_index(starts: list[int], origins: list[int], position: int) -> int:
+def _original_index(starts: list[int] | None, origins: list[int] | None, position: int) -> int:
     """The index in the paragraph of the character at ``position`` of its normalised text (a space
     between runs maps to the last space of the run of spaces it stands for)."""
+    if starts is None or origins is None:
+        return position
     run = bisect.bisect_right(starts, position) - 1
     if run + 1 < len(starts) and position == starts[run + 1] - 1:
         return origins[run + 1] - 1
@@ -123,7 +128,7 @@ def anchor_claims(article: Article, claims: list[Claim]) -> tuple[dict[str, Anch
     parts: list[str] = []
     begins: list[int] = []  # where each paragraph starts in the joined text
     sizes: list[int] = []  # and how long its normalised text is
-    maps: list[tuple[list[int], list[int]]] = []
+    maps: list[tuple[list[int] | None, list[int] | None]] = []
     section_span: dict[str, tuple[int, int]] = {}
     length = 0
     for section_id, text in paragraphs:
