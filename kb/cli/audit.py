@@ -7,7 +7,7 @@ import sys
 
 from ..errors import ConfigError
 from ..model import UI_LANGUAGES
-from ._common import add_output_options, check_templates_dir, emit, load_valid
+from ._common import add_output_options, check_templates_dir, emit, graph_for, load_valid
 
 FAIL_LEVELS = ("error", "warning", "never")
 
@@ -47,13 +47,12 @@ def _count(text: str) -> int:
 
 def cmd_audit(args) -> int:
     from ..audit import SEVERITIES, build_audit, render_audit
-    from ..graph import build_graph
 
     if args.limit is not None and args.format != "html":
         raise ConfigError(f"--limit applies to --format html only; --format {args.format} always lists every problem")
     kb = load_valid(args)
     check_templates_dir(args)
-    audit = build_audit(kb, build_graph(kb), as_of=args.as_of)
+    audit = build_audit(kb, graph_for(kb), as_of=args.as_of)
     emit(args, render_audit(kb, audit, args.format, lang=args.lang, templates=args.templates, limit=args.limit))
     counts = ", ".join(f"{audit.counts[s]} {s}{'s' * (audit.counts[s] != 1 and s != 'info')}" for s in SEVERITIES)
     if not args.quiet:

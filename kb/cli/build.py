@@ -9,7 +9,7 @@ import time
 
 from ..errors import ConfigError, Severity
 from ..model import UI_LANGUAGES
-from ._common import check_templates_dir, has_errors, load_checked, print_diagnostics
+from ._common import check_templates_dir, graph_for, has_errors, load_checked, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -70,7 +70,6 @@ class _Progress:
 
 def cmd_build(args) -> int:
     from ..cite import get_style
-    from ..graph import build_graph
     from ..site import build_site
 
     quiet = getattr(args, "quiet", False)
@@ -89,7 +88,7 @@ def cmd_build(args) -> int:
     check_templates_dir(args)
     if args.style:
         get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
-    graph = build_graph(kb)
+    graph = graph_for(kb)
     if not quiet and not sys.stderr.isatty():
         print(f"kb: building the site in {args.output} ...", file=sys.stderr)
     progress = _Progress(not quiet)

@@ -22,8 +22,8 @@ def _from_graph(name: str):
     return call
 
 
-build_graph, cocitation, impact, stats, why = (_from_graph(n) for n in ("build_graph", "cocitation", "impact", "stats", "why"))
-from ._common import add_output_options, emit, load_valid, to_json
+cocitation, impact, stats, why = (_from_graph(n) for n in ("cocitation", "impact", "stats", "why"))
+from ._common import add_output_options, emit, graph_for, load_valid, to_json
 
 #: Output formats of kb graph, chosen from the -o suffix unless --format is given.
 DRAW_FORMATS = ("svg", "png", "pdf", "dot")
@@ -80,7 +80,7 @@ def _lang(args, kb) -> str:
 
 def cmd_why(args) -> int:
     kb = load_valid(args)
-    result = why(build_graph(kb), args.claim_id)
+    result = why(graph_for(kb), args.claim_id)
     emit(args, to_json(result.as_dict()) if args.format == "json" else format_why(result, _lang(args, kb)))
     return 0
 
@@ -147,7 +147,7 @@ def format_why(result, lang: str = "nl") -> str:
 
 def cmd_impact(args) -> int:
     kb = load_valid(args)
-    result = impact(build_graph(kb), args.ref_key)
+    result = impact(graph_for(kb), args.ref_key)
     emit(args, to_json(result.as_dict()) if args.format == "json" else format_impact(result))
     return 0
 
@@ -179,7 +179,7 @@ def format_impact(result) -> str:
 
 def cmd_stats(args) -> int:
     kb = load_valid(args)
-    result = stats(kb, build_graph(kb), as_of=args.as_of)
+    result = stats(kb, graph_for(kb), as_of=args.as_of)
     emit(args, to_json(result.as_dict()) if args.format == "json" else format_stats(result))
     return 0
 
@@ -217,7 +217,7 @@ def format_stats(s) -> str:
 
 def cmd_cocite(args) -> int:
     kb = load_valid(args)
-    pairs = cocitation(build_graph(kb))
+    pairs = cocitation(graph_for(kb))
     if args.format == "json":
         emit(args, to_json([p.as_dict() for p in pairs]))
     else:
@@ -247,7 +247,7 @@ def cmd_graph(args) -> int:
     if Path(args.output).exists() and not args.force:
         raise KbError(f"{args.output!r} exists", hint="pass --force to overwrite it")
     kb = load_valid(args)
-    dot_text = to_dot(build_graph(kb), drawing=True, all_nodes=args.all_nodes)
+    dot_text = to_dot(graph_for(kb), drawing=True, all_nodes=args.all_nodes)
     if fmt == "dot":
         emit(args, dot_text)
         return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, ExportError
 from ..model import UI_LANGUAGES
-from ._common import check_templates_dir, emit, load_valid
+from ._common import check_templates_dir, emit, graph_for, load_valid
 
 KINDS = {
     "handout": ["html", "md", "pandoc", "pdf"],
@@ -42,7 +42,6 @@ def register(subparsers) -> None:
 
 
 def cmd_render(args) -> int:
-    from ..graph import build_graph
     from ..handout import html_to_pdf
 
     if args.format not in KINDS[args.what]:
@@ -51,7 +50,7 @@ def cmd_render(args) -> int:
         raise ConfigError(f"--format {args.format} needs -o FILE" + (" (the .bib is written next to it)" if args.format == "pandoc" else ""))
     check_templates_dir(args)
     kb = load_valid(args)
-    graph = build_graph(kb)
+    graph = graph_for(kb)
     lang = args.lang or kb.config.language
     style = args.style or kb.config.style
     if args.what == "handout":
