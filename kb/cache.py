@@ -637,6 +637,11 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
         except OSError as exc:
             errors.append((prefix.rstrip("/"), exc))
             return
+        def unreadable(entry: str, exc: OSError) -> None:
+            add_name(prefix + entry)
+            add_stat((-1, -1, 0))
+            errors.append((prefix + entry, exc))
+
         for entry in listing:
             try:
                 info = stat_at(entry, dir_fd=fd)
@@ -644,18 +649,14 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
                 try:  # a dangling link
                     info = stat_at(entry, dir_fd=fd, follow_symlinks=False)
                 except OSError as exc:
-                    add_name(prefix + entry)
-                    add_stat((-1, -1, 0))
-                    errors.append((prefix + entry, exc))
+                    unreadable(entry, exc)
                     continue
             mode = info.st_mode
             if stat.S_ISDIR(mode):
                 try:
                     own = stat_at(entry, dir_fd=fd, follow_symlinks=False)
                 except OSError as exc:
-                    add_name(prefix + entry)
-                    add_stat((-1, -1, 0))
-                    errors.append((prefix + entry, exc))
+                    unreadable(entry, exc)
                     continue
                 if stat.S_ISDIR(own.st_mode):  # a folder (a link to one is listed below like a file)
                     folder = prefix + entry + "/"

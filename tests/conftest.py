@@ -228,3 +228,35 @@ def copy_tree(source: Path, target: Path) -> None:
 
 if sys.version_info < (3, 11):  # pragma: no cover
     raise RuntimeError("kb's tests need Python 3.11+")
+
+
+def damage_file(path: Path, how: str, garbage: bytes = b"\x80\x05not a cache file at all") -> None:
+    """Damage a cache file the way a crash, a bad disk or a stray tool would: ``garbage`` (other bytes),
+    ``truncated``, ``flipped`` (one byte in the middle), ``empty``, ``missing`` or ``directory``."""
+    blob = path.read_bytes() if path.is_file() else b""
+    if how == "garbage":
+        path.write_bytes(garbage * 50)
+    elif how == "truncated":
+        path.write_bytes(blob[: len(blob) // 2])
+    elif how == "flipped":
+        middle = len(blob) // 2
+        path.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1:])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "missing":
+        path.unlink()
+    elif how == "directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        raise ValueError(how)
+
+
+def copy_repo_kb(dest: Path) -> Path:
+    """A copy of this repository's own knowledge base (kb.yaml, claims, articles, references) in ``dest``."""
+    repo = Path(__file__).resolve().parent.parent
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("claims", "references", "articles"):
+        shutil.copytree(repo / name, dest / name)
+    shutil.copy(repo / "kb.yaml", dest / "kb.yaml")
+    return dest

@@ -16,6 +16,8 @@ from kb import cache
 from kb.load import load_kb
 from kb.validate import validate
 
+from conftest import copy_repo_kb, damage_file
+
 REPO = Path(__file__).resolve().parent.parent
 OLD = time.time_ns() - 3600 * 10**9  # an hour ago: mtimes the cache may trust
 
@@ -36,11 +38,7 @@ def _age(root: Path) -> None:
 @pytest.fixture
 def root(tmp_path) -> Path:
     """A copy of this repository's knowledge base (43 real claims, the article, the references)."""
-    dest = tmp_path / "kb"
-    dest.mkdir()
-    for name in ("claims", "references", "articles"):
-        shutil.copytree(REPO / name, dest / name)
-    shutil.copy(REPO / "kb.yaml", dest / "kb.yaml")
+    dest = copy_repo_kb(tmp_path / "kb")
     _age(dest)
     return dest
 
@@ -178,19 +176,7 @@ def test_a_corrupt_cache_is_never_trusted(root, monkeypatch, damage):
     expected = cold(root, monkeypatch)
     warm(root)
     for path in sorted((root / ".kb-cache").glob("*.pickle")):
-        blob = path.read_bytes()
-        if damage == "garbage":
-            path.write_bytes(b"\x80\x05not a pickle at all" * 50)
-        elif damage == "truncated":
-            path.write_bytes(blob[: len(blob) // 2])
-        elif damage == "flipped":
-            middle = len(blob) // 2
-            path.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1:])
-        elif damage == "empty":
-            path.write_bytes(b"")
-        else:
-            path.unlink()
-            path.mkdir()
+        damage_file(path, damage, b"\x80\x05not a pickle at all")
     assert warm(root) == expected
     assert warm(root) == expected
 

@@ -18,6 +18,8 @@ from kb import cache
 from kb.load import load_kb
 from kb.validate import validate
 
+from conftest import copy_repo_kb, damage_file
+
 REPO = Path(__file__).resolve().parent.parent
 OLD = time.time_ns() - 3600 * 10**9  # an hour ago: mtimes the cache may trust
 _tick = [0]
@@ -49,11 +51,7 @@ def _settle(path: Path) -> None:
 @pytest.fixture
 def root(tmp_path) -> Path:
     """A copy of this repository's knowledge base (43 real claims, the article, the references)."""
-    dest = tmp_path / "kb"
-    dest.mkdir()
-    for name in ("claims", "references", "articles"):
-        shutil.copytree(REPO / name, dest / name)
-    shutil.copy(REPO / "kb.yaml", dest / "kb.yaml")
+    dest = copy_repo_kb(tmp_path / "kb")
     (dest / "claims" / "sub").mkdir()  # a subfolder that exists before the first load (for duplicate ids)
     _age(dest)
     return dest
@@ -304,19 +302,7 @@ def test_a_damaged_index_or_journal_is_never_trusted(primed, monkeypatch, which,
     same(primed, monkeypatch, "incremental")  # a journal with an entry
     names = ["check-index.marshal", "check-journal.marshal"] if which == "both" else [which]
     for name in names:
-        path = primed / ".kb-cache" / name
-        blob = path.read_bytes()
-        if damage == "garbage":
-            path.write_bytes(b"\xfbnot marshal at all" * 50)
-        elif damage == "truncated":
-            path.write_bytes(blob[: len(blob) // 2])
-        elif damage == "flipped":
-            middle = len(blob) // 2
-            path.write_bytes(blob[:middle] + bytes([blob[middle] ^ 0xFF]) + blob[middle + 1:])
-        elif damage == "empty":
-            path.write_bytes(b"")
-        else:
-            path.unlink()
+        damage_file(primed / ".kb-cache" / name, damage, b"\xfbnot marshal at all")
     edit(claim(primed, "ouderen-cognitie"), "verdict: ", "verdict: ")
     same(primed, monkeypatch, "full")  # nothing of it is trusted
     edit(claim(primed, "ouderen-cognitie"), "verdict: ", "verdict: ")

@@ -20,18 +20,15 @@ from kb.graph import build_graph
 from kb.load import load_kb
 from kb.site import MANIFEST, build_site
 
+from conftest import copy_repo_kb
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def kb_copy(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("KB_CACHE", "0")
-    root = tmp_path / "kb"
-    root.mkdir()
-    for name in ("claims", "articles", "references"):
-        shutil.copytree(REPO / name, root / name)
-    shutil.copy(REPO / "kb.yaml", root / "kb.yaml")
-    return root
+    return copy_repo_kb(tmp_path / "kb")
 
 
 def build(root: Path, out: Path, **options):
