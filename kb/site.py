@@ -793,24 +793,26 @@ PARALLEL_MIN_PAGES = 2000
 _CHUNK = 64
 
 
-def _digest(value: bytes) -> str:
-    return hashlib.blake2b(value, digest_size=16).hexdigest()
-
-
 def _page_digest(template: str, context: dict[str, Any]) -> str | None:
     """A digest of everything a page is rendered from besides the build fingerprint, or None when the
     view model cannot be serialised (then the page is always rendered)."""
-    import io
     import pickle
 
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=5)
+    digest = hashlib.blake2b(digest_size=16)
+    pickler = pickle.Pickler(_HashWriter(digest), protocol=5)  # hashed as written: no copy of a big view model
     pickler.fast = True  # no memo: equal values give equal bytes whether or not they are the same objects
     try:
         pickler.dump((template, context))
     except Exception:
         return None
-    return _digest(buffer.getvalue())
+    return digest.hexdigest()
+
+
+class _HashWriter:
+    """A file that only feeds what is written to it into a hash."""
+
+    def __init__(self, digest) -> None:
+        self.write = digest.update
 
 
 def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict[str, Any], has_audit: bool) -> str:
