@@ -100,7 +100,7 @@ _SEVERITY_ORDER = {severity: i for i, severity in enumerate(SEVERITIES)}
 # Records
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a big knowledge base has hundreds of thousands of these
 class Problem:
     """One finding. ``subject_kind`` is "claim" or "reference"; ``subject`` its id or key."""
 
