@@ -47,7 +47,7 @@ from . import styles as _styles  # noqa: F401  (registers vancouver and apa with
 from .errors import ConfigError, did_you_mean
 from .model import KnowledgeBase
 
-__all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_reference", "format_references", "get_style", "in_text", "is_author_year", "MarkdownBackend", "style_names"]
+__all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_in_background", "format_reference", "format_references", "get_style", "in_text", "is_author_year", "MarkdownBackend", "style_names"]
 
 #: Output format -> pybtex backend name.
 BACKENDS = {"text": "text", "html": "html", "md": "markdown", "markdown": "markdown", "latex": "latex"}
@@ -363,6 +363,51 @@ def _format_many(bibliography, keys: list[str], style: str, backend: str, parall
         if key not in done:
             done[key] = _render(bibliography.entries[key], key, style, backend)
     return done
+
+
+def format_in_background(kb: KnowledgeBase, style: str | None = None, backend: str = "html") -> "Background":
+    """Start formatting every reference of ``kb`` into the disk cache in a forked process, so that it
+    runs on the other core while this one goes on (``kb build`` builds the graph and anchors the claims
+    meanwhile). Call the returned handle to wait for it; a later ``format_references`` then finds
+    everything on disk. Does nothing (the handle returns at once) with the disk cache off, one core, a
+    few references or no ``fork``: ``format_references`` does all the work then, as before."""
+    import multiprocessing
+
+    from .cache import cache_enabled
+
+    style = style or kb.config.style
+    get_style(style)
+    if (not cache_enabled() or _cores() < 2 or len(kb.references) <= PARALLEL_MIN_ENTRIES
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return Background(None)
+    try:
+        process = multiprocessing.get_context("fork").Process(target=_format_to_disk, args=(kb, style, backend), daemon=True)
+        process.start()
+    except Exception:  # no processes allowed here: the work is done later, in this process
+        return Background(None)
+    return Background(process)
+
+
+class Background:
+    """The process ``format_in_background`` started (or None): call it to wait, ``stop()`` to end it."""
+
+    def __init__(self, process) -> None:
+        self.process = process
+
+    def __call__(self) -> None:
+        if self.process is not None:
+            self.process.join()  # its exit status does not matter: whatever it did not store is formatted later
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.join()
+            self.process = None
+
+
+def _format_to_disk(kb: KnowledgeBase, style: str, backend: str) -> None:
+    format_references(kb, list(kb.references), style, backend, parallel=False)
 
 
 def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend: str = "text", *,

@@ -678,10 +678,13 @@ class _Spec:
     make: Callable[[], dict[str, Any]]
 
 
-def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool) -> tuple[_Views, list[_Spec]]:
+def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool,
+                references_ready: Callable[[], None] | None = None) -> tuple[_Views, list[_Spec]]:
     """Every page of the site, in order, with its view model still to be made (so that worker processes
-    can each make their share)."""
+    can each make their share). ``references_ready``: see ``build_site``."""
     views = _Views(kb, graph, lang, style)
+    if references_ready is not None:
+        references_ready()
     views.format_all()
     specs = [_Spec("index.html", "site/home.html.j2", views.home)]
     specs += [_Spec(f"article/{a.id}.html", "site/article.html.j2", lambda a=a: views.article(a)) for a in kb.articles.values()]
@@ -1029,6 +1032,7 @@ def build_site(
     templates: str | os.PathLike | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     jobs: int | None = None,
+    references_ready: Callable[[], None] | None = None,
 ) -> SiteResult:
     """Render the site into ``target``.
 
@@ -1042,7 +1046,10 @@ def build_site(
     makes the next build a full one.
 
     ``progress(done, total, path)`` is called as pages are made. ``jobs``: worker processes (default:
-    the number of cores; big sites only). Raises RenderError for a broken template and ExportError
+    the number of cores; big sites only). ``references_ready``: called (and waited for) just before the
+    references are formatted, after the claims were placed in their articles: the function
+    ``kb.cite.format_in_background`` returns, so that formatting on another core overlaps that work.
+    Raises RenderError for a broken template and ExportError
     when ``target`` is not a folder we may replace; in both cases the previous site is left untouched.
     """
     target = Path(target)
@@ -1062,7 +1069,7 @@ def build_site(
     site = site_info(kb, has_audit)
     fingerprint = _build_fingerprint(env, kb, lang, style, site, has_audit)
     previous = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
-    _, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit)
+    _, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, references_ready=references_ready)
     total = len(specs) + len(ASSETS)
     staging = _staging_dir(target)
     try:

@@ -285,3 +285,38 @@ def test_names_formatted_once_per_style_equal_pybtexs_own(tmp_path):
                     cite._format_names_once(memo)
                     assert memo.format_entry(key, bib.entries[key]).text.render_as(backend) == expected
     assert "Vall" in cite.format_reference(kb, "a", "plain", "latex")[0]
+
+
+def test_references_formatted_in_the_background_are_then_read_from_disk(tmp_path, cache_on, monkeypatch, rendered):
+    """kb build starts formatting in a forked process while it builds the graph (format_in_background);
+    what that process stored is what format_references then returns, without formatting anything."""
+    monkeypatch.setattr(cite, "PARALLEL_MIN_ENTRIES", 20)
+    monkeypatch.setattr(cite, "_cores", lambda: 2)
+    data, refs, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    kb = KnowledgeBase(str(tmp_path), Config(), {}, {r.key: r for r in refs}, {}, bibliography=data)
+    keys = list(data.entries)
+    handle = cite.format_in_background(kb, "vancouver", "html")
+    assert handle.process is not None
+    handle()
+    assert handle.process is None and rendered == []  # the work was done in the other process
+    from_disk = cite.format_references(kb, keys, "vancouver", "html")
+    assert rendered == []
+    other, _, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    direct = cite.format_references(KnowledgeBase(str(tmp_path / "none"), Config(), {}, {}, {}, bibliography=other), keys,
+                                    "vancouver", "html", parallel=False)
+    assert from_disk == direct and len(rendered) == len(keys)
+
+
+def test_background_formatting_can_be_stopped_and_is_off_without_the_disk_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(cite, "PARALLEL_MIN_ENTRIES", 20)
+    monkeypatch.setattr(cite, "_cores", lambda: 2)
+    data, refs, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    kb = KnowledgeBase(str(tmp_path), Config(), {}, {r.key: r for r in refs}, {}, bibliography=data)
+    monkeypatch.setenv("KB_CACHE", "0")
+    assert cite.format_in_background(kb, "vancouver").process is None
+    monkeypatch.setenv("KB_CACHE", "1")
+    handle = cite.format_in_background(kb, "vancouver")
+    process = handle.process
+    handle.stop()
+    assert handle.process is None and not process.is_alive()
+    handle()  # waiting after stop returns at once

@@ -69,7 +69,7 @@ class _Progress:
 
 
 def cmd_build(args) -> int:
-    from ..cite import get_style
+    from ..cite import format_in_background, get_style
     from ..site import build_site
 
     quiet = getattr(args, "quiet", False)
@@ -88,14 +88,16 @@ def cmd_build(args) -> int:
     check_templates_dir(args)
     if args.style:
         get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
-    graph = graph_for(kb)
-    if not quiet and not sys.stderr.isatty():
-        print(f"kb: building the site in {args.output} ...", file=sys.stderr)
+    formatted = format_in_background(kb, args.style)  # on the other core while the graph is built and claims anchored
     progress = _Progress(not quiet)
     try:
+        graph = graph_for(kb)
+        if not quiet and not sys.stderr.isatty():
+            print(f"kb: building the site in {args.output} ...", file=sys.stderr)
         result = build_site(kb, graph, args.output, lang=lang, style=args.style, templates=args.templates, progress=progress,
-                            jobs=args.jobs)
+                            jobs=args.jobs, references_ready=formatted)
     finally:
+        formatted.stop()  # only still running when the build failed before it needed the references
         progress.finish()
     if not quiet:
         seconds = time.monotonic() - started
