@@ -721,13 +721,7 @@ def decode(t: tuple) -> Diagnostic:
 
 
 def _read_marshal(path: Path, state: bytes):
-    payload = _read_signed(path, state)
-    if payload is None:
-        return None
-    try:
-        return marshal.loads(payload)
-    except Exception:  # any problem at all: no index
-        return None
+    return _read_decoded(path, state, marshal.loads)
 
 
 def _write_marshal(path: Path, state: bytes, value) -> bool:
@@ -1033,11 +1027,16 @@ def lazy_kb(root: Path, summary: dict, loader: Callable[[Path], Any], *, claims:
 
 def _read_pickle(path: Path, state: bytes):
     """The object stored with ``state`` in a keyed, checksummed file, or None."""
+    return _read_decoded(path, state, pickle.loads)
+
+
+def _read_decoded(path: Path, state: bytes, loads: Callable[[memoryview], Any]):
+    """``loads`` of the payload ``_read_signed`` finds, or None: any problem at all means no cache."""
     payload = _read_signed(path, state)
     if payload is None:
         return None
     try:
-        return pickle.loads(payload)
+        return loads(payload)
     except Exception:
         return None
 

@@ -66,8 +66,9 @@ def warm(root: Path) -> dict:
     return _snapshot(load_kb(root))
 
 
-def _parsed_files(root: Path, monkeypatch) -> dict:
-    """Load once more and report what the claim loader did (cached / rehashed / parsed counts)."""
+def _spy_on_loading(monkeypatch) -> dict:
+    """{cache file name: what its FileLoading did (cached / rehashed / parsed / workers counts)}, filled
+    as files are loaded from now on."""
     seen = {}
     real = cache.FileLoading.results
 
@@ -77,6 +78,12 @@ def _parsed_files(root: Path, monkeypatch) -> dict:
         return out
 
     monkeypatch.setattr(cache.FileLoading, "results", spy)
+    return seen
+
+
+def _parsed_files(root: Path, monkeypatch) -> dict:
+    """Load once more and report what the claim loader did (cached / rehashed / parsed counts)."""
+    seen = _spy_on_loading(monkeypatch)
     monkeypatch.setattr(cache, "remember_kb", lambda r, loader, **_: loader(Path(r)))  # skip the whole-KB index
     import kb.load
 
@@ -239,15 +246,7 @@ def _fingerprint_with(resource_dir) -> bytes:
 def test_worker_processes_give_the_same_result(root, monkeypatch):
     expected = cold(root, monkeypatch)
     monkeypatch.setattr(cache, "PARALLEL_MIN_FILES", 1)
-    seen = {}
-    real = cache.FileLoading.results
-
-    def spy(self):
-        out = real(self)
-        seen[self._cache_path.name] = dict(self.stats)
-        return out
-
-    monkeypatch.setattr(cache.FileLoading, "results", spy)
+    seen = _spy_on_loading(monkeypatch)
     with monkeypatch.context() as m:
         m.setenv("KB_CACHE", "0")
         parallel = _snapshot(load_kb(root))
