@@ -409,7 +409,8 @@ class _Views:
             last = len(anchor.pieces) - 1
             for index, (number, start, end) in enumerate(anchor.pieces):
                 spans_by_paragraph.setdefault(number, []).append((anchor.claim_id, start, end, index == 0, index == last))
-        tokens = _iter_paragraph_tokens(article, spans_by_paragraph)
+        tokens = (_paragraph_tokens(text, spans_by_paragraph.get(number, []))
+                  for number, (_, text) in enumerate(self.paragraphs(article.id)))
         in_order = sorted(claims, key=lambda c: self.reading_order(c.id))
         sections = [
             {"id": section.id, "title": section.title, "level": min(max(section.level, 2), 6),
@@ -468,14 +469,18 @@ class _Views:
         n = self.index_of[claim_id] + step
         return self.claim_brief(self.kb.claims[self.sequence[n]]) if 0 <= n < len(self.sequence) else None
 
+    def paragraphs(self, article_id: str) -> list[tuple[str, str]]:
+        """``article_paragraphs`` of an article, made once per build (its page and its claims' pages use them)."""
+        if article_id not in self._paragraph_cache:
+            self._paragraph_cache[article_id] = article_paragraphs(self.kb.articles[article_id])
+        return self._paragraph_cache[article_id]
+
     def _context(self, claim: Claim) -> list[list[dict[str, Any]]]:
         """The paragraph(s) around a claim, as tokens with only this claim marked."""
         anchor = self.anchors.get(claim.article, {}).get(claim.id)
         if anchor is None:
             return []
-        if claim.article not in self._paragraph_cache:
-            self._paragraph_cache[claim.article] = article_paragraphs(self.kb.articles[claim.article])
-        paragraphs = self._paragraph_cache[claim.article]
+        paragraphs = self.paragraphs(claim.article)
         last = len(anchor.pieces) - 1
         return [_paragraph_tokens(paragraphs[number][1], [(claim.id, start, end, index == 0, index == last)])
                 for index, (number, start, end) in enumerate(anchor.pieces)]
@@ -575,11 +580,6 @@ def _pager(paths: list[str], number: int) -> dict[str, Any]:
     """Where page ``number`` of an index sits among ``paths`` (site-relative links)."""
     return {"number": number, "count": len(paths), "pages": [{"number": n, "href": p} for n, p in enumerate(paths, 1)],
             "previous": paths[number - 2] if number > 1 else None, "next": paths[number] if number < len(paths) else None}
-
-
-def _iter_paragraph_tokens(article: Article, spans_by_paragraph: dict[int, list[tuple]]) -> Iterator[list[dict[str, Any]]]:
-    for number, (_, text) in enumerate(article_paragraphs(article)):
-        yield _paragraph_tokens(text, spans_by_paragraph.get(number, []))
 
 
 def _cites(claim: Claim, cite_no: dict[str, int]) -> list[dict[str, Any]]:
