@@ -24,7 +24,7 @@ from typing import Any
 
 
 from .article import parse_article
-from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_index
+from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_in_background, write_index
 from .errors import ConfigError, Diagnostic, LoadError, Location, Severity, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
@@ -281,12 +281,15 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
     # Each file's own result comes from the cache (kb/cache.py) when the file is unchanged; claim
     # files that are not are parsed in worker processes for big KBs while this process reads the rest.
     loading = start_loading(root_path, "claims", claim_files, load_claim_file, parallel=True)
+    # With worker processes (a big knowledge base) the cache files are written in the background
+    # once everything is parsed, on the core the workers leave idle (kb/cache.py write_in_background).
+    saves: list | None = [] if loading.stats["workers"] else None
 
     articles = {}
     articles_dir = root_path / "articles"
     if articles_dir.is_dir():
         article_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted(articles_dir.glob("*.md"))]
-        for rel, article, problems in start_loading(root_path, "articles", article_files, _load_article_file, max_bytes=MAX_BIB_BYTES).results():
+        for rel, article, problems in start_loading(root_path, "articles", article_files, _load_article_file, max_bytes=MAX_BIB_BYTES).results(later=saves):
             other += problems
             if article is not None:
                 articles[article.id] = article
@@ -294,7 +297,7 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
     bibliography = BibliographyData()
     references = {}
     bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted((root_path / "references").glob("*.bib"))]
-    for rel, (data, refs), problems in start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES).results():
+    for rel, (data, refs), problems in start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES).results(later=saves):
         other += problems
         for ref in refs:
             if ref.key in references:
@@ -304,7 +307,9 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
             references[ref.key] = ref
             bibliography.entries[ref.key] = data.entries[ref.key]
 
-    results = loading.results()
+    results = loading.results(later=saves)
+    if saves:
+        write_in_background(saves)
     diagnostics = list(other)
     for _, _, problems in results:
         diagnostics += problems

@@ -72,8 +72,8 @@ def _spy_on_loading(monkeypatch) -> dict:
     seen = {}
     real = cache.FileLoading.results
 
-    def spy(self):
-        out = real(self)
+    def spy(self, **options):
+        out = real(self, **options)
         seen[self._cache_path.name] = dict(self.stats)
         return out
 
@@ -316,3 +316,26 @@ def test_unchanged_blocks_are_kept_and_changed_ones_rewritten(root, monkeypatch)
     reused = {block for block, _ in found[1]} & {block for block, _ in again[1]}
     assert len(reused) >= len(found[1]) - 3  # only the blocks holding the edited and the deleted file were rewritten
     assert warm(root) == after
+
+
+def test_cache_files_written_in_the_background_are_whole_once_waited_for(tmp_path):
+    target = tmp_path / "written"
+
+    def save():
+        time.sleep(0.2)  # still writing when the parent goes on
+        target.write_text(str(os.getpid()))
+
+    cache.write_in_background([save])
+    assert cache._WRITERS and not target.exists()
+    cache.wait_writers()
+    assert not cache._WRITERS
+    assert target.read_text() != str(os.getpid())  # written by the forked writer, not here
+
+
+def test_a_failing_background_writer_leaves_the_parent_alone(tmp_path):
+    def save():
+        raise OSError("disk full")
+
+    cache.write_in_background([save])
+    cache.wait_writers()  # returns: the writer's failure is its own (the cache is optional)
+    assert not cache._WRITERS

@@ -77,3 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kb: internal error (kb {__version__}); this is a bug, please report it with the command you ran and the traceback above",
               file=sys.stderr)
         return 70
+    finally:
+        from ..cache import wait_writers
+
+        wait_writers()  # cache files still being written in the background (kb/cache.py): all written before the command returns
