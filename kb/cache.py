@@ -1025,7 +1025,12 @@ class _Lazy(Mapping):
         return self._data
 
     def __getitem__(self, key):
-        return self._real()[key]
+        data = self._data  # loaded: one attribute read, not two calls (a build asks millions of times)
+        return (self._real() if data is None else data)[key]
+
+    def get(self, key, default=None):
+        data = self._data
+        return (self._real() if data is None else data).get(key, default)
 
     def __iter__(self):
         return iter(self._keys if self._data is None else self._data)

@@ -31,7 +31,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .article import STRAIGHT_QUOTES, normalize_text
 from .cite import format_reference
@@ -789,7 +789,10 @@ def _alive(pid: int) -> bool:
 
 #: The record of the last build, kept in the site folder (see ``build_site``).
 MANIFEST = ".kb-site.json"
-_MANIFEST_FORMAT = 1
+_MANIFEST_FORMAT = 2
+#: Changed claim files up to which a build looks only at the pages that can show them (``_affected_pages``);
+#: more (at least this, or 1 % of the claims) and it makes every page's view model and compares digests.
+_FEW_CHANGES = 200
 #: Below this many pages one process renders them all; a pool would cost more than it saves.
 PARALLEL_MIN_PAGES = 2000
 #: Pages a worker takes at a time.
@@ -841,23 +844,135 @@ def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict
     return h.hexdigest()
 
 
-def _read_manifest(target: Path, fingerprint: str) -> dict[str, list] | None:
-    """The pages of the previous build of ``target`` when it was made with the same fingerprint, else None."""
+def _read_manifest(target: Path, fingerprint: str) -> tuple[dict[str, list], dict | None] | None:
+    """(pages, inputs) of the previous build of ``target`` when it was made with the same fingerprint, else
+    None. ``inputs``: what ``_inputs`` recorded (None when it could not)."""
     import json
 
     try:
         data = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
         if data.get("format") != _MANIFEST_FORMAT or data.get("fingerprint") != fingerprint or not isinstance(data.get("pages"), dict):
             return None
-        return data["pages"]
+        inputs = data.get("inputs")
+        ok = isinstance(inputs, dict) and isinstance(inputs.get("claims"), list) and isinstance(inputs.get("rest"), str)
+        return data["pages"], inputs if ok else None
     except (OSError, ValueError, AttributeError):
         return None
 
 
-def _manifest_text(fingerprint: str, pages: dict[str, list]) -> str:
+def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: dict | None) -> str:
     import json
 
-    return json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "pages": pages}, separators=(",", ":"))
+    return json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "pages": pages, "inputs": inputs}, separators=(",", ":"))
+
+
+def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
+    """What the next build compares to find the claims that changed, or None when it cannot be known
+    cheaply (no cache: ``KB_CACHE=0``; a folder that could not be listed; a non-claim file changed
+    within the last second).
+
+    ``claims``: per claim, in reading order, [id, size and modification time of its file (as the
+    load's walk saw them; -1 for a file changed too recently to trust), article, cited references,
+    derived_from]: the file says whether the claim changed, the rest which other pages showed it.
+    ``rest``: a digest of the size and modification time of every other input file (kb.yaml,
+    articles, BibTeX)."""
+    from .cache import session_of
+
+    session = session_of(kb)
+    scan = session.scan if session is not None else None
+    if scan is None or scan.errors:
+        return None
+    rest = hashlib.blake2b(digest_size=16)
+    files = {}
+    for name, size, mtime in zip(scan.names, scan.packed[0::3], scan.packed[1::3]):
+        if name.startswith("claims/"):
+            files[name] = (size, -1 if name in scan.racy else mtime)
+        elif name in scan.racy:
+            return None
+        else:
+            rest.update(f"{name}\0{size}\0{mtime}\0".encode("utf-8", "surrogateescape"))
+    rows = []
+    for cid in views.sequence:
+        claim = kb.claims[cid]
+        size, mtime = files.get(claim.location.path, (-1, -1))
+        rows.append([cid, size, mtime, claim.article, list(dict.fromkeys(ev.ref for ev in claim.evidence)), list(claim.derived_from)])
+    return {"claims": rows, "rest": rest.hexdigest()}
+
+
+def _closure(start: set[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+    """``start`` and everything reachable from it through ``step``."""
+    seen, todo = set(start), list(start)
+    while todo:
+        for other in step(todo.pop()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen
+
+
+def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before: dict | None, now: dict | None) -> set[str] | None:
+    """The pages that can differ from the previous build when only a few claim files changed, or None
+    (every page must be compared) when that cannot be said: nothing recorded, another input changed,
+    or many claims changed.
+
+    What can show a changed claim c: its own page; its article's page (old and new article); the
+    pages of the claims next to it in reading order (previous / next, before and after the change);
+    the pages of the claims it summarises (their "summarised by" list) and of every claim that
+    rests on it at any depth (support inherited through derived_from); the page of a reference cited
+    by c or by anything that shares a summary with it, at any depth (a reference page's impact list
+    says what would remain of each summary); the claims index, the home page and the audit; the
+    references index when c's sources changed or c is new or gone (it counts citing claims). So: the
+    changed claims with their old and new derived_from targets and all the claims of their articles
+    (a margin: anchoring is per claim today), then everything those lead down to, then everything
+    that leads up to that; their neighbours in reading order; the articles and references of all of
+    them. tests/test_site_affected.py compares the result with a full build after every kind of
+    edit. Every page outside the set keeps its digest; a file missing or of another size is made
+    again all the same (``_Renderer.page``)."""
+    if before is None or now is None or before["rest"] != now["rest"]:
+        return None
+    old = {row[0]: row for row in before["claims"] if isinstance(row, list) and len(row) == 6}
+    new = {row[0]: row for row in now["claims"]}
+    if len(old) != len(before["claims"]):
+        return None
+    changed = {cid for cid in old.keys() | new.keys() if old.get(cid) != new.get(cid) or new[cid][2] < 0}
+    if len(changed) > max(_FEW_CHANGES, len(new) // 100):
+        return None
+    claims = kb.claims
+    articles: set[str] = set()
+    seeds = set(changed)
+    for cid in changed:
+        for row in (old.get(cid), new.get(cid)):
+            if row is not None:
+                articles.add(row[3])
+                seeds.update(row[5])
+    for article in articles:
+        seeds.update(claim.id for claim in views.claims_of.get(article, ()))
+    down = _closure(seeds, lambda cid: views.derived_by.get(cid, ()))
+    affected = _closure(down, lambda cid: claims[cid].derived_from if cid in claims else ())
+    old_order = [row[0] for row in before["claims"]]
+    old_index = {cid: n for n, cid in enumerate(old_order)}
+    around = set()
+    for order, index in ((views.sequence, views.index_of), (old_order, old_index)):
+        for cid in affected:
+            n = index.get(cid)
+            if n is not None:
+                around.update(order[max(n - 1, 0):n + 2])
+    affected |= around
+    refs = {key for cid in changed if cid in old for key in old[cid][4]}
+    for cid in affected:
+        claim = claims.get(cid)
+        if claim is not None:
+            articles.add(claim.article)
+            refs.update(ev.ref for ev in claim.evidence)
+    pages = {"index.html", "audit.html"}
+    pages.update(f"claims/{cid}.html" for cid in affected)
+    pages.update(f"article/{article}.html" for article in articles)
+    pages.update(f"references/{views.ref_files[key]}" for key in refs if key in views.ref_files)
+    indexes = {"site/claims.html.j2"}
+    if any(cid not in old or cid not in new or old[cid][4] != new[cid][4] for cid in changed):
+        indexes.add("site/references.html.j2")  # it counts the claims citing each reference
+    pages.update(spec.path for spec in specs if spec.template in indexes)
+    return pages
 
 
 class _Renderer:
@@ -865,14 +980,23 @@ class _Renderer:
     build's manifest) and ``site_dir``, a page whose digest and file are unchanged is not rendered."""
 
     def __init__(self, env, kb: KnowledgeBase, lang: str, site: dict[str, Any], specs: list[_Spec], out: Path,
-                 previous: dict[str, list] | None, site_dir: Path) -> None:
+                 previous: dict[str, list] | None, site_dir: Path, only: set[str] | None = None) -> None:
         self.env, self.kb, self.lang, self.site, self.specs, self.out = env, kb, lang, site, specs, out
-        self.previous, self.site_dir = previous, site_dir
+        self.previous, self.site_dir, self.only = previous, site_dir, only
         self.made_dirs: set[str] = set()
 
     def page(self, index: int) -> tuple[str, str | None, int, bool]:
-        """(path, digest, size, rendered?) for page ``index``."""
+        """(path, digest, size, rendered?) for page ``index``. With ``only`` (``_affected_pages``), a
+        page outside it whose file is there, as big as before, keeps its digest without being made."""
         spec = self.specs[index]
+        if self.only is not None and spec.path not in self.only:
+            old = self.previous.get(spec.path)
+            if old:
+                try:
+                    if os.stat(self.site_dir / spec.path).st_size == old[1]:
+                        return spec.path, old[0], old[1], False
+                except OSError:
+                    pass
         context = spec.make()
         digest = _page_digest(spec.template, context)
         if self.previous is not None and digest is not None:
@@ -1068,12 +1192,15 @@ def build_site(
     has_audit = _has_audit() and _template_exists(env, "audit.html.j2")
     site = site_info(kb, has_audit)
     fingerprint = _build_fingerprint(env, kb, lang, style, site, has_audit)
-    previous = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
-    _, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, references_ready=references_ready)
+    recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
+    previous, before = recorded if recorded is not None else (None, None)
+    views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, references_ready=references_ready)
+    inputs = _inputs(kb, views)
+    only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
     total = len(specs) + len(ASSETS)
     staging = _staging_dir(target)
     try:
-        renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target)
+        renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target, only)
         results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total)
         written = [r[0] for r in results]
         assets = {}
@@ -1087,11 +1214,11 @@ def build_site(
             for name, data in assets.items():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
-            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages), encoding="utf-8")
+            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs), encoding="utf-8")
             os.chmod(staging, 0o755)
             replace_tree(staging, target)
         else:
-            _update_in_place(target, staging, results, assets, previous, fingerprint, pages)
+            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -1100,7 +1227,7 @@ def build_site(
 
 
 def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: dict[str, bytes], previous: dict[str, list],
-                     fingerprint: str, pages: dict[str, list]) -> None:
+                     manifest: str) -> None:
     """Move the pages rendered into ``staging`` into the site, remove the pages that are gone, and
     write the new manifest; the old manifest is removed first (see ``build_site``)."""
     (target / MANIFEST).unlink(missing_ok=True)
@@ -1117,8 +1244,8 @@ def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: 
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
             os.replace(staging / name, target / name)
-    for path in set(previous) - set(pages):
+    for path in set(previous) - {r[0] for r in results}:
         (target / path).unlink(missing_ok=True)
-    (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages), encoding="utf-8")
+    (staging / MANIFEST).write_text(manifest, encoding="utf-8")
     os.replace(staging / MANIFEST, target / MANIFEST)
     shutil.rmtree(staging, ignore_errors=True)

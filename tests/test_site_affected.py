@@ -1,0 +1,241 @@
+"""kb build after a few claim files changed: only the pages that can show them are looked at
+(kb/site.py ``_affected_pages``), and the site must still be exactly what a full build gives.
+
+Works on a generated knowledge base (benchmarks/generate.py: 20 articles, summaries derived from
+claims in other articles, shared references), with the cache on, and edits of every kind that
+decides which pages show a claim: its text, verdict, reason, sources, derived_from, a new claim, a
+removed one. File times are set explicitly, one second apart and in the past, so that no file is
+"racy" (changed too recently for its time to be trusted) and the rule, not that safety net, decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import kb.site as sitelib
+from kb.graph import build_graph
+from kb.load import load_kb
+from kb.site import MANIFEST, build_site
+
+REPO = Path(__file__).resolve().parent.parent
+_CLOCK = [int(time.time()) - 100_000]
+
+
+@pytest.fixture
+def generated(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("KB_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    root = tmp_path / "kb"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), "--claims", "300", "--refs", "60", "--seed", "5",
+                    "-o", str(root)], check=True, capture_output=True)
+    for path in root.rglob("*"):
+        if path.is_file():
+            _age(path)
+    return root
+
+
+@pytest.fixture
+def decided(monkeypatch) -> list:
+    """What ``_affected_pages`` answered in each build (None: every page was compared)."""
+    answers = []
+    real = sitelib._affected_pages
+
+    def spy(*args):
+        answers.append(real(*args))
+        return answers[-1]
+
+    monkeypatch.setattr(sitelib, "_affected_pages", spy)
+    return answers
+
+
+def _age(path: Path) -> None:
+    """Give ``path`` a modification time of its own, well in the past."""
+    _CLOCK[0] += 1
+    os.utime(path, ns=(_CLOCK[0] * 10**9, _CLOCK[0] * 10**9))
+
+
+def build(root: Path, out: Path):
+    kb = load_kb(root)
+    return build_site(kb, build_graph(kb), out)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def rewrite(path: Path, pattern: str, replacement: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    new, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
+    assert count == 1, (path.name, pattern)
+    path.write_text(new, encoding="utf-8")
+    _age(path)
+
+
+def assert_same_as_full_build(root: Path, site: Path, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    shutil.rmtree(fresh, ignore_errors=True)
+    assert not build(root, fresh).incremental
+    assert snapshot(site) == snapshot(fresh)  # the manifest too: the same inputs give the same record
+
+
+def claims_with(root: Path, needle: str) -> list[Path]:
+    return [p for p in sorted((root / "claims").glob("*.yaml")) if needle in p.read_text(encoding="utf-8")]
+
+
+def derived_targets(root: Path) -> set[str]:
+    targets = set()
+    for path in claims_with(root, "derived_from:"):
+        block = path.read_text(encoding="utf-8").split("derived_from:", 1)[1].split("\nevidence:", 1)[0]
+        targets.update(re.findall(r"^  - (\S+)$", block, flags=re.MULTILINE))
+    return targets
+
+
+def _bib(root: Path) -> Path:
+    (path,) = (root / "references").glob("*.bib")
+    return path
+
+
+def _edit_reason(root, rng):
+    rewrite(rng.choice(claims_with(root, "verdict_reason:")), r"^verdict_reason: .*$", f'verdict_reason: "reason {rng.random()}"')
+
+
+def _edit_verdict(root, rng):
+    path = rng.choice(claims_with(root, "verdict: supported"))
+    rewrite(path, r"^verdict: supported$", "verdict: overstated")
+
+
+def _edit_text_en(root, rng):
+    rewrite(rng.choice(claims_with(root, "  en: ")), r'^  en: ".*"$', f'  en: "An English wording {rng.random()}"')
+
+
+def _edit_source(root, rng):
+    keys = re.findall(r"^@\w+\{([^,]+),", _bib(root).read_text(encoding="utf-8"), flags=re.MULTILINE)
+    path = rng.choice(claims_with(root, "  - ref: "))
+    rewrite(path, r"^  - ref: .*$", f"  - ref: {rng.choice(keys)}")
+
+
+def _drop_a_derived_link(root, rng):
+    path = rng.choice([p for p in claims_with(root, "derived_from:")
+                       if len(re.findall(r"^  - \S+$", p.read_text(encoding="utf-8").split("\nevidence:")[0], flags=re.MULTILINE)) > 1])
+    rewrite(path, r"^derived_from:\n  - \S+\n", "derived_from:\n")
+
+
+def _remove_a_claim(root, rng):
+    keep = derived_targets(root)
+    path = rng.choice([p for p in sorted((root / "claims").glob("*.yaml")) if p.stem not in keep])
+    path.unlink()
+
+
+def _add_a_claim(root, rng):
+    source = rng.choice(claims_with(root, "kind: empirical-finding"))
+    new_id = f"{source.stem}-copy{rng.randrange(10**6)}"
+    target = source.with_name(f"{new_id}.yaml")
+    target.write_text(re.sub(r"^id: .*$", f"id: {new_id}", source.read_text(encoding="utf-8"), count=1, flags=re.MULTILINE),
+                      encoding="utf-8")
+    _age(target)
+
+
+EDITS = [_edit_reason, _edit_verdict, _edit_text_en, _edit_source, _drop_a_derived_link, _remove_a_claim, _add_a_claim]
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=lambda f: f.__name__.strip("_"))
+def test_one_edit_looks_at_few_pages_and_builds_the_full_site(generated, tmp_path, decided, edit):
+    site = tmp_path / "site"
+    first = build(generated, site)
+    assert not first.incremental
+    edit(generated, random.Random(edit.__name__))
+    result = build(generated, site)
+    assert result.incremental
+    looked_at = decided[-1]
+    assert looked_at is not None  # the pages were chosen from the change, not all compared
+    assert len(looked_at) < len(first.pages) / 3
+    assert set(result.rendered) <= looked_at
+    assert result.rendered  # the edit shows somewhere
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_source_change_reaches_the_references_of_claims_summarised_alongside(generated, tmp_path, decided):
+    """Claim b and claim a (in another article) are both summarised by s. A new source for b changes what
+    would remain of s if a's reference were retracted: a's reference page (its impact list) must change."""
+    site = tmp_path / "site"
+    build(generated, site)
+    kb = load_kb(generated)
+    pairs = [(kb.claims[x], kb.claims[y]) for s in kb.claims.values() for x in s.derived_from for y in s.derived_from
+             if x in kb.claims and y in kb.claims and kb.claims[x].article != kb.claims[y].article
+             and kb.claims[x].evidence and kb.claims[y].evidence]
+    assert pairs, "the generated knowledge base has summaries across articles"
+    b, a = pairs[0]
+    other = next(key for key in kb.references if key not in {ev.ref for ev in b.evidence} | {ev.ref for ev in a.evidence})
+    rewrite(generated / b.location.path, r"^  - ref: .*$", f"  - ref: {other}")
+    result = build(generated, site)
+    assert decided[-1] is not None
+    assert f"references/{sitelib.reference_filename(a.evidence[0].ref)}" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_run_of_mixed_edits_gives_the_full_site_after_each(generated, tmp_path, decided):
+    rng = random.Random(7)
+    site = tmp_path / "site"
+    build(generated, site)
+    for _ in range(8):
+        for _ in range(rng.randint(1, 3)):
+            rng.choice(EDITS)(generated, rng)
+        assert build(generated, site).incremental
+        assert decided[-1] is not None
+        assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_changed_article_or_reference_compares_every_page(generated, tmp_path, decided):
+    site = tmp_path / "site"
+    build(generated, site)
+    bib = _bib(generated)
+    rewrite(bib, r"^(\s*title\s*=\s*\{)", r"\1Renamed: ")
+    assert build(generated, site).incremental
+    assert decided[-1] is None
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_many_changed_claims_compare_every_page(generated, tmp_path, decided, monkeypatch):
+    monkeypatch.setattr(sitelib, "_FEW_CHANGES", 3)
+    site = tmp_path / "site"
+    build(generated, site)
+    rng = random.Random(3)
+    for _ in range(5):
+        _edit_reason(generated, rng)
+    assert build(generated, site).incremental
+    assert decided[-1] is None
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_page_file_removed_by_hand_is_made_again(generated, tmp_path, decided):
+    site = tmp_path / "site"
+    build(generated, site)
+    victim = sorted((site / "claims").glob("a00001-*.html"))[0]
+    victim.unlink()
+    _edit_reason(generated, random.Random(1))
+    result = build(generated, site)
+    assert decided[-1] is not None and f"claims/{victim.name}" not in decided[-1]
+    assert f"claims/{victim.name}" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_without_the_cache_every_page_is_compared(generated, tmp_path, decided, monkeypatch):
+    monkeypatch.setenv("KB_CACHE", "0")
+    site = tmp_path / "site"
+    build(generated, site)
+    _edit_reason(generated, random.Random(2))
+    result = build(generated, site)
+    assert result.incremental and decided[-1] is None
+    assert '"inputs":null' in (site / MANIFEST).read_text(encoding="utf-8")
+    assert_same_as_full_build(generated, site, tmp_path)
