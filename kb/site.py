@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -847,8 +848,6 @@ def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict
 def _read_manifest(target: Path, fingerprint: str) -> tuple[dict[str, list], dict | None] | None:
     """(pages, inputs) of the previous build of ``target`` when it was made with the same fingerprint, else
     None. ``inputs``: what ``_inputs`` recorded (None when it could not)."""
-    import json
-
     try:
         data = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
         if data.get("format") != _MANIFEST_FORMAT or data.get("fingerprint") != fingerprint or not isinstance(data.get("pages"), dict):
@@ -860,10 +859,11 @@ def _read_manifest(target: Path, fingerprint: str) -> tuple[dict[str, list], dic
         return None
 
 
-def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: dict | None) -> str:
-    import json
-
-    return json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "pages": pages, "inputs": inputs}, separators=(",", ":"))
+def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str) -> str:
+    """The manifest; ``inputs``: ``_inputs`` already as JSON text (a few MB of text instead of
+    100,000 small lists kept alive, and copied into every worker, while the pages are made)."""
+    head = json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "pages": pages}, separators=(",", ":"))
+    return head[:-1] + ',"inputs":' + inputs + "}"
 
 
 def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
@@ -1197,6 +1197,8 @@ def build_site(
     views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, references_ready=references_ready)
     inputs = _inputs(kb, views)
     only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
+    inputs = json.dumps(inputs, separators=(",", ":"))
+    del recorded, before  # the last build's record of every claim: not needed from here on, nor in the workers
     total = len(specs) + len(ASSETS)
     staging = _staging_dir(target)
     try:
