@@ -491,6 +491,7 @@ def write_in_background(saves: list[Callable[[], None]]) -> None:
         return
     pid = -1
     if sys.platform == "linux" and hasattr(os, "fork"):
+        gc.freeze()  # what is loaded lives on; later collections here must not touch (and so copy) the pages the writer shares
         try:
             pid = os.fork()
         except OSError:
@@ -1048,6 +1049,11 @@ class _Lazy(Mapping):
 
     def __repr__(self) -> str:
         return f"<{len(self)} entries, {'loaded' if self._data is not None else 'not loaded yet'}>"
+
+
+def unloaded(mapping) -> bool:
+    """True for a mapping of a lazily loaded knowledge base (``lazy_kb``) whose values were not read yet."""
+    return isinstance(mapping, _Lazy) and mapping._data is None
 
 
 class _LazyAttributes:

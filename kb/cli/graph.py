@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from ..errors import KbError
+from ..load import focus
 
 
 def _from_graph(name: str):
@@ -80,7 +81,7 @@ def _lang(args, kb) -> str:
 
 def cmd_why(args) -> int:
     kb = load_valid(args)
-    result = why(graph_for(kb), args.claim_id)
+    result = why(graph_for(focus(kb, claims=[args.claim_id])), args.claim_id)
     emit(args, to_json(result.as_dict()) if args.format == "json" else format_why(result, _lang(args, kb)))
     return 0
 
@@ -147,7 +148,7 @@ def format_why(result, lang: str = "nl") -> str:
 
 def cmd_impact(args) -> int:
     kb = load_valid(args)
-    result = impact(graph_for(kb), args.ref_key)
+    result = impact(graph_for(focus(kb, refs=[args.ref_key])), args.ref_key)
     emit(args, to_json(result.as_dict()) if args.format == "json" else format_impact(result))
     return 0
 

@@ -1,0 +1,112 @@
+"""kb why / kb impact on a part of the knowledge base (kb/load.py ``focus``): the same answers as on
+the whole of it, from a knowledge base loaded lazily from the index, with nothing or some claim files
+changed since the last run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kb.cache import session_of
+from kb.cli import main
+from kb.graph import build_graph, impact, why
+from kb.load import focus, load_kb
+from kb.validate import validate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def generated(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("KB_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    root = tmp_path / "kb"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), "--claims", "300", "--refs", "60", "--seed", "11",
+                    "-o", str(root)], check=True, capture_output=True)
+    age(root)
+    validate(load_kb(root))  # the first run writes the index
+    return root
+
+
+def age(*paths: Path) -> None:
+    """File times a minute in the past: files changed within the last second are never trusted by time
+    alone (kb/cache.py, "racy"), and these tests are about what the index says. A folder: every file in it."""
+    past = time.time() - 60
+    for path in paths:
+        for file in (path.rglob("*") if path.is_dir() else [path]):
+            if file.is_file() and ".kb-cache" not in file.parts:
+                os.utime(file, (past, past))
+
+
+def whole(root: Path, monkeypatch):
+    """The knowledge base loaded whole, without the cache, and its graph."""
+    monkeypatch.setenv("KB_CACHE", "0")
+    kb = load_kb(root)
+    monkeypatch.setenv("KB_CACHE", "1")
+    return kb, build_graph(kb)
+
+
+def lazy(root: Path):
+    kb = load_kb(root)
+    validate(kb)
+    return kb
+
+
+def test_why_and_impact_on_the_focused_part_answer_as_on_the_whole(generated, monkeypatch):
+    full, graph = whole(generated, monkeypatch)
+    kb = lazy(generated)
+    for cid in full.claims:
+        part = focus(kb, claims=[cid])
+        assert len(part.claims) < len(full.claims)
+        assert why(build_graph(part), cid).as_dict() == why(graph, cid).as_dict(), cid
+    for key in full.references:
+        part = focus(kb, refs=[key])
+        assert impact(build_graph(part), key).as_dict() == impact(graph, key).as_dict(), key
+
+
+def test_after_claim_files_changed_the_focused_part_reads_them_as_they_are_now(generated, monkeypatch):
+    summary = next(p for p in sorted((generated / "claims").glob("*conclusie*.yaml")))
+    target = re.search(r"^  - (\S+)$", summary.read_text(encoding="utf-8"), flags=re.MULTILINE).group(1)
+    path = generated / "claims" / f"{target}.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"^verdict: \S+$", "verdict: overstated", text, count=1, flags=re.MULTILINE), encoding="utf-8")
+    (generated / "claims" / "zz-new.yaml").write_text(
+        re.sub(r"^id: .*$", "id: zz-new", text, count=1, flags=re.MULTILINE), encoding="utf-8")
+    age(path, generated / "claims" / "zz-new.yaml")
+    kb = lazy(generated)
+    assert session_of(kb).update is not None  # loaded as "only claim files changed"
+    full, graph = whole(generated, monkeypatch)
+    assert why(build_graph(focus(kb, claims=[summary.stem])), summary.stem).as_dict() == why(graph, summary.stem).as_dict()
+    assert why(build_graph(focus(kb, claims=["zz-new"])), "zz-new").as_dict() == why(graph, "zz-new").as_dict()
+    for key in {ev.ref for ev in full.claims[target].evidence}:
+        assert impact(build_graph(focus(kb, refs=[key])), key).as_dict() == impact(graph, key).as_dict()
+
+
+def test_focus_gives_the_knowledge_base_itself_when_it_cannot_help(generated, monkeypatch):
+    kb = lazy(generated)
+    assert focus(kb, claims=["no-such-claim"]) is kb  # the whole knowledge base gives the error and its hint
+    assert focus(kb, refs=["no-such-key"]) is kb
+    list(kb.claims.values())  # loaded whole now
+    assert focus(kb, claims=[next(iter(kb.claims))]) is kb
+    monkeypatch.setenv("KB_CACHE", "0")
+    plain = load_kb(generated)
+    assert focus(plain, claims=[next(iter(plain.claims))]) is plain
+
+
+def test_kb_why_and_impact_print_the_same_as_before(generated, monkeypatch, capsys):
+    kb, graph = whole(generated, monkeypatch)
+    summary = next(cid for cid in kb.claims if "conclusie" in cid)
+    key = max(kb.references, key=lambda k: len(impact(graph, k).claims))
+    outputs = {}
+    for cache in ("0", "1", "1"):  # whole; focused, writing the index; focused, from the index
+        monkeypatch.setenv("KB_CACHE", cache)
+        for args in (["why", summary], ["impact", key], ["why", summary, "--format", "json"]):
+            assert main(["--kb", str(generated), *args]) == 0
+            outputs.setdefault(tuple(args), set()).add(capsys.readouterr().out)
+    assert all(len(seen) == 1 for seen in outputs.values()), outputs.keys()
