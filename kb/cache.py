@@ -284,12 +284,16 @@ def _load_fresh(load_one: LoadOne, path: str, rel: str, stem: str, started_ns: i
     return (rel, info.st_size, -1 if racy else info.st_mtime_ns, _digest(raw), _compact(claim, rel), tuple(diagnostics)), True
 
 
+def _load_chunk(chunk: list[tuple[str, str, str]], started_ns: int, max_bytes: int) -> list[tuple[Entry, bool]]:
+    return [_load_fresh(_WORKER_LOAD, path, rel, stem, started_ns, max_bytes) for path, rel, stem in chunk]
+
+
 def _work(chunk: list[tuple[str, str, str]], started_ns: int, max_bytes: int) -> bytes:
+    """A worker's answer for one chunk: its entries, pickled (the block stored in the cache file as it is)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return pickle.dumps([_load_fresh(_WORKER_LOAD, path, rel, stem, started_ns, max_bytes) for path, rel, stem in chunk],
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(_load_chunk(chunk, started_ns, max_bytes), protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         if enabled:
             gc.enable()
@@ -408,26 +412,43 @@ class FileLoading:
             self._counter.value = index + 1
         return index
 
-    def _collect(self) -> list[bytes]:
-        """Every chunk's block: this process takes chunks until none is left, then gathers the workers'."""
+    def _collect(self) -> list[tuple[Entry, bool]]:
+        """Every chunk's entries. This process takes chunks until none is left, unpickling the blocks
+        the workers sent meanwhile after each (so that little is left to unpickle once the last chunk
+        is parsed), then waits for the rest. Worker blocks go to the cache file as they are
+        (``_fresh_blocks``); this process's own entries are pickled only when the cache is written."""
         import queue as queue_module
 
-        blocks: dict[int, bytes] = {}
+        done: set[int] = set()
+        entries: list[tuple[Entry, bool]] = []
+
+        def receive(index: int, block: bytes) -> None:
+            decoded = pickle.loads(block)
+            done.add(index)
+            self._fresh_blocks.append(block)
+            self._worker_rels.update(entry[0] for entry, _ in decoded)
+            entries.extend(decoded)
+
         while (index := self._take()) < len(self._chunks):
-            blocks[index] = _work(self._chunks[index], self.started_ns, self.max_bytes)
-        while len(blocks) < len(self._chunks):
+            entries.extend(_load_chunk(self._chunks[index], self.started_ns, self.max_bytes))
+            done.add(index)
+            while True:
+                try:
+                    receive(*self._queue.get_nowait())
+                except queue_module.Empty:
+                    break
+        while len(done) < len(self._chunks):
             try:
-                index, block = self._queue.get(timeout=0.2)
-                blocks[index] = block
+                receive(*self._queue.get(timeout=0.2))
             except queue_module.Empty:
                 if not any(worker.is_alive() for worker in self._workers) and self._queue.empty():
                     break  # a worker died: do what it left undone here
         for index in range(len(self._chunks)):
-            if index not in blocks:
-                blocks[index] = _work(self._chunks[index], self.started_ns, self.max_bytes)
+            if index not in done:
+                entries.extend(_load_chunk(self._chunks[index], self.started_ns, self.max_bytes))
         for worker in self._workers:
             worker.join(timeout=5)
-        return [blocks[index] for index in range(len(self._chunks))]
+        return entries
 
     def _save(self) -> None:
         """Write the cache: unchanged old blocks and worker blocks as they are, everything else pickled anew."""
@@ -449,11 +470,7 @@ class FileLoading:
             enabled = gc.isenabled()
             gc.disable()
             try:
-                for block in self._collect():
-                    self._fresh_blocks.append(block)
-                    from_workers = pickle.loads(block)
-                    self._worker_rels.update(entry[0] for entry, _ in from_workers)
-                    fresh.extend(from_workers)
+                fresh.extend(self._collect())
                 gc.freeze()
             finally:
                 if enabled:
