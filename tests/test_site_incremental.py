@@ -287,10 +287,10 @@ def test_a_reference_page_lists_a_bounded_number_of_claims(kb_copy, tmp_path, mo
     html = (site / "references" / sitelib.reference_filename(key)).read_text(encoding="utf-8")
     uses = html[html.index('id="uses-title"'):html.index('id="impact-title"')]
     assert f"({len(citing)})" in uses and uses.count('<li class="use">') == 2
-    assert f"{len(citing) - 2} more not listed on this page; kb list --ref {key} lists every one." in uses
+    assert f"{len(citing) - 2} more not listed on this page; this command lists every one: <code>kb list --ref {key}</code>" in uses
     rows = html[html.index('id="impact-title"'):]
     assert rows.count("<tr") == 3  # the header and two claims
-    assert f"{len(affected) - 2} more not listed on this page; kb impact {key} lists every one." in rows
+    assert f"{len(affected) - 2} more not listed on this page; this command lists every one: <code>kb impact {key}</code>" in rows
     assert f"{len(affected)} claim(s) affected" in rows
     orphaned = [link for link in affected if link.orphaned]
     if orphaned:  # the claims a retraction would leave unsupported come first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import print_diagnostics
+from ._common import graph_for, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -57,8 +57,8 @@ def cmd_import(args) -> int:
 
 def cmd_retractions(args) -> int:
     from ..errors import KbError
-    from ..graph import build_graph, impact
-    from ..load import load_kb
+    from ..graph import impact
+    from ..load import focus, load_kb
     from ..retractions import apply_marks, find_marks, read_notices
 
     notices, problems = read_notices(args.file)
@@ -66,7 +66,10 @@ def cmd_retractions(args) -> int:
     marks = find_marks(args.kb, notices)
     diffs = apply_marks(marks, dry_run=args.dry_run)
     out = [f"{len(notices)} notices read; {len(marks)} reference(s) of the knowledge base concerned"]
-    graph = build_graph(load_kb(args.kb)) if marks else None
+    graph = None
+    if marks:
+        kb = load_kb(args.kb)
+        graph = graph_for(focus(kb, refs=[mark.key for mark in marks if mark.key in kb.references]))
     for mark in marks:
         change = "" if mark.changes else " (already marked)"
         if mark.previous and mark.changes:
