@@ -163,9 +163,11 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic]]:
     )
 
 
-def _path_key(rel: str) -> list[str]:
-    """Claim files are read in this order (folder by folder); the first file with an id owns it."""
-    return rel.split("/")
+def _path_key(rel: str) -> str:
+    """Claim files are read in this order (folder by folder); the first file with an id owns it.
+    The path with NUL for "/": it sorts as the list of its parts would (NUL is below every character
+    a name can hold), compared in one go."""
+    return rel.replace("/", "\0")
 
 
 def _claim_file_kind(name: str, mode: int) -> str | None:
@@ -173,7 +175,7 @@ def _claim_file_kind(name: str, mode: int) -> str | None:
     "linked-folder" (reported, not followed), "claim" (a claim file), or None (ignored: hidden, or not YAML)."""
     if name.endswith("/"):
         return "folder"
-    if any(part.startswith(".") for part in name.split("/")[1:]):
+    if "/." in name:  # a hidden file or folder below claims/
         return None
     if stat.S_ISDIR(mode):
         return "linked-folder"
@@ -186,14 +188,13 @@ def _claim_files(scan: Scan, root: Path) -> tuple[list[tuple[str, str, str]], li
     strings, not Paths: at 100,000 files pathlib costs a second."""
     found = []
     skipped = []
-    base = str(root)
-    modes = scan.packed[2::3]
-    for i, name in enumerate(scan.names):
+    base = os.path.join(str(root), "")
+    for name, mode in zip(scan.names, scan.packed[2::3]):
         if not name.startswith("claims/"):
             continue
-        kind = _claim_file_kind(name, modes[i])
+        kind = _claim_file_kind(name, mode)
         if kind == "claim":
-            found.append((os.path.join(base, name), name, name.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
+            found.append((base + name, name, name.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
         elif kind == "linked-folder":
             skipped.append(Diagnostic(Severity.WARNING, "symlink-skipped", "symbolic link to a folder is not followed", Location(name),
                                       "move the claim files into claims/ instead of linking to them"))
