@@ -300,8 +300,8 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
     return KnowledgeBase(
         root=str(root_path),
         config=config,
-        claims=dict(sorted(claims.items())),
-        references=dict(sorted(references.items())),
+        claims={cid: claims[cid] for cid in sorted(claims)},  # sorting the ids alone: strings compared in C
+        references=references,  # sorted by _load_references
         articles=articles,
         bibliography=bibliography,
         diagnostics=tuple(sorted(diagnostics, key=lambda d: d.sort_key)),
@@ -342,7 +342,7 @@ def _load_references(root_path: Path, other: list[Diagnostic], saves: list | Non
                 continue
             references[ref.key] = ref
             bibliography.entries[ref.key] = data.entries[ref.key]
-    return dict(sorted(references.items())), bibliography
+    return {key: references[key] for key in sorted(references)}, bibliography
 
 
 # --- a part of the knowledge base, for questions about a few claims or one reference -------------
