@@ -492,6 +492,8 @@ class FileLoading:
 
 #: Forked processes writing cache files (``write_in_background``), waited for by ``wait_writers``.
 _WRITERS: list[int] = []
+#: Did ``write_in_background`` freeze the collector (``gc.freeze``), for ``wait_writers`` to undo?
+_FROZE = False
 
 
 def write_in_background(saves: list[Callable[[], None]]) -> None:
@@ -504,10 +506,14 @@ def write_in_background(saves: list[Callable[[], None]]) -> None:
     writer first (``wait_writers``), and so does the end of ``kb.cli.main`` and of the interpreter,
     so no run ever sees a cache half-way and no writer outlives its command.
     """
+    global _FROZE
     if not saves:
         return
+    import threading
+
     pid = -1
-    if sys.platform == "linux" and hasattr(os, "fork"):
+    if sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1:  # never fork a process with threads
+        _FROZE = True
         gc.freeze()  # what is loaded lives on; later collections here must not touch (and so copy) the pages the writer shares
         try:
             pid = os.fork()
@@ -533,14 +539,22 @@ def write_in_background(saves: list[Callable[[], None]]) -> None:
         save()
 
 
-def wait_writers() -> None:
-    """Wait until every cache file being written in the background (``write_in_background``) is written."""
+def wait_writers() -> list[int]:
+    """Wait until every cache file being written in the background (``write_in_background``) is
+    written; returns the writers' exit statuses (0: written; a writer that failed left the old file)."""
+    global _FROZE
+    statuses = []
     while _WRITERS:
-        pid = _WRITERS.pop()
+        pid = _WRITERS[-1]
         try:
-            os.waitpid(pid, 0)
-        except (ChildProcessError, InterruptedError):
+            statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        except ChildProcessError:  # already waited for elsewhere
             pass
+        _WRITERS.pop()  # only once waited for: an interrupted wait is taken up again by the next call
+    if _FROZE:
+        gc.unfreeze()  # what write_in_background froze is ordinary garbage-collected memory again
+        _FROZE = False
+    return statuses
 
 
 def start_loading(root: Path, kind: str, files: list[tuple[str, str, str]], load_one: LoadOne, *, parallel: bool = False,
@@ -1066,6 +1080,12 @@ class _Lazy(Mapping):
 
     def __repr__(self) -> str:
         return f"<{len(self)} entries, {'loaded' if self._data is not None else 'not loaded yet'}>"
+
+
+def load_now(mapping) -> None:
+    """Load a lazily loaded knowledge base's mapping (``lazy_kb``) now, if it is one and was not yet."""
+    if isinstance(mapping, _Lazy):
+        mapping._real()
 
 
 def unloaded(mapping) -> bool:

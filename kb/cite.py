@@ -373,16 +373,14 @@ def format_in_background(kb: KnowledgeBase, style: str | None = None, backend: s
     few references or no ``fork``: ``format_references`` does all the work then, as before."""
     import multiprocessing
 
-    from .cache import cache_enabled
+    from .cache import cache_enabled, load_now
 
     style = style or kb.config.style
     get_style(style)
     if (not cache_enabled() or _cores() < 2 or len(kb.references) <= PARALLEL_MIN_ENTRIES
             or "fork" not in multiprocessing.get_all_start_methods()):
         return Background(None)
-    for key in kb.references:  # a lazily loaded knowledge base (kb/cache.py) loads here, once: not again, whole, in the child
-        kb.references[key]
-        break
+    load_now(kb.references)  # a lazily loaded knowledge base (kb/cache.py) loads here, once: not again, whole, in the child
     try:
         process = multiprocessing.get_context("fork").Process(target=_format_to_disk, args=(kb, style, backend), daemon=True)
         process.start()

@@ -20,7 +20,7 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 from .article import parse_article
@@ -30,7 +30,7 @@ from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
 from .yamlsafe import MAX_BYTES, YamlProblem, decode, location, parse_yaml
 
-__all__ = ["load_kb", "focus", "load_claim_text", "read_yaml_file", "CLAIM_SUFFIXES"]
+__all__ = ["load_kb", "focus", "reachable", "claim_record", "load_claim_text", "read_yaml_file", "CLAIM_SUFFIXES"]
 
 CLAIM_SUFFIXES = (".yaml", ".yml")
 
@@ -347,6 +347,17 @@ def _load_references(root_path: Path, other: list[Diagnostic], saves: list | Non
 
 # --- a part of the knowledge base, for questions about a few claims or one reference -------------
 
+def reachable(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:
+    """``start`` and everything reachable from it through ``step`` (claim id -> claim ids), at any depth."""
+    seen, todo = set(start), list(start)
+    while todo:
+        for other in step(todo.pop()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return seen
+
+
 def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] = ()) -> KnowledgeBase:
     """A knowledge base with just what the evidence graph needs to answer ``kb why`` about ``claims``
     or ``kb impact`` about ``refs`` (kb/graph.py ``why``, ``impact``); or ``kb`` itself when that
@@ -391,23 +402,16 @@ def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] 
     if set(owner) != set(kb.claims):
         return kb
 
-    def closure(start: Iterable[str], step: Mapping) -> set[str]:
-        seen, todo = set(start), list(start)
-        while todo:
-            for other in step.get(todo.pop(), ()):
-                if other not in seen:
-                    seen.add(other)
-                    todo.append(other)
-        return seen
-
-    up = closure([cid for key in refs for cid in cites.get(key, ())], derived_by)
-    needed = closure(claims | up, derived)
+    up = reachable([cid for key in refs for cid in cites.get(key, ())], lambda cid: derived_by.get(cid, ()))
+    needed = reachable(claims | up, lambda cid: derived.get(cid, ()))
+    if not needed <= owner.keys():
+        return kb  # derived_from names a claim that is not there (validation reports it)
     loaded = {}
     for cid in sorted(needed):
         name = owner[cid]
         claim = change.claim_at(name) if change is not None else load_claim_file(str(session.root / name), name, _stem(name))[0]
-        if claim is None or claim.id != cid:
-            return kb  # changed since the walk: let the whole load answer
+        if claim is None or claim_record(claim) != files[name]:
+            return kb  # the file changed since the index was made (an edit right now): let the whole load answer
         loaded[cid] = claim
     references = _load_references(session.root, [])[0]
     used = refs | {ev.ref for claim in loaded.values() for ev in claim.evidence}
@@ -416,8 +420,9 @@ def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] 
 
 # --- loading only what changed (kb/cache.py keeps the index; kb/validate.py re-checks) --------------
 
-def _record(claim: Claim | None) -> tuple:
-    """What the index keeps of a claim file: (claim id or None, cited reference keys (each once), derived_from)."""
+def claim_record(claim: Claim | None) -> tuple:
+    """What the index keeps of a claim file, and the build's manifest of a claim: (claim id or None,
+    cited reference keys (each once, in order), derived_from)."""
     if claim is None:
         return (None, (), ())
     return (claim.id, tuple(dict.fromkeys(ev.ref for ev in claim.evidence)), tuple(claim.derived_from))
@@ -466,7 +471,7 @@ class Change:
                  dups: dict, dup_diags: dict, claims: tuple):
         self.root, self.index, self.fresh, self.owners, self.articles = root, index, fresh, owners, articles
         self.listing, self.load_diags, self.dups, self.dup_diags, self.claims = listing, load_diags, dups, dup_diags, claims
-        self.records = {rel: None if found is None else _record(found[0]) for rel, found in fresh.items()}
+        self.records = {rel: None if found is None else claim_record(found[0]) for rel, found in fresh.items()}
         self._read: dict[str, Claim | None] = {}
 
     def record(self, rel: str) -> tuple:
@@ -580,7 +585,7 @@ def full_index(kb: KnowledgeBase, session, validated: dict) -> None:
         return  # a folder that could not be listed: its files are not in the walk; do not remember it
     records, load_diags, by_id = {}, {}, {}
     for rel, claim, problems in loaded["files"]:
-        records[rel] = _record(claim)
+        records[rel] = claim_record(claim)
         if claim is not None:
             by_id.setdefault(claim.id, []).append((rel, claim))
         if problems:

@@ -32,11 +32,12 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 from .article import STRAIGHT_QUOTES, normalize_text
 from .cite import format_reference
 from .errors import ExportError, RenderError
+from .load import claim_record, reachable
 from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
 from .output import replace_tree
 from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
@@ -791,8 +792,8 @@ def _alive(pid: int) -> bool:
 #: The record of the last build, kept in the site folder (see ``build_site``).
 MANIFEST = ".kb-site.json"
 _MANIFEST_FORMAT = 2
-#: Changed claim files up to which a build looks only at the pages that can show them (``_affected_pages``);
-#: more (at least this, or 1 % of the claims) and it makes every page's view model and compares digests.
+#: Changed claim files up to which a build looks only at the pages that can show them (``_affected_pages``):
+#: this many or 1 % of the claims, whichever is more; beyond that it makes every page's view model and compares digests.
 _FEW_CHANGES = 200
 #: Below this many pages one process renders them all; a pool would cost more than it saves.
 PARALLEL_MIN_PAGES = 2000
@@ -892,22 +893,27 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
         else:
             rest.update(f"{name}\0{size}\0{mtime}\0".encode("utf-8", "surrogateescape"))
     rows = []
+    root = os.path.join(kb.root, "")
     for cid in views.sequence:
         claim = kb.claims[cid]
-        size, mtime = files.get(claim.location.path, (-1, -1))
-        rows.append([cid, size, mtime, claim.article, list(dict.fromkeys(ev.ref for ev in claim.evidence)), list(claim.derived_from)])
+        rel = claim.location.path
+        size, mtime = files.get(rel, (-1, -1))
+        try:  # saved again between the walk and the parse? then the claim read may be newer than the walk says
+            now = os.stat(root + rel)
+            if (now.st_size, now.st_mtime_ns) != (size, mtime):
+                mtime = -1
+        except OSError:
+            mtime = -1
+        _, cites, derived = claim_record(claim)
+        rows.append([cid, size, mtime, claim.article, list(cites), list(derived)])
     return {"claims": rows, "rest": rest.hexdigest()}
 
 
-def _closure(start: set[str], step: Callable[[str], Iterable[str]]) -> set[str]:
-    """``start`` and everything reachable from it through ``step``."""
-    seen, todo = set(start), list(start)
-    while todo:
-        for other in step(todo.pop()):
-            if other not in seen:
-                seen.add(other)
-                todo.append(other)
-    return seen
+def _manifest_row(row) -> bool:
+    """Is ``row`` shaped as ``_inputs`` writes a claim's row (a manifest edited by hand may not be)?"""
+    return (isinstance(row, list) and len(row) == 6 and isinstance(row[0], str) and isinstance(row[1], int)
+            and isinstance(row[2], int) and isinstance(row[3], str) and isinstance(row[4], list) and isinstance(row[5], list)
+            and all(isinstance(x, str) for x in row[4] + row[5]))
 
 
 def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before: dict | None, now: dict | None) -> set[str] | None:
@@ -922,7 +928,8 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
     by c or by anything that shares a summary with it, at any depth (a reference page's impact list
     says what would remain of each summary); the claims index, the home page and the audit; the
     references index when c's sources changed or c is new or gone (it counts citing claims). So: the
-    changed claims with their old and new derived_from targets and all the claims of their articles
+    changed claims with their old and new derived_from targets, the claims that named them before
+    (a claim that is gone has no "summarised by" list any more), and all the claims of their articles
     (a margin: anchoring is per claim today), then everything those lead down to, then everything
     that leads up to that; their neighbours in reading order; the articles and references of all of
     them. tests/test_site_affected.py compares the result with a full build after every kind of
@@ -930,7 +937,10 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
     again all the same (``_Renderer.page``)."""
     if before is None or now is None or before["rest"] != now["rest"]:
         return None
-    old = {row[0]: row for row in before["claims"] if isinstance(row, list) and len(row) == 6}
+    try:
+        old = {row[0]: row for row in before["claims"] if _manifest_row(row)}
+    except TypeError:  # a damaged manifest: compare every page
+        return None
     new = {row[0]: row for row in now["claims"]}
     if len(old) != len(before["claims"]):
         return None
@@ -945,10 +955,11 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
             if row is not None:
                 articles.add(row[3])
                 seeds.update(row[5])
+    seeds.update(row[0] for row in before["claims"] if not changed.isdisjoint(row[5]))  # they named one that may be gone now
     for article in articles:
         seeds.update(claim.id for claim in views.claims_of.get(article, ()))
-    down = _closure(seeds, lambda cid: views.derived_by.get(cid, ()))
-    affected = _closure(down, lambda cid: claims[cid].derived_from if cid in claims else ())
+    down = reachable(seeds, lambda cid: views.derived_by.get(cid, ()))
+    affected = reachable(down, lambda cid: claims[cid].derived_from if cid in claims else ())
     old_order = [row[0] for row in before["claims"]]
     old_index = {cid: n for n, cid in enumerate(old_order)}
     around = set()

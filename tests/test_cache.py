@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -319,15 +320,20 @@ def test_unchanged_blocks_are_kept_and_changed_ones_rewritten(root, monkeypatch)
 
 
 def test_cache_files_written_in_the_background_are_whole_once_waited_for(tmp_path):
-    target = tmp_path / "written"
+    target, go = tmp_path / "written", tmp_path / "go"
+    assert threading.active_count() == 1  # (with other threads it would not fork, and write here)
+    cache.wait_writers()  # none left from elsewhere
 
     def save():
-        time.sleep(0.2)  # still writing when the parent goes on
+        deadline = time.monotonic() + 30
+        while not go.exists() and time.monotonic() < deadline:  # still writing when the parent goes on: until it says so
+            time.sleep(0.01)
         target.write_text(str(os.getpid()))
 
     cache.write_in_background([save])
-    assert cache._WRITERS and not target.exists()
-    cache.wait_writers()
+    assert len(cache._WRITERS) == 1 and not target.exists()
+    go.touch()
+    assert cache.wait_writers() == [0]
     assert not cache._WRITERS
     assert target.read_text() != str(os.getpid())  # written by the forked writer, not here
 
@@ -336,6 +342,7 @@ def test_a_failing_background_writer_leaves_the_parent_alone(tmp_path):
     def save():
         raise OSError("disk full")
 
+    cache.wait_writers()
     cache.write_in_background([save])
-    cache.wait_writers()  # returns: the writer's failure is its own (the cache is optional)
+    assert cache.wait_writers() == [1]  # the writer failed on its own; the parent goes on (the cache is optional)
     assert not cache._WRITERS

@@ -11,6 +11,7 @@ removed one. File times are set explicitly, one second apart and in the past, so
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
@@ -82,11 +83,16 @@ def rewrite(path: Path, pattern: str, replacement: str) -> None:
     _age(path)
 
 
-def assert_same_as_full_build(root: Path, site: Path, tmp_path: Path) -> None:
+def assert_same_as_full_build(root: Path, site: Path, tmp_path: Path, *, manifest: bool = True) -> None:
+    """Every file as a full build makes it; the manifest too (the same inputs give the same record)
+    unless ``manifest`` is False."""
     fresh = tmp_path / "fresh"
     shutil.rmtree(fresh, ignore_errors=True)
     assert not build(root, fresh).incremental
-    assert snapshot(site) == snapshot(fresh)  # the manifest too: the same inputs give the same record
+    ours, full = snapshot(site), snapshot(fresh)
+    if not manifest:
+        del ours[MANIFEST], full[MANIFEST]
+    assert ours == full
 
 
 def claims_with(root: Path, needle: str) -> list[Path]:
@@ -146,7 +152,71 @@ def _add_a_claim(root, rng):
     _age(target)
 
 
-EDITS = [_edit_reason, _edit_verdict, _edit_text_en, _edit_source, _drop_a_derived_link, _remove_a_claim, _add_a_claim]
+def _texts(root: Path) -> dict[str, tuple[str, str, str]]:
+    """claim file -> (article, section, Dutch text line) of every claim."""
+    out = {}
+    for path in sorted((root / "claims").glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        out[path] = (re.search(r"^article: (\S+)$", text, re.M).group(1), re.search(r"^section: (\S+)$", text, re.M).group(1),
+                     re.search(r'^  nl: ".*"$', text, re.M).group(0))
+    return out
+
+
+def _move_in_reading_order(root, rng):
+    """The claim now quotes another sentence of its article: it moves to that place in reading order."""
+    texts = _texts(root)
+    path = rng.choice([p for p in texts if "conclusie" not in p.stem])
+    other = rng.choice([q for q in texts if q != path and texts[q][0] == texts[path][0] and texts[q][1] != texts[path][1]])
+    rewrite(path, r'^  nl: ".*"$', texts[other][2])
+    rewrite(path, r"^section: \S+$", f"section: {texts[other][1]}")
+
+
+def _move_to_another_article(root, rng):
+    texts = _texts(root)
+    path = rng.choice([p for p in texts if "conclusie" not in p.stem])
+    other = rng.choice([q for q in texts if texts[q][0] != texts[path][0] and "conclusie" not in q.stem])
+    rewrite(path, r"^article: \S+$", f"article: {texts[other][0]}")
+    rewrite(path, r"^section: \S+$", f"section: {texts[other][1]}")
+    rewrite(path, r'^  nl: ".*"$', texts[other][2])
+
+
+def _add_a_derived_link(root, rng):
+    summary = rng.choice(claims_with(root, "derived_from:"))
+    target = rng.choice([p.stem for p in claims_with(root, "kind: empirical-finding") if p.stem not in summary.read_text(encoding="utf-8")])
+    rewrite(summary, r"^derived_from:\n", f"derived_from:\n  - {target}\n")
+
+
+def _change_a_summarised_claim_elsewhere(root, rng):
+    """A claim summarised by a summary in another article changes verdict and wording."""
+    pairs = [(s, t) for s in claims_with(root, "derived_from:") for t in derived_targets_of(s) if not t.startswith(s.stem[:6])]
+    _, target = rng.choice(pairs)
+    path = root / "claims" / f"{target}.yaml"
+    rewrite(path, r"^verdict: \S+$", "verdict: supported" if "verdict: supported" not in path.read_text(encoding="utf-8")
+            else "verdict: overstated")
+    rewrite(path, r'^  en: ".*"$', f'  en: "Changed wording {rng.random()}"')
+
+
+def _change_kind_and_status(root, rng):
+    path = rng.choice(claims_with(root, "status: reviewed"))
+    rewrite(path, r"^status: reviewed$", "status: draft")
+    rewrite(path, r"^kind: \S+$", "kind: mechanism")
+
+
+def _rename_a_file(root, rng):
+    path = rng.choice(sorted((root / "claims").glob("*.yaml")))
+    target = path.with_name(f"renamed-{path.name}")
+    path.rename(target)
+    _age(target)
+
+
+def derived_targets_of(summary: Path) -> list[str]:
+    block = summary.read_text(encoding="utf-8").split("derived_from:", 1)[1].split("\nevidence:", 1)[0]
+    return re.findall(r"^  - (\S+)$", block, flags=re.MULTILINE)
+
+
+EDITS = [_edit_reason, _edit_verdict, _edit_text_en, _edit_source, _drop_a_derived_link, _remove_a_claim, _add_a_claim,
+         _move_in_reading_order, _move_to_another_article, _add_a_derived_link, _change_a_summarised_claim_elsewhere,
+         _change_kind_and_status, _rename_a_file]
 
 
 @pytest.mark.parametrize("edit", EDITS, ids=lambda f: f.__name__.strip("_"))
@@ -196,6 +266,20 @@ def test_a_run_of_mixed_edits_gives_the_full_site_after_each(generated, tmp_path
         assert_same_as_full_build(generated, site, tmp_path)
 
 
+def test_a_claim_that_is_gone_but_still_summarised_remakes_the_summary(generated, tmp_path, decided):
+    """A knowledge base with errors, as a library caller may build it: a summarised claim's file no
+    longer loads (an unknown verdict), so the claim is gone while its summary still names it."""
+    site = tmp_path / "site"
+    build(generated, site)
+    summary, name = next((s, t) for s in claims_with(generated, "derived_from:") for t in derived_targets_of(s)
+                         if not t.startswith(s.stem[:6]))  # in another article: only the summary's link leads to it
+    rewrite(generated / "claims" / f"{name}.yaml", r"^verdict: \S+$", "verdict: not-a-verdict")
+    result = build(generated, site)
+    assert decided[-1] is not None
+    assert f"claims/{summary.stem}.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
 def test_a_changed_article_or_reference_compares_every_page(generated, tmp_path, decided):
     site = tmp_path / "site"
     build(generated, site)
@@ -221,9 +305,10 @@ def test_many_changed_claims_compare_every_page(generated, tmp_path, decided, mo
 def test_a_page_file_removed_by_hand_is_made_again(generated, tmp_path, decided):
     site = tmp_path / "site"
     build(generated, site)
-    victim = sorted((site / "claims").glob("a00001-*.html"))[0]
+    victim = sorted((site / "claims").glob("a00007-*.html"))[3]  # a page no edit below can reach
     victim.unlink()
-    _edit_reason(generated, random.Random(1))
+    first = sorted((generated / "claims").glob("a00001-*.yaml"))[2]
+    rewrite(first, r"^verdict_reason: .*$", 'verdict_reason: "changed"')
     result = build(generated, site)
     assert decided[-1] is not None and f"claims/{victim.name}" not in decided[-1]
     assert f"claims/{victim.name}" in result.rendered
@@ -239,3 +324,28 @@ def test_without_the_cache_every_page_is_compared(generated, tmp_path, decided, 
     assert result.incremental and decided[-1] is None
     assert '"inputs":null' in (site / MANIFEST).read_text(encoding="utf-8")
     assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_claim_saved_while_the_build_loads_is_not_missed(generated, tmp_path, decided, monkeypatch):
+    """Saved between the load's walk and its parse: the knowledge base holds the new text while the
+    walk saw the old file; the pages must be made from the new text now, not one build later."""
+    import kb.cache as cachelib
+
+    site = tmp_path / "site"
+    build(generated, site)
+    victim = claims_with(generated, "verdict_reason:")[5]
+    real_scan = cachelib.scan_inputs
+
+    def scan_then_edit(root):
+        scan = real_scan(root)
+        monkeypatch.setattr(cachelib, "scan_inputs", real_scan)
+        rewrite(victim, r"^verdict_reason: .*$", 'verdict_reason: "saved while kb build was loading"')
+        return scan
+
+    monkeypatch.setattr(cachelib, "scan_inputs", scan_then_edit)
+    result = build(generated, site)
+    assert decided[-1] is not None and f"claims/{victim.stem}.html" in result.rendered
+    assert "saved while kb build was loading" in (site / "claims" / f"{victim.stem}.html").read_text(encoding="utf-8")
+    assert_same_as_full_build(generated, site, tmp_path, manifest=False)  # ours records the file as not to be trusted
+    rows = {row[0]: row for row in json.loads((site / MANIFEST).read_text(encoding="utf-8"))["inputs"]["claims"]}
+    assert rows[victim.stem][2] == -1 and all(row[2] > 0 for cid, row in rows.items() if cid != victim.stem)

@@ -80,4 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         from ..cache import wait_writers
 
-        wait_writers()  # cache files still being written in the background (kb/cache.py): all written before the command returns
+        try:
+            wait_writers()  # cache files still being written in the background (kb/cache.py): all written before the command returns
+        except KeyboardInterrupt:  # interrupted again while waiting: the writer finishes its atomic write on its own
+            pass
