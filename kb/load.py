@@ -360,14 +360,16 @@ def reachable(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set
 
 def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] = ()) -> KnowledgeBase:
     """A knowledge base with just what the evidence graph needs to answer ``kb why`` about ``claims``
-    or ``kb impact`` about ``refs`` (kb/graph.py ``why``, ``impact``); or ``kb`` itself when that
-    cannot be done cheaply. For those two questions only: nothing else may be asked of it.
+    or ``kb impact`` about ``refs`` (kb/graph.py ``why``, ``impact``), and ``kb show`` to print a
+    claim with its formatted sources; or ``kb`` itself when that cannot be done cheaply. For those
+    questions only: nothing else may be asked of it.
 
     The claims kept: those named and every claim they derive from, at any depth (``why`` walks
     derived_from); for a reference, the claims citing it, every claim that derives from one of those,
     at any depth, and everything those derive from (``impact`` asks what would remain of each). The
-    references kept: those named and those these claims cite; no articles (neither question reads
-    them; the graph gives each claim's article a node of its own); config and diagnostics as in ``kb``. When
+    references kept: those named and those these claims cite, with the whole bibliography (pybtex's,
+    for formatting); no articles (no such question reads them; the graph gives each claim's article a
+    node of its own); config and diagnostics as in ``kb``. When
     ``kb`` was loaded lazily from the index (kb/cache.py: nothing or only claim files changed since the
     last run), the index says which files hold those claims and only they are read, with the
     references from the per-file cache: at 100,000 claims about 2 s instead of 10-12 s for the whole load
@@ -413,9 +415,10 @@ def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] 
         if claim is None or claim_record(claim) != files[name]:
             return kb  # the file changed since the index was made (an edit right now): let the whole load answer
         loaded[cid] = claim
-    references = _load_references(session.root, [])[0]
+    references, bibliography = _load_references(session.root, [])
     used = refs | {ev.ref for claim in loaded.values() for ev in claim.evidence}
-    return dataclasses.replace(kb, claims=loaded, references={key: ref for key, ref in references.items() if key in used}, articles={})
+    return dataclasses.replace(kb, claims=loaded, references={key: ref for key, ref in references.items() if key in used}, articles={},
+                               bibliography=bibliography)
 
 
 # --- loading only what changed (kb/cache.py keeps the index; kb/validate.py re-checks) --------------

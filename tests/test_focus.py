@@ -114,14 +114,28 @@ def test_focus_gives_the_knowledge_base_itself_when_it_cannot_help(generated, mo
     assert focus(plain, claims=[next(iter(plain.claims))]) is plain
 
 
-def test_kb_why_and_impact_print_the_same_as_before(generated, monkeypatch, capsys):
+def test_kb_why_impact_and_show_print_the_same_as_before(generated, monkeypatch, capsys):
     kb, graph = whole(generated, monkeypatch)
     summary = next(cid for cid in kb.claims if "conclusie" in cid)
+    finding = next(cid for cid, claim in kb.claims.items() if len(claim.evidence) > 1)
     key = max(kb.references, key=lambda k: len(impact(graph, k).claims))
+    import kb.cli.graph as graph_commands
+    import kb.cli.query as query_commands
+
+    parts = []
+
+    def spy(whole_kb, **question):
+        parts.append(focus(whole_kb, **question) is not whole_kb)
+        return focus(whole_kb, **question)
+
+    monkeypatch.setattr(graph_commands, "focus", spy)
+    monkeypatch.setattr(query_commands, "focus", spy)
     outputs = {}
     for cache in ("0", "1", "1"):  # whole; focused (from the index the fixture wrote); focused again
         monkeypatch.setenv("KB_CACHE", cache)
-        for args in (["why", summary], ["impact", key], ["why", summary, "--format", "json"]):
+        for args in (["why", summary], ["impact", key], ["why", summary, "--format", "json"], ["show", finding],
+                     ["show", summary], ["show", finding, "--style", "vancouver"]):
             assert main(["--kb", str(generated), *args]) == 0
             outputs.setdefault(tuple(args), set()).add(capsys.readouterr().out)
     assert all(len(seen) == 1 for seen in outputs.values()), outputs.keys()
+    assert parts == [False] * 6 + [True] * 12  # the whole without the cache; a part from the index

@@ -7,6 +7,7 @@ import textwrap
 
 from ..errors import KbError, did_you_mean
 from ..model import CERTAINTIES, VERDICTS
+from ..load import focus
 from ._common import emit, load_valid, to_json
 
 
@@ -92,6 +93,8 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     kb = load_valid(args)
+    if args.format != "json" and args.claim_id in kb.claims:
+        kb = focus(kb, claims=[args.claim_id])  # at 100,000 claims: read this claim, not all of them
     claim = kb.claims.get(args.claim_id)
     if claim is None:
         containing = [cid for cid in kb.claims if args.claim_id in cid]
