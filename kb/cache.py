@@ -503,8 +503,10 @@ def write_in_background(saves: list[Callable[[], None]]) -> None:
     Writing the cache of a big knowledge base costs seconds (pickling, checksumming and writing
     200 MB at 100,000 claims) that nothing in this run needs; after the claims are parsed the second
     core is idle, so the copy made by ``fork`` does it there. Every reader of the cache waits for the
-    writer first (``wait_writers``), and so does the end of ``kb.cli.main`` and of the interpreter,
-    so no run ever sees a cache half-way and no writer outlives its command.
+    writer first (``wait_writers``), and so does the end of ``kb.cli.main`` and of the interpreter, so
+    no run sees a cache half-way and no command ends before its writer (a writer whose command was
+    killed only finishes its own atomic write). A process with threads writes here and now: forking it
+    could copy a lock another thread holds.
     """
     global _FROZE
     if not saves:

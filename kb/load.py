@@ -369,12 +369,14 @@ def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] 
     at any depth, and everything those derive from (``impact`` asks what would remain of each). The
     references kept: those named and those these claims cite, with the whole bibliography (pybtex's,
     for formatting); no articles (no such question reads them; the graph gives each claim's article a
-    node of its own); config and diagnostics as in ``kb``. When
-    ``kb`` was loaded lazily from the index (kb/cache.py: nothing or only claim files changed since the
-    last run), the index says which files hold those claims and only they are read, with the
-    references from the per-file cache: at 100,000 claims about 2 s instead of 10-12 s for the whole load
-    and graph. A claim id or reference key ``kb`` does not have gives ``kb`` itself, so the
-    error and its did-you-mean hint come from the whole knowledge base.
+    node of its own); config and diagnostics as in ``kb``.
+
+    When ``kb`` was loaded lazily from the index (kb/cache.py: nothing or only claim files changed
+    since the last run), the index says which files hold those claims and only they are read, with the
+    references from the per-file cache: at 100,000 claims about 2 s instead of 10-12 s for the whole
+    load and graph. A claim id or reference key ``kb`` does not have, two files with one id, a
+    derived_from naming a missing claim, or a file that no longer matches its index record (edited
+    just now) give ``kb`` itself: the whole knowledge base answers, with its errors and hints.
     """
     from .cache import read_index, read_journal, session_of, unloaded
 
@@ -393,8 +395,10 @@ def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] 
         files.update((name, change.record(name)) for name in change.records)
     owner, derived, cites, derived_by = {}, {}, {}, {}
     for name, record in files.items():
-        if record is None or record[0] is None or record[0] not in kb.claims or record[0] in owner:
-            continue  # not a claim of kb (unreadable, or a second file with its id: validation reports those)
+        if record is None or record[0] is None or record[0] not in kb.claims:
+            continue  # not a claim of kb (unreadable: validation reports it)
+        if record[0] in owner:
+            return kb  # two files with one id: which one owns it is the whole load's to say (_pick_first)
         cid, keys, targets = record
         owner[cid], derived[cid] = name, targets
         for key in keys:

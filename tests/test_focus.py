@@ -139,3 +139,15 @@ def test_kb_why_impact_and_show_print_the_same_as_before(generated, monkeypatch,
             outputs.setdefault(tuple(args), set()).add(capsys.readouterr().out)
     assert all(len(seen) == 1 for seen in outputs.values()), outputs.keys()
     assert parts == [False] * 6 + [True] * 12  # the whole without the cache; a part from the index
+
+
+def test_two_files_with_one_id_leave_the_answer_to_the_whole_load(generated):
+    source = sorted((generated / "claims").glob("*.yaml"))[10]
+    (generated / "claims" / "more").mkdir()
+    lazy(generated)  # the index knows the folder
+    copy = generated / "claims" / "more" / source.name  # the same id (and file name) in a second file
+    copy.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    age(copy)
+    kb = load_kb(generated)
+    assert session_of(kb).update is not None  # only a claim file was added: loaded lazily from the index
+    assert focus(kb, claims=[source.stem]) is kb
