@@ -7,8 +7,11 @@ expected file is always written, and the test that needed it fails, so that a ne
 from __future__ import annotations
 
 import difflib
+import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -259,4 +262,26 @@ def copy_repo_kb(dest: Path) -> Path:
     for name in ("claims", "references", "articles"):
         shutil.copytree(repo / name, dest / name)
     shutil.copy(repo / "kb.yaml", dest / "kb.yaml")
+    return dest
+
+
+_CLOCK = [int(time.time()) - 100_000]
+
+
+def age(*paths: Path) -> None:
+    """Give each file (in a folder: every file under it) a modification time of its own, in the past and
+    one second after the last one given: a file changed within the last second is never trusted by its
+    time alone (kb/cache.py, "racy"), and an edit must show in size or time."""
+    for path in paths:
+        for file in (sorted(path.rglob("*")) if path.is_dir() else [path]):
+            if file.is_file() and ".kb-cache" not in file.parts:
+                _CLOCK[0] += 1
+                os.utime(file, ns=(_CLOCK[0] * 10**9, _CLOCK[0] * 10**9))
+
+
+def generated_kb(dest: Path, *, claims: int, refs: int, seed: int) -> Path:
+    """A synthetic knowledge base made by benchmarks/generate.py in ``dest``, every file aged (``age``)."""
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "benchmarks" / "generate.py"),
+                    "--claims", str(claims), "--refs", str(refs), "--seed", str(seed), "-o", str(dest)], check=True, capture_output=True)
+    age(dest)
     return dest

@@ -4,11 +4,7 @@ changed since the last run."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,29 +15,16 @@ from kb.graph import build_graph, impact, why
 from kb.load import focus, load_kb
 from kb.validate import validate
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import age, generated_kb
 
 
 @pytest.fixture
 def generated(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("KB_CACHE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    root = tmp_path / "kb"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), "--claims", "300", "--refs", "60", "--seed", "11",
-                    "-o", str(root)], check=True, capture_output=True)
-    age(root)
+    root = generated_kb(tmp_path / "kb", claims=300, refs=60, seed=11)
     validate(load_kb(root))  # the first run writes the index
     return root
-
-
-def age(*paths: Path) -> None:
-    """File times a minute in the past: files changed within the last second are never trusted by time
-    alone (kb/cache.py, "racy"), and these tests are about what the index says. A folder: every file in it."""
-    past = time.time() - 60
-    for path in paths:
-        for file in (path.rglob("*") if path.is_dir() else [path]):
-            if file.is_file() and ".kb-cache" not in file.parts:
-                os.utime(file, (past, past))
 
 
 def whole(root: Path, monkeypatch):

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,21 +24,13 @@ from kb.graph import build_graph
 from kb.load import load_kb
 from kb.site import MANIFEST, build_site
 
-REPO = Path(__file__).resolve().parent.parent
-_CLOCK = [int(time.time()) - 100_000]
-
+from conftest import age, generated_kb
 
 @pytest.fixture
 def generated(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("KB_CACHE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    root = tmp_path / "kb"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "generate.py"), "--claims", "300", "--refs", "60", "--seed", "5",
-                    "-o", str(root)], check=True, capture_output=True)
-    for path in root.rglob("*"):
-        if path.is_file():
-            _age(path)
-    return root
+    return generated_kb(tmp_path / "kb", claims=300, refs=60, seed=5)
 
 
 @pytest.fixture
@@ -57,12 +45,6 @@ def decided(monkeypatch) -> list:
 
     monkeypatch.setattr(sitelib, "_affected_pages", spy)
     return answers
-
-
-def _age(path: Path) -> None:
-    """Give ``path`` a modification time of its own, well in the past."""
-    _CLOCK[0] += 1
-    os.utime(path, ns=(_CLOCK[0] * 10**9, _CLOCK[0] * 10**9))
 
 
 def build(root: Path, out: Path):
@@ -80,7 +62,7 @@ def rewrite(path: Path, pattern: str, replacement: str) -> None:
     new, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
     assert count == 1, (path.name, pattern)
     path.write_text(new, encoding="utf-8")
-    _age(path)
+    age(path)
 
 
 def assert_same_as_full_build(root: Path, site: Path, tmp_path: Path, *, manifest: bool = True) -> None:
@@ -149,7 +131,7 @@ def _add_a_claim(root, rng):
     target = source.with_name(f"{new_id}.yaml")
     target.write_text(re.sub(r"^id: .*$", f"id: {new_id}", source.read_text(encoding="utf-8"), count=1, flags=re.MULTILINE),
                       encoding="utf-8")
-    _age(target)
+    age(target)
 
 
 def _texts(root: Path) -> dict[str, tuple[str, str, str]]:
@@ -206,7 +188,7 @@ def _rename_a_file(root, rng):
     path = rng.choice(sorted((root / "claims").glob("*.yaml")))
     target = path.with_name(f"renamed-{path.name}")
     path.rename(target)
-    _age(target)
+    age(target)
 
 
 def derived_targets_of(summary: Path) -> list[str]:
