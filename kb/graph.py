@@ -602,8 +602,16 @@ def _stats(g: nx.DiGraph, as_of: int) -> Stats:
     most_relied_on = tuple(sorted(relied.items(), key=lambda kv: (-kv[1], kv[0])))
 
     by_certainty = {c: 0 for c in (*CERTAINTIES, "none")}
+    own = {}  # claim node -> the best certainty rank of its own supporting evidence (-1: none)
     for c in claims:
-        by_certainty[_best_certainty(_links(g, node_id("claim", c)))] += 1
+        node = node_id("claim", c)
+        edges = g.succ[node]
+        own[node] = max((CERTAINTY_RANK.get(edges[r]["certainty"], -1) for r in _out(g, node, "evidence")
+                         if edges[r]["relation"] in SUPPORTING), default=-1)
+    name_of = {rank: name for name, rank in CERTAINTY_RANK.items()}
+    for c in claims:  # what why(...).certainty says, without making every evidence link of every claim
+        best = max(own.get(path[-1], -1) for path in _derivation_bfs(g, node_id("claim", c)))
+        by_certainty[name_of[best] if best >= 0 else "none"] += 1
     by_verdict = {v: 0 for v in VERDICTS}
     for c in claims:
         verdict = g.nodes[node_id("claim", c)]["verdict"]

@@ -473,3 +473,21 @@ def test_retracted_and_unverified_sources_are_flagged(kb_dir, capsys):
     assert "lim2024" not in out
     code, out, _ = run(capsys, "--kb", str(kb_dir), "why", "pijn")
     assert "mentions, certainty not-graded, cited in article [unverified]" in out  # lim2024 is verified = {false}
+
+
+def test_coverage_certainty_counts_are_what_why_says_for_each_claim(tmp_path):
+    """stats.by_certainty is counted without making every claim's evidence links: it must still be
+    the Counter of why(claim).certainty over all claims (a generated knowledge base: chains of summaries)."""
+    from collections import Counter
+
+    from kb.graph import build_graph, stats, why
+    from kb.load import load_kb
+
+    from conftest import generated_kb
+
+    kb = load_kb(generated_kb(tmp_path / "kb", claims=400, refs=40, seed=9))
+    graph = build_graph(kb)
+    expected = Counter(why(graph, cid).certainty for cid in kb.claims)
+    counted = stats(kb, graph).by_certainty
+    assert {name: n for name, n in counted.items() if n} == dict(expected)
+    assert len(expected) > 2  # several certainties occur, "none" among them
