@@ -1125,25 +1125,27 @@ def _trim_heap() -> None:
 _SLOW_TEMPLATES = ("audit.html.j2", "site/home.html.j2")
 
 
-def _work_order(specs: list[_Spec]) -> list[int]:
+def _work_order(specs: list[_Spec]) -> tuple[list[int], int]:
+    """(page indexes in the order workers take them, how many slow pages come first)."""
     slow = [i for i, spec in enumerate(specs) if spec.template in _SLOW_TEMPLATES]
-    return slow + [i for i, spec in enumerate(specs) if spec.template not in _SLOW_TEMPLATES]
+    return slow + [i for i, spec in enumerate(specs) if spec.template not in _SLOW_TEMPLATES], len(slow)
 
 
 def _worker(renderer: _Renderer, next_chunk, done, conn) -> None:
     import pickle
 
     out = []
-    order = _work_order(renderer.specs)
+    order, n_slow = _work_order(renderer.specs)
     n = len(order)
     try:
         while True:
             with next_chunk.get_lock():
                 start = next_chunk.value
-                next_chunk.value = start + _CHUNK
+                size = 1 if start < n_slow else _CHUNK  # the slow pages one at a time: one per worker
+                next_chunk.value = start + size
             if start >= n:
                 break
-            for index in order[start:start + _CHUNK]:
+            for index in order[start:start + size]:
                 out.append((index, renderer.page(index)))
                 done.value += 1  # approximate across workers; only for the progress bar
         message = ("ok", out)

@@ -190,6 +190,32 @@ def test_worker_processes_build_the_same_site(kb_copy, tmp_path, monkeypatch):
     same_as_full_build(kb_copy, tmp_path / "parallel", tmp_path)
 
 
+def test_the_slow_pages_go_to_different_workers(kb_copy, tmp_path, monkeypatch):
+    """The home page and the audit take seconds on a big knowledge base: taken in one chunk, one worker
+    would make both while the other runs out of pages."""
+    import os
+
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    log = tmp_path / "made-by"
+    real = sitelib._Renderer.page
+
+    def page(self, index):
+        path = self.specs[index].path
+        if path in ("index.html", "audit.html"):
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(f"{path} {os.getpid()}\n")
+            import time
+
+            time.sleep(0.5)  # slow, as at 100,000 claims: the other worker meanwhile takes the next page
+        return real(self, index)
+
+    monkeypatch.setattr(sitelib._Renderer, "page", page)
+    build(kb_copy, tmp_path / "site", jobs=2)
+    made_by = dict(line.split() for line in log.read_text(encoding="utf-8").splitlines())
+    assert set(made_by) == {"index.html", "audit.html"}
+    assert made_by["index.html"] != made_by["audit.html"] != str(os.getpid())
+
+
 def test_a_template_error_in_a_worker_stops_the_build_and_keeps_the_site(kb_copy, tmp_path, monkeypatch):
     monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
     site = tmp_path / "site"
