@@ -44,6 +44,7 @@ import networkx as nx
 from .article import slugify
 from .bib import STUDY_TYPES
 from .errors import KbError, did_you_mean
+from .heap import paused_collector
 from .model import CERTAINTIES, CERTAINTY_RANK, RELATION_STRENGTH, SUPPORTING, VERDICTS, KnowledgeBase
 
 __all__ = [
@@ -90,6 +91,11 @@ def _slug(text: str) -> str:
 
 def build_graph(kb: KnowledgeBase) -> nx.DiGraph:
     """The evidence graph of a knowledge base (see the module docstring for its shape)."""
+    with paused_collector():  # hundreds of thousands of attribute dicts that live on: see kb/heap.py
+        return _build_graph(kb)
+
+
+def _build_graph(kb: KnowledgeBase) -> nx.DiGraph:
     g = nx.DiGraph(name=kb.config.title)
 
     for article in kb.articles.values():

@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 from .article import STRAIGHT_QUOTES, normalize_text
 from .cite import format_reference
 from .errors import ExportError, RenderError
+from .heap import paused_collector
 from .load import claim_record, reachable
 from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
 from .output import replace_tree
@@ -1205,13 +1206,14 @@ def build_site(
     has_audit = _has_audit() and _template_exists(env, "audit.html.j2")
     site = site_info(kb, has_audit)
     fingerprint = _build_fingerprint(env, kb, lang, style, site, has_audit)
-    recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
-    previous, before = recorded if recorded is not None else (None, None)
-    views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, references_ready=references_ready)
-    inputs = _inputs(kb, views)
-    only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
-    inputs = json.dumps(inputs, separators=(",", ":"))
-    del recorded, before  # the last build's record of every claim: not needed from here on, nor in the workers
+    with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py
+        recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
+        previous, before = recorded if recorded is not None else (None, None)
+        views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, references_ready=references_ready)
+        inputs = _inputs(kb, views)
+        only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
+        inputs = json.dumps(inputs, separators=(",", ":"))
+        del recorded, before  # the last build's record of every claim: not needed from here on, nor in the workers
     total = len(specs) + len(ASSETS)
     staging = _staging_dir(target)
     try:
