@@ -874,8 +874,9 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
     within the last second).
 
     ``claims``: per claim, in reading order, [id, size and modification time of its file (as the
-    load's walk saw them; -1 for a file changed too recently to trust), article, cited references,
-    derived_from]: the file says whether the claim changed, the rest which other pages showed it.
+    load's walk saw them; -1 for a file changed too recently to trust, or saved again since the walk),
+    article, cited references, derived_from]: the file says whether the claim changed, the rest which
+    other pages showed it.
     ``rest``: a digest of the size and modification time of every other input file (kb.yaml,
     articles, BibTeX)."""
     from .cache import session_of
