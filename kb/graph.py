@@ -448,11 +448,12 @@ def _links(g: nx.DiGraph, cid: str) -> tuple[EvidenceLink, ...]:
 
 
 def _best_certainty(links: Iterable[EvidenceLink]) -> str:
-    ranks = [CERTAINTY_RANK.get(link.certainty, -1) for link in links if link.supporting]
-    if not ranks:
-        return "none"
-    best = max(ranks)
-    return next(c for c, r in CERTAINTY_RANK.items() if r == best) if best >= 0 else "none"
+    return _certainty_named(max((CERTAINTY_RANK.get(link.certainty, -1) for link in links if link.supporting), default=-1))
+
+
+def _certainty_named(rank: int) -> str:
+    """The certainty of ``rank`` (CERTAINTY_RANK); "none" below every rank (no graded supporting evidence)."""
+    return next(c for c, r in CERTAINTY_RANK.items() if r == rank) if rank >= 0 else "none"
 
 
 def why(g: nx.DiGraph, claim_id: str) -> Why:
@@ -614,10 +615,8 @@ def _stats(g: nx.DiGraph, as_of: int) -> Stats:
         edges = g.succ[node]
         own[node] = max((CERTAINTY_RANK.get(edges[r]["certainty"], -1) for r in _out(g, node, "evidence")
                          if edges[r]["relation"] in SUPPORTING), default=-1)
-    name_of = {rank: name for name, rank in CERTAINTY_RANK.items()}
     for c in claims:  # what why(...).certainty says, without making every evidence link of every claim
-        best = max(own.get(path[-1], -1) for path in _derivation_bfs(g, node_id("claim", c)))
-        by_certainty[name_of[best] if best >= 0 else "none"] += 1
+        by_certainty[_certainty_named(max(own.get(path[-1], -1) for path in _derivation_bfs(g, node_id("claim", c))))] += 1
     by_verdict = {v: 0 for v in VERDICTS}
     for c in claims:
         verdict = g.nodes[node_id("claim", c)]["verdict"]
