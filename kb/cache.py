@@ -531,10 +531,10 @@ def write_in_background(saves: list[Callable[[], None]]) -> None:
         finally:
             os._exit(code)
     if pid > 0:
-        if not _WRITERS:
-            import atexit
+        import atexit
 
-            atexit.register(wait_writers)
+        atexit.unregister(wait_writers)  # registered once, however many writers this process starts
+        atexit.register(wait_writers)
         _WRITERS.append(pid)
         return
     for save in saves:
