@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 
-
 def template_dirs(kb_root: str | os.PathLike | None = None, extra: str | os.PathLike | None = None) -> list[Path]:
     """The template search path, first hit wins."""
     dirs = []

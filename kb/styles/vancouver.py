@@ -45,11 +45,11 @@ _doi = href(join["https://doi.org/", field("doi", raw=True)])[join["doi:", field
 _url = join["Available from: ", href(field("url", raw=True))[field("url", raw=True)]]
 
 
-
 @node
 def _editors_word(children, context):
     """"editor" after one editor, "editors" after several (NLM/ICMJE)."""
     return Text("editor" if len(context["entry"].persons.get("editor", ())) == 1 else "editors")
+
 
 class VancouverStyle(BaseStyle):
     """ICMJE/NLM (Vancouver) references; numbered in order of citation."""
