@@ -380,6 +380,11 @@ def _loc(location: Location) -> str:
     return str(location) if location.path else ""
 
 
+#: The verdicts whose problem row shows the claim's verdict reason; no other row shows it (kb/site.py
+#: ``claim_facets`` relies on this to know which edits can change the audit page).
+REASON_SHOWN = frozenset({"unsupported", "source-misdescribed", "overstated", "uncited"})
+
+
 def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: Wording | None = None) -> Audit:
     """Every problem of ``kb`` (ranked: error > warning > info, then by code and subject), coverage
     figures from ``kb.graph.stats`` and the two charts (claims by verdict, by certainty)."""
@@ -415,7 +420,7 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
     # -- claims ---------------------------------------------------------------------------
     for claim in kb.claims.values():
         where = _loc(claim.location)
-        reason = claim.verdict_reason
+        reason = claim.verdict_reason if claim.verdict in REASON_SHOWN else ""
         if claim.verdict == "unsupported":
             add("unsupported", "claim", claim.id, [("unsupported", {})], detail=reason, location=where)
         elif claim.verdict == "source-misdescribed":

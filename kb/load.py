@@ -323,17 +323,21 @@ def _load_articles(root_path: Path, other: list[Diagnostic], saves: list | None 
     return articles
 
 
-def _load_references(root_path: Path, other: list[Diagnostic], saves: list | None = None) -> tuple[dict, Any]:
+def _load_references(root_path: Path, other: list[Diagnostic], saves: list | None = None, *, table: bool = False) -> tuple[dict, Any]:
     """(every Reference by key, sorted; the pybtex BibliographyData), from the cache when unchanged;
-    problems are appended to ``other``."""
+    problems are appended to ``other``. The table ``some_references`` reads is kept when a BibTeX file
+    was parsed (or ``table``)."""
     from pybtex.database import BibliographyData
 
     from .bib import MAX_BIB_BYTES
 
     bibliography = BibliographyData()
     references = {}
-    bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted((root_path / "references").glob("*.bib"))]
-    for rel, (data, refs), problems in start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES).results(later=saves):
+    paths = _bib_paths(root_path)
+    state = _bib_state(root_path, paths)
+    bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in paths]
+    loading = start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES)
+    for rel, (data, refs), problems in loading.results(later=saves):
         other += problems
         for ref in refs:
             if ref.key in references:
@@ -342,7 +346,87 @@ def _load_references(root_path: Path, other: list[Diagnostic], saves: list | Non
                 continue
             references[ref.key] = ref
             bibliography.entries[ref.key] = data.entries[ref.key]
-    return {key: references[key] for key in sorted(references)}, bibliography
+    references = {key: references[key] for key in sorted(references)}
+    if (loading.stats["parsed"] or table) and state is not None and state == _bib_state(root_path, paths):
+        _keep_reference_table(root_path, state, references, bibliography, saves)
+    return references, bibliography
+
+
+# --- a few references by key, for kb/siteupdate.py ------------------------------------------------
+
+_REFERENCE_TABLE = "references-by-key.pickle"
+#: From this many references the table is written by a forked writer (kb/cache.py write_in_background).
+_TABLE_IN_BACKGROUND = 2000
+
+
+def _bib_paths(root_path: Path) -> list[Path]:
+    return sorted((root_path / "references").glob("*.bib"))
+
+
+def _bib_state(root_path: Path, paths: list[Path]) -> bytes | None:
+    """What the BibTeX files are now (names, sizes, times) and what reads them (kb/cache.py fingerprint);
+    None when one changed within the last two seconds (its time cannot be trusted yet) or cannot be read."""
+    import time
+
+    from .cache import fingerprint
+
+    parts = [fingerprint()]
+    soon = time.time_ns() - 2 * 10**9
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if st.st_mtime_ns > soon:
+            return None
+        parts.append(f"{path.relative_to(root_path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
+    return b"".join(parts)
+
+
+def _keep_reference_table(root_path: Path, state: bytes, references: dict, bibliography, saves: list | None) -> None:
+    """Store every reference with its pybtex entry, each pickled on its own, for ``some_references``
+    (with the other cache files, in the background when ``saves`` is given)."""
+    import pickle
+
+    from .cache import store_value
+
+    def save() -> None:
+        table = {key: pickle.dumps((ref, bibliography.entries[key]), protocol=5) for key, ref in references.items()}
+        store_value(root_path, _REFERENCE_TABLE, state, table)
+
+    if saves is not None:
+        saves.append(save)
+    elif len(references) >= _TABLE_IN_BACKGROUND:
+        write_in_background([save])
+    else:
+        save()
+
+
+def some_references(root: str | os.PathLike, keys: Iterable[str]) -> tuple[dict, Any]:
+    """(Reference by key, a pybtex BibliographyData of their entries) for ``keys`` only (those the
+    knowledge base has), as ``_load_references`` gives them: from the table it keeps in the cache
+    when no BibTeX file changed since, reading a few of 20,000 references in milliseconds instead of
+    about 0.7 s; else from the full load (which then keeps the table)."""
+    import pickle
+
+    from pybtex.database import BibliographyData
+
+    from .cache import load_value
+
+    root_path = Path(root)
+    keys = sorted(set(keys))
+    state = _bib_state(root_path, _bib_paths(root_path))
+    table = load_value(root_path, _REFERENCE_TABLE, state) if state is not None else None
+    if not isinstance(table, dict):
+        references, bibliography = _load_references(root_path, [], table=True)
+        return ({key: references[key] for key in keys if key in references},
+                BibliographyData(entries={key: bibliography.entries[key] for key in keys if key in references}))
+    references = {}
+    bibliography = BibliographyData()
+    for key in keys:
+        if key in table:
+            references[key], bibliography.entries[key] = pickle.loads(table[key])
+    return references, bibliography
 
 
 # --- a part of the knowledge base, for questions about a few claims or one reference -------------

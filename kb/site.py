@@ -22,6 +22,7 @@ previous site as it was.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import json
 import os
@@ -236,7 +237,9 @@ def _authors(ref: Reference) -> list[str]:
 class _Views:
     """Builds the view models of every page for one knowledge base, graph, language and style."""
 
-    def __init__(self, kb: KnowledgeBase, graph: Any, lang: str, style: str) -> None:
+    def __init__(self, kb: KnowledgeBase, graph: Any, lang: str, style: str, order: list[str] | None = None) -> None:
+        """``order``: every claim id of the whole knowledge base in reading order, when ``kb`` is only a
+        part of it (kb/siteupdate.py): neighbours and sorting then follow it, not the part's own anchors."""
         from . import graph as graphlib
 
         self.kb = kb
@@ -265,15 +268,20 @@ class _Views:
             for other in claim.derived_from:
                 if other in self.derived_by:
                     self.derived_by[other].append(claim.id)
+        if order is not None:
+            self.sequence = order
+            self.index_of = {cid: n for n, cid in enumerate(order)}
+            self.position = {cid: (self.index_of[cid],) for cid in kb.claims}
         for others in self.derived_by.values():
             others.sort(key=self.reading_order)
-        self.sequence = sorted(kb.claims, key=self.reading_order)
-        self.index_of = {cid: n for n, cid in enumerate(self.sequence)}
+        if order is None:
+            self.sequence = sorted(kb.claims, key=self.reading_order)
+            self.index_of = {cid: n for n, cid in enumerate(self.sequence)}
         # the links to each reference, in reading order (claim, evidence)
         self.uses: dict[str, list[tuple[Claim, Any]]] = {key: [] for key in kb.references}
         # per (reference, article): does the article cite it, did a reviewer add it (one pass, not a scan per page)
         self.origin: dict[tuple[str, str], tuple[bool, bool]] = {}
-        for claim in (kb.claims[cid] for cid in self.sequence):
+        for claim in (kb.claims[cid] for cid in (self.sequence if order is None else sorted(kb.claims, key=self.reading_order))):
             for ev in claim.evidence:
                 self.uses.setdefault(ev.ref, []).append((claim, ev))
                 cited, added = self.origin.get((ev.ref, claim.article), (False, False))
@@ -666,6 +674,8 @@ class SiteResult:
     rendered: tuple[str, ...] = ()
     #: True when the build updated the previous site in place (see ``build_site``)
     incremental: bool = False
+    #: True when kb/siteupdate.py ``update_site`` made only the changed claims' pages, from a part of the knowledge base
+    quick: bool = False
 
     @property
     def index(self) -> Path:
@@ -792,7 +802,7 @@ def _alive(pid: int) -> bool:
 
 #: The record of the last build, kept in the site folder (see ``build_site``).
 MANIFEST = ".kb-site.json"
-_MANIFEST_FORMAT = 2
+_MANIFEST_FORMAT = 3
 #: Changed claim files up to which a build looks only at the pages that can show them (``_affected_pages``):
 #: this many or 1 % of the claims, whichever is more; beyond that it makes every page's view model and compares digests.
 _FEW_CHANGES = 200
@@ -832,7 +842,9 @@ def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict
     from . import __version__
 
     h = hashlib.blake2b(digest_size=16)
-    h.update(pickle.dumps((_MANIFEST_FORMAT, __version__, lang, style, has_audit, site, ui_words(lang)), protocol=5))
+    pickler = pickle.Pickler(_HashWriter(h), protocol=5)
+    pickler.fast = True  # no memo: equal values give equal bytes (``site`` may come from the manifest: kb/siteupdate.py)
+    pickler.dump((_MANIFEST_FORMAT, __version__, lang, style, has_audit, site, ui_words(lang)))
     package = Path(__file__).resolve().parent
     folders = [package] + [Path(folder) for folder in env.loader.searchpath]
     for number, folder in enumerate(folders):
@@ -847,42 +859,42 @@ def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict
     return h.hexdigest()
 
 
-def _read_manifest(target: Path, fingerprint: str) -> tuple[dict[str, list], dict | None] | None:
-    """(pages, inputs) of the previous build of ``target`` when it was made with the same fingerprint, else
-    None. ``inputs``: what ``_inputs`` recorded (None when it could not)."""
+def _read_manifest_data(target: Path, text: str | None = None) -> dict | None:
+    """The manifest of the last build of ``target`` (or ``text``, if read already) as written (None:
+    none, or not one of this format)."""
     try:
-        data = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
-        if data.get("format") != _MANIFEST_FORMAT or data.get("fingerprint") != fingerprint or not isinstance(data.get("pages"), dict):
-            return None
-        inputs = data.get("inputs")
-        ok = isinstance(inputs, dict) and isinstance(inputs.get("claims"), list) and isinstance(inputs.get("rest"), str)
-        return data["pages"], inputs if ok else None
-    except (OSError, ValueError, AttributeError):
+        with paused_collector():  # 100,000s of small lists at once: see kb/heap.py
+            data = json.loads(text if text is not None else (target / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT or not isinstance(data.get("pages"), dict):
+        return None
+    return data
 
 
-def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str) -> str:
+def _read_manifest(target: Path, fingerprint: str, data: dict | None = None) -> tuple[dict[str, list], dict | None] | None:
+    """(pages, inputs) of the previous build of ``target`` when it was made with the same fingerprint, else
+    None. ``inputs``: what ``_inputs`` recorded (None when it could not). ``data``: the manifest if already read."""
+    data = data if data is not None else _read_manifest_data(target)
+    if data is None or data.get("fingerprint") != fingerprint:
+        return None
+    inputs = data.get("inputs")
+    ok = isinstance(inputs, dict) and isinstance(inputs.get("claims"), list) and isinstance(inputs.get("rest"), str)
+    return data["pages"], inputs if ok else None
+
+
+def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str, site: dict[str, Any]) -> str:
     """The manifest; ``inputs``: ``_inputs`` already as JSON text (a few MB of text instead of
-    100,000 small lists kept alive, and copied into every worker, while the pages are made)."""
-    head = json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "pages": pages}, separators=(",", ":"))
+    100,000 small lists kept alive, and copied into every worker, while the pages are made). ``site``:
+    ``site_info``, which kb/siteupdate.py takes from here instead of reading every article."""
+    head = json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "site": site, "pages": pages}, separators=(",", ":"))
     return head[:-1] + ',"inputs":' + inputs + "}"
 
 
-def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
-    """What the next build compares to find the claims that changed, or None when it cannot be known
-    cheaply (no cache: ``KB_CACHE=0``; a folder that could not be listed; a non-claim file changed
-    within the last second).
-
-    ``claims``: per claim, in reading order, [id, size and modification time of its file (as the
-    load's walk saw them; -1 for a file changed too recently to trust, or saved again since the walk),
-    article, cited references, derived_from]: the file says whether the claim changed, the rest which
-    other pages showed it.
-    ``rest``: a digest of the size and modification time of every other input file (kb.yaml,
-    articles, BibTeX)."""
-    from .cache import session_of
-
-    session = session_of(kb)
-    scan = session.scan if session is not None else None
+def _scanned_inputs(scan) -> tuple[dict[str, tuple[int, int]], str] | None:
+    """From the load's walk: (claims/ file -> (size, modification time; -1 when changed too recently to
+    trust)), a digest of the size and modification time of every other input file); None when a
+    non-claim file changed too recently to trust its time or a folder could not be listed."""
     if scan is None or scan.errors:
         return None
     rest = hashlib.blake2b(digest_size=16)
@@ -894,28 +906,99 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
             return None
         else:
             rest.update(f"{name}\0{size}\0{mtime}\0".encode("utf-8", "surrogateescape"))
+    return files, rest.hexdigest()
+
+
+def _stat_now(path: str, seen: tuple[int, int]) -> int:
+    """The modification time the manifest records for a claim file the walk saw as ``seen`` (size,
+    time): -1 when it was saved again since (the claim read may be newer than the walk says)."""
+    try:
+        now = os.stat(path)
+    except OSError:
+        return -1
+    return seen[1] if (now.st_size, now.st_mtime_ns) == seen else -1
+
+
+#: Claim fields that only the claim's own page and its article's page show, and that nothing shown on
+#: any other page is computed from (kb/site.py views, templates/site/*.j2, kb/graph.py stats, kb/audit.py);
+#: except that the audit shows the verdict reason of claims with a verdict in kb.audit.REASON_SHOWN.
+#: Evidence locations (line numbers) are shown nowhere. ``claim_facet`` digests every other field, so
+#: a field added to Claim later counts as shown everywhere until it is listed here.
+OWN_PAGES_ONLY = frozenset({"verdict_reason", "reviewer", "reviewed_on", "notes", "tags", "plain", "positions"})
+
+
+def _plain_fields(value: Any) -> Any:
+    """A record as nested tuples of its compared field values: what marshal can write."""
+    if isinstance(value, tuple):
+        return tuple(_plain_fields(v) for v in value)
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is None:
+        return value
+    return tuple(_plain_fields(getattr(value, name)) for name, f in fields.items() if f.compare)
+
+
+def claim_facets() -> Callable[[Claim], str]:
+    """``facet(claim)``: a digest of every field of a claim that a page other than its own and its
+    article's shows or is computed from (see ``OWN_PAGES_ONLY``). When only claims whose facet stayed
+    the same changed, only their own and their articles' pages can differ (kb/siteupdate.py)."""
+    import marshal
+
+    from .audit import REASON_SHOWN
+    from .model import Evidence
+
+    names = [f.name for f in dataclasses.fields(Claim) if f.compare and f.name not in OWN_PAGES_ONLY]
+    evidence_names = [f.name for f in dataclasses.fields(Evidence) if f.compare and f.name != "location"]
+
+    def facet(claim: Claim) -> str:
+        values = []
+        for name in names:
+            value = getattr(claim, name)
+            if name == "evidence":
+                values.append(tuple(tuple(_plain_fields(getattr(ev, n)) for n in evidence_names) for ev in value))
+            else:
+                values.append(_plain_fields(value))
+        if claim.verdict in REASON_SHOWN:
+            values.append(claim.verdict_reason)
+        return hashlib.blake2b(marshal.dumps(tuple(values)), digest_size=12).hexdigest()
+
+    return facet
+
+
+def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
+    """What the next build compares to find the claims that changed, or None when it cannot be known
+    cheaply (no cache: ``KB_CACHE=0``; a folder that could not be listed; a non-claim file changed
+    within the last second).
+
+    ``claims``: per claim, in reading order, [id, size and modification time of its file (as the
+    load's walk saw them; -1 for a file changed too recently to trust, or saved again since the walk),
+    article, cited references, derived_from, the file's path, ``claim_facets``]: the file says whether
+    the claim changed, the rest which other pages showed it.
+    ``rest``: a digest of the size and modification time of every other input file (kb.yaml,
+    articles, BibTeX)."""
+    from .cache import session_of
+
+    session = session_of(kb)
+    scanned = _scanned_inputs(session.scan if session is not None else None)
+    if scanned is None:
+        return None
+    files, rest = scanned
+    facet = claim_facets()
     rows = []
     root = os.path.join(kb.root, "")
     for cid in views.sequence:
         claim = kb.claims[cid]
         rel = claim.location.path
-        size, mtime = files.get(rel, (-1, -1))
-        try:  # saved again between the walk and the parse? then the claim read may be newer than the walk says
-            now = os.stat(root + rel)
-            if (now.st_size, now.st_mtime_ns) != (size, mtime):
-                mtime = -1
-        except OSError:
-            mtime = -1
+        seen = files.get(rel, (-1, -1))
         _, cites, derived = claim_record(claim)
-        rows.append([cid, size, mtime, claim.article, list(cites), list(derived)])
-    return {"claims": rows, "rest": rest.hexdigest()}
+        rows.append([cid, seen[0], _stat_now(root + rel, seen), claim.article, list(cites), list(derived), rel, facet(claim)])
+    return {"claims": rows, "rest": rest}
 
 
 def _manifest_row(row) -> bool:
     """Is ``row`` shaped as ``_inputs`` writes a claim's row (a manifest edited by hand may not be)?"""
-    return (isinstance(row, list) and len(row) == 6 and isinstance(row[0], str) and isinstance(row[1], int)
+    return (isinstance(row, list) and len(row) == 8 and isinstance(row[0], str) and isinstance(row[1], int)
             and isinstance(row[2], int) and isinstance(row[3], str) and isinstance(row[4], list) and isinstance(row[5], list)
-            and all(isinstance(x, str) for x in row[4] + row[5]))
+            and all(isinstance(x, str) for x in row[4] + row[5]) and isinstance(row[6], str) and isinstance(row[7], str))
 
 
 def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before: dict | None, now: dict | None) -> set[str] | None:
@@ -1232,11 +1315,11 @@ def build_site(
             for name, data in assets.items():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
-            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs), encoding="utf-8")
+            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs, site), encoding="utf-8")
             os.chmod(staging, 0o755)
             replace_tree(staging, target)
         else:
-            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs))
+            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -1245,9 +1328,10 @@ def build_site(
 
 
 def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: dict[str, bytes], previous: dict[str, list],
-                     manifest: str) -> None:
-    """Move the pages rendered into ``staging`` into the site, remove the pages that are gone, and
-    write the new manifest; the old manifest is removed first (see ``build_site``)."""
+                     manifest: str, *, all_pages: bool = True) -> None:
+    """Move the pages rendered into ``staging`` into the site, remove the pages that are gone (when
+    ``results`` has ``all_pages``), and write the new manifest; the old manifest is removed first (see
+    ``build_site``)."""
     (target / MANIFEST).unlink(missing_ok=True)
     for path, _, _, rendered in results:
         if rendered:
@@ -1262,7 +1346,7 @@ def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: 
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
             os.replace(staging / name, target / name)
-    for path in set(previous) - {r[0] for r in results}:
+    for path in set(previous) - {r[0] for r in results} if all_pages else ():
         (target / path).unlink(missing_ok=True)
     (staging / MANIFEST).write_text(manifest, encoding="utf-8")
     os.replace(staging / MANIFEST, target / MANIFEST)

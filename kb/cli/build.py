@@ -68,9 +68,27 @@ class _Progress:
             sys.stderr.flush()
 
 
-def cmd_build(args) -> int:
-    from ..cite import format_in_background, get_style
+def _build(kb, args, lang: str, quiet: bool):
+    """build_site, with the references formatted on the other core while the graph is built and the claims anchored."""
+    from ..cite import format_in_background
     from ..site import build_site
+
+    formatted = format_in_background(kb, args.style)
+    progress = _Progress(not quiet)
+    try:
+        graph = graph_for(kb)
+        if not quiet and not sys.stderr.isatty():
+            print(f"kb: building the site in {args.output} ...", file=sys.stderr)
+        return build_site(kb, graph, args.output, lang=lang, style=args.style, templates=args.templates, progress=progress,
+                          jobs=args.jobs, references_ready=formatted)
+    finally:
+        formatted.stop()  # only still running when the build failed before it needed the references
+        progress.finish()
+
+
+def cmd_build(args) -> int:
+    from ..cite import get_style
+    from ..siteupdate import update_site
 
     quiet = getattr(args, "quiet", False)
     started = time.monotonic()
@@ -88,17 +106,9 @@ def cmd_build(args) -> int:
     check_templates_dir(args)
     if args.style:
         get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
-    formatted = format_in_background(kb, args.style)  # on the other core while the graph is built and claims anchored
-    progress = _Progress(not quiet)
-    try:
-        graph = graph_for(kb)
-        if not quiet and not sys.stderr.isatty():
-            print(f"kb: building the site in {args.output} ...", file=sys.stderr)
-        result = build_site(kb, graph, args.output, lang=lang, style=args.style, templates=args.templates, progress=progress,
-                            jobs=args.jobs, references_ready=formatted)
-    finally:
-        formatted.stop()  # only still running when the build failed before it needed the references
-        progress.finish()
+    result = update_site(kb, args.output, lang=lang, style=args.style, templates=args.templates)  # None: a few claims' pages will not do
+    if result is None:
+        result = _build(kb, args, lang, quiet)
     if not quiet:
         seconds = time.monotonic() - started
         index = os.path.join(args.output, "index.html")

@@ -1,0 +1,281 @@
+"""kb build after edits that only a claim's own page and its article's page show (kb/siteupdate.py
+``update_site``): those two pages are made from a part of the knowledge base, and the site must be
+exactly what a full build gives. Other edits must leave the work to ``build_site``.
+
+Like tests/test_site_affected.py: a generated knowledge base (benchmarks/generate.py), the cache on,
+file times set one second apart in the past (``age``) unless a test wants a file "racy".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kb.cli._common import has_errors
+from kb.graph import build_graph
+from kb.load import load_kb
+from kb.model import VERDICTS
+from kb.site import MANIFEST, OWN_PAGES_ONLY, build_site
+from kb.siteupdate import update_site
+from kb.validate import validate
+
+from conftest import age, generated_kb
+from test_site_affected import assert_same_as_full_build, claims_with, rewrite, snapshot
+
+
+@pytest.fixture
+def generated(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("KB_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return generated_kb(tmp_path / "kb", claims=300, refs=60, seed=11)
+
+
+def build(root: Path, out: Path):
+    """What ``kb build`` does: load, validate, then the quick update or else the build."""
+    kb = load_kb(root)
+    assert not has_errors(validate(kb))
+    return update_site(kb, out) or build_site(kb, build_graph(kb), out)
+
+
+def full_build_rendered(root: Path, out: Path) -> set[str]:
+    """The pages a build that compares every page (``build_site`` alone) finds changed."""
+    kb = load_kb(root)
+    return set(build_site(kb, build_graph(kb), out).rendered)
+
+
+def own_pages(path: Path) -> set[str]:
+    article = re.search(r"^article: (\S+)$", path.read_text(encoding="utf-8"), flags=re.MULTILINE).group(1)
+    return {f"claims/{path.stem}.html", f"article/{article}.html"}
+
+
+def with_verdict(root: Path, verdict: str) -> list[Path]:
+    return [p for p in claims_with(root, f"\nverdict: {verdict}\n") if "derived_from:" not in p.read_text(encoding="utf-8")]
+
+
+def set_field(path: Path, name: str, value: str) -> None:
+    """Set a top-level scalar field of a claim file (added before ``status:`` when it is not there)."""
+    text = path.read_text(encoding="utf-8")
+    if re.search(rf"^{name}: .*$", text, flags=re.MULTILINE):
+        rewrite(path, rf"^{name}: .*$", f"{name}: {value}")
+    else:
+        rewrite(path, r"^status: ", f"{name}: {value}\nstatus: ")
+
+
+#: Edits of a supported claim that only its own page and its article's page show.
+OWN_PAGE_EDITS = {
+    "verdict_reason": lambda p: set_field(p, "verdict_reason", '"A reason written again."'),
+    "notes": lambda p: set_field(p, "notes", '"Checked against the full text."'),
+    "reviewer": lambda p: set_field(p, "reviewer", "ZZ"),
+    "reviewed_on": lambda p: set_field(p, "reviewed_on", '"2026-11-02"'),
+    "tags": lambda p: set_field(p, "tags", "[kb-test-tag]"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(OWN_PAGE_EDITS))
+def test_an_own_page_edit_is_made_from_a_part_and_gives_the_full_site(generated, tmp_path, field):
+    site = tmp_path / "site"
+    assert not build(generated, site).quick
+    path = with_verdict(generated, "supported")[3]
+    OWN_PAGE_EDITS[field](path)
+    result = build(generated, site)
+    assert result.quick and result.incremental
+    assert set(result.rendered) <= own_pages(path) and f"claims/{path.stem}.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)  # the manifest too
+
+
+@pytest.mark.parametrize("field", sorted(OWN_PAGES_ONLY - {"positions", "plain"}))
+def test_own_page_fields_change_no_other_page_in_a_full_comparison(generated, tmp_path, field):
+    """The premise of the quick update, checked by the build that compares every page's view model."""
+    site = tmp_path / "site"
+    full_build_rendered(generated, site)
+    path = with_verdict(generated, "supported")[5]
+    OWN_PAGE_EDITS[field](path)
+    rendered = full_build_rendered(generated, site)
+    assert f"claims/{path.stem}.html" in rendered and rendered <= own_pages(path)
+
+
+@pytest.mark.parametrize("verdict", VERDICTS)
+def test_the_audit_shows_a_verdict_reason_exactly_for_the_verdicts_named(generated, tmp_path, verdict):
+    from kb.audit import REASON_SHOWN
+
+    site = tmp_path / "site"
+    full_build_rendered(generated, site)
+    candidates = with_verdict(generated, verdict)
+    if not candidates:  # the generator gives every verdict at this size and seed; say so if that changes
+        pytest.fail(f"no claim with verdict {verdict!r} in the generated knowledge base")
+    path = candidates[0]
+    set_field(path, "verdict_reason", '"A reason the audit may show."')
+    rendered = full_build_rendered(generated, site)
+    assert ("audit.html" in rendered) == (verdict in REASON_SHOWN)
+    assert f"claims/{path.stem}.html" in rendered and rendered - {"audit.html"} <= own_pages(path)
+
+
+def test_the_reason_of_an_audited_verdict_goes_to_the_full_build(generated, tmp_path):
+    site = tmp_path / "site"
+    build(generated, site)
+    path = with_verdict(generated, "overstated")[0]
+    set_field(path, "verdict_reason", '"Overstated, says the reviewer again."')
+    result = build(generated, site)
+    assert not result.quick and result.incremental
+    assert "audit.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+@pytest.mark.parametrize("edit", ["text", "verdict", "new file", "removed file"])
+def test_other_edits_go_to_the_full_build(generated, tmp_path, edit):
+    site = tmp_path / "site"
+    build(generated, site)
+    path = with_verdict(generated, "supported")[1]
+    if edit == "text":
+        rewrite(path, r'^  en: ".*"$', '  en: "Another English wording."')
+    elif edit == "verdict":
+        rewrite(path, r"^verdict: supported$", "verdict: overstated")
+    elif edit == "new file":
+        copy = path.with_name(f"{path.stem}-copy.yaml")
+        copy.write_text(re.sub(r"^id: .*$", f"id: {copy.stem}", path.read_text(encoding="utf-8"), flags=re.MULTILINE), encoding="utf-8")
+        age(copy)
+    else:
+        path.unlink()
+    result = build(generated, site)
+    assert not result.quick and result.incremental and result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_nothing_changed_renders_nothing_and_keeps_the_manifest(generated, tmp_path):
+    site = tmp_path / "site"
+    build(generated, site)
+    before = (site / MANIFEST).read_bytes()
+    result = build(generated, site)
+    assert result.quick and result.rendered == ()
+    assert (site / MANIFEST).read_bytes() == before
+    assert sorted(result.pages) == sorted(snapshot(site).keys() - {MANIFEST})
+
+
+def test_a_file_saved_just_now_is_looked_at_again_next_time(generated, tmp_path):
+    """A file changed within the last second (no ``age``): its time cannot be trusted, so the manifest
+    records -1 and the next build reads it again; nothing is lost either way."""
+    site = tmp_path / "site"
+    build(generated, site)
+    path = with_verdict(generated, "supported")[2]
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"^verdict_reason: .*$", 'verdict_reason: "Saved just now."', text, count=1, flags=re.MULTILINE),
+                    encoding="utf-8")
+    first = build(generated, site)
+    assert first.quick and set(first.rendered) == own_pages(path)
+    again = build(generated, site)
+    assert again.quick and again.rendered == ()
+    assert_same_as_full_build(generated, site, tmp_path, manifest=False)
+
+
+def test_a_page_file_missing_is_made_again_by_the_full_build(generated, tmp_path):
+    site = tmp_path / "site"
+    build(generated, site)
+    some = sorted((site / "references").glob("*.html"))[-1]
+    some.unlink()
+    path = with_verdict(generated, "supported")[4]
+    set_field(path, "verdict_reason", '"Another reason."')
+    result = build(generated, site)
+    assert not result.quick
+    assert some.is_file()
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_run_of_own_page_edits_gives_the_full_site_after_each(generated, tmp_path):
+    rng = random.Random(3)
+    site = tmp_path / "site"
+    build(generated, site)
+    paths = with_verdict(generated, "supported")
+    for round_ in range(4):
+        for _ in range(rng.randint(1, 3)):
+            field = rng.choice(sorted(OWN_PAGE_EDITS))
+            path = rng.choice(paths)
+            if field in {"verdict_reason", "notes"}:
+                set_field(path, field, f'"Round {round_}: {rng.random()}"')
+            else:
+                OWN_PAGE_EDITS[field](path)
+        assert build(generated, site).quick
+        assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_site_without_a_manifest_of_this_format_is_built_in_full(generated, tmp_path):
+    site = tmp_path / "site"
+    build(generated, site)
+    (site / MANIFEST).write_text('{"format": 2, "pages": {}}', encoding="utf-8")
+    path = with_verdict(generated, "supported")[0]
+    set_field(path, "notes", '"A note."')
+    assert not build(generated, site).quick
+    assert_same_as_full_build(generated, site, tmp_path)
+    shutil.rmtree(site)
+
+
+def test_some_references_match_the_full_load_and_follow_the_bibtex(generated):
+    """The table of references by key (kb/load.py ``some_references``): what the full load gives, for
+    the keys asked; ignored once a BibTeX file changed or the table is damaged."""
+    from kb.cite import format_reference
+    from kb.load import _REFERENCE_TABLE, some_references
+
+    from conftest import damage_file
+
+    kb = load_kb(generated)
+    keys = sorted(kb.references)[::7]
+    table = generated / ".kb-cache" / _REFERENCE_TABLE
+
+    def same_as_full(kb) -> None:
+        refs, bib = some_references(generated, keys + ["no-such-key"])
+        assert list(refs) == keys
+        assert refs == {key: kb.references[key] for key in keys}
+        part = dataclasses.replace(kb, references=refs, bibliography=bib)
+        assert [format_reference(part, key, "apa", "html") for key in keys] == [format_reference(kb, key, "apa", "html") for key in keys]
+
+    same_as_full(kb)
+    assert table.is_file()  # kept by the full load, which parsed the BibTeX
+    (bib_path,) = (generated / "references").glob("*.bib")
+    text = bib_path.read_text(encoding="utf-8")
+    first = keys[0]
+    at = text.index("{" + first + ",")
+    end = text.index("\n}", at)
+    entry = text[at:end]
+    new_title = re.sub(r"title = \{.*?\},", "title = {A title changed since the table was kept},", entry, count=1)
+    assert new_title != entry
+    bib_path.write_text(text[:at] + new_title + text[end:], encoding="utf-8")
+    age(bib_path)
+    refs, _ = some_references(generated, [first])
+    assert refs[first].title == "A title changed since the table was kept"
+    for how in ("flipped", "garbage"):
+        damage_file(table, how)
+        same_as_full(load_kb(generated))
+
+
+@pytest.mark.parametrize("damage", ["row", "derived", "rows"])
+def test_a_manifest_edited_by_hand_is_not_trusted(generated, tmp_path, damage):
+    import json
+
+    site = tmp_path / "site"
+    build(generated, site)
+    data = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    path = with_verdict(generated, "supported")[6]
+    row = next(r for r in data["inputs"]["claims"] if r[6] == path.relative_to(generated).as_posix())
+    if damage == "row":
+        row[1] = "not a size"
+    elif damage == "derived":
+        data["inputs"]["claims"][0][5] = 7
+    else:
+        data["inputs"]["claims"] = data["inputs"]["claims"][1:]
+    (site / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
+    set_field(path, "notes", '"A note after the damage."')
+    assert not build(generated, site).quick
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_spliced_replaces_only_pieces_found_exactly_once():
+    from kb.siteupdate import _spliced
+
+    assert _spliced('{"a":[1,2],"b":[3]}', [('"a":[1,2]', '"a":[5,6]')]) == '{"a":[5,6],"b":[3]}'
+    assert _spliced('{"a":[1,2]}', [('"c":[1]', '"c":[2]')]) is None
+    assert _spliced('[[1],[1]]', [("[1]", "[2]")]) is None
+    assert _spliced("same", [("x", "x")]) == "same"
