@@ -11,8 +11,11 @@ memory of the process (or of its largest worker):
   pybtex, nothing else: what any tool that reads these files must pay;
 * ``check cold``: ``kb check`` with no .kb-cache; ``check warm``: again, nothing changed;
 * ``build cold``: ``kb build`` with no .kb-cache and no site;
-* ``check after edit`` / ``build after edit``: after changing one claim file (a different one
-  for each, so each pays for its own change);
+* ``check after edit`` / ``build after edit``: after changing one claim file's verdict reason (a
+  different file for each, so each pays for its own change): the reviewer's everyday edit, which a
+  build meets with its quick update (kb/siteupdate.py);
+* ``build after verdict edit``: after changing a third claim's verdict, which reaches the home page,
+  the claims index and the audit (the build that looks at every page a change can reach);
 * ``why`` on a summary claim and ``impact`` on the most cited reference.
 
 A command that does not exist in this kb is reported as "not available"; one that runs past
@@ -41,7 +44,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402  (benchmarks/generate.py)
 
-OPS = ["floor", "check cold", "check warm", "check after edit", "build cold", "build after edit", "why", "impact"]
+OPS = ["floor", "check cold", "check warm", "check after edit", "build cold", "build after edit", "build after verdict edit", "why",
+       "impact"]
 
 FLOOR = r"""
 import os, sys, yaml
@@ -106,8 +110,18 @@ def edit_claim(path: Path, note: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def edit_verdict(path: Path) -> None:
+    """Change one claim file's verdict (supported <-> overstated), the reason with it."""
+    text = path.read_text(encoding="utf-8")
+    old = re.search(r"^verdict: (\S+)$", text, flags=re.MULTILINE).group(1)
+    new = "overstated" if old == "supported" else "supported"
+    text = re.sub(r"^verdict: .*$", f"verdict: {new}", text, count=1, flags=re.MULTILINE)
+    text = re.sub(r"^verdict_reason: .*$", f'verdict_reason: "Changed to {new} by the benchmark."', text, count=1, flags=re.MULTILINE)
+    path.write_text(text, encoding="utf-8")
+
+
 def pick_targets(root: Path) -> tuple[str, str, list[Path]]:
-    """A summary claim (for why), the most cited reference (for impact), and two plain claim files to edit."""
+    """A summary claim (for why), the most cited reference (for impact), and three plain claim files to edit."""
     summaries = sorted(root.glob("claims/*-conclusie-*.yaml"))
     counts: dict[str, int] = {}
     plain = []
@@ -119,7 +133,7 @@ def pick_targets(root: Path) -> tuple[str, str, list[Path]]:
             plain.append(path)
     why = (summaries[len(summaries) // 2] if summaries else plain[0]).stem
     impact = max(sorted(counts), key=counts.get)
-    return why, impact, [plain[3], plain[7]]
+    return why, impact, [plain[3], plain[7], plain[11]]
 
 
 def freeze_code(workdir: Path) -> tuple[Path, str]:
@@ -148,13 +162,13 @@ def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, buil
     print(f"\n{n:,} claims, {refs:,} references: generated in {generated:.1f} s", file=sys.stderr)
     env = dict(os.environ, PYTHONPATH=str(code) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("KB_CACHE", None)
-    why_id, impact_key, (edit_a, edit_b) = pick_targets(root)
+    why_id, impact_key, (edit_a, edit_b, edit_c) = pick_targets(root)
     results: dict[str, dict] = {}
 
     def measure(name: str, argv: list[str], limit: float = timeout) -> None:
         results[name] = r = run(argv, limit, env)
         shown = f"{r['seconds']:.2f} s" if r["seconds"] is not None else r["status"]
-        print(f"  {name:<18} {shown:>14}  {r['peak_mb']:>7.0f} MB  {r['status'] if r['status'] != 'ok' else ''}", file=sys.stderr)
+        print(f"  {name:<24} {shown:>14}  {r['peak_mb']:>7.0f} MB  {r['status'] if r['status'] != 'ok' else ''}", file=sys.stderr)
 
     def clear() -> None:
         shutil.rmtree(root / ".kb-cache", ignore_errors=True)
@@ -170,6 +184,8 @@ def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, buil
     measure("check after edit", kb_cmd(root, "-q", "check"))
     edit_claim(edit_b, "Edited by the benchmark (build).")
     measure("build after edit", kb_cmd(root, "-q", "build", "-o", str(site)), build_timeout)
+    edit_verdict(edit_c)
+    measure("build after verdict edit", kb_cmd(root, "-q", "build", "-o", str(site)), build_timeout)
     measure("why", kb_cmd(root, "why", why_id))
     measure("impact", kb_cmd(root, "impact", impact_key))
     return {"claims": n, "references": refs, "articles": stats["articles"], "evidence_links": stats["evidence"],
@@ -285,7 +301,9 @@ def targets(data: dict) -> str:
     rows.append(("`kb check` cold <= 1.2 x floor", f"{shown('check cold')} = {cold / floor:.2f} x floor ({floor:.2f} s)" if cold else shown("check cold"),
                  cold is not None and cold <= 1.2 * floor))
     for op, limit, label in (("check warm", 1, "`kb check` warm < 1 s"), ("check after edit", 1, "`kb check` after one edit < 1 s"),
-                             ("build after edit", 3, "`kb build` after one edit < 3 s"), ("build cold", 60, "`kb build` cold < 60 s")):
+                             ("build after edit", 3, "`kb build` after one edit < 3 s (a verdict reason)"),
+                             ("build after verdict edit", 3, "`kb build` after one edit < 3 s (a verdict)"),
+                             ("build cold", 60, "`kb build` cold < 60 s")):
         t = seconds(op)
         rows.append((label, shown(op) if t is not None else f"{shown(op)} (limit {data.get('build_timeout', '?')} s)" if op.startswith("build") else shown(op),
                      t is not None and t < limit))
