@@ -279,3 +279,42 @@ def test_spliced_replaces_only_pieces_found_exactly_once():
     assert _spliced('{"a":[1,2]}', [('"c":[1]', '"c":[2]')]) is None
     assert _spliced('[[1],[1]]', [("[1]", "[2]")]) is None
     assert _spliced("same", [("x", "x")]) == "same"
+
+
+def test_the_facet_follows_every_field_but_those_only_own_pages_show(generated):
+    from kb.audit import REASON_SHOWN
+    from kb.errors import Location
+    from kb.model import Claim, Text
+    from kb.site import claim_facets
+
+    facet = claim_facets()
+    kb = load_kb(generated)
+    claim = next(c for c in kb.claims.values() if c.verdict == "supported" and c.evidence and c.plain is None)
+
+    def changed(value):
+        if isinstance(value, str):
+            return value + "-changed"
+        if isinstance(value, bool):
+            return not value
+        if isinstance(value, Text):
+            return dataclasses.replace(value, en=value.en + " changed")
+        if isinstance(value, Location):
+            return dataclasses.replace(value, line=value.line + 1)
+        if value is None:
+            return Text(nl="eenvoudig", en="plain")
+        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):  # evidence
+            return (dataclasses.replace(value[0], quote=value[0].quote + " changed"),) + value[1:]
+        if isinstance(value, tuple):
+            return value + ("another",)
+        raise AssertionError(f"no change made for {value!r}")
+
+    for field in dataclasses.fields(Claim):
+        if not field.compare:
+            continue
+        other = dataclasses.replace(claim, **{field.name: changed(getattr(claim, field.name))})
+        assert (facet(other) == facet(claim)) == (field.name in OWN_PAGES_ONLY), field.name
+    moved = dataclasses.replace(claim, evidence=tuple(dataclasses.replace(ev, location=Location(ev.location.path, 99)) for ev in claim.evidence))
+    assert facet(moved) == facet(claim)  # evidence line numbers are shown nowhere
+    for verdict in REASON_SHOWN:
+        shown = dataclasses.replace(claim, verdict=verdict)
+        assert facet(dataclasses.replace(shown, verdict_reason="another reason")) != facet(shown)
