@@ -20,7 +20,9 @@ def register(subparsers) -> None:
                     "site that works from the file system and any web server, with no network. A first build (or one after kb, "
                     "the templates, the language or the style changed) is written to a fresh folder next to the output folder "
                     "and swapped in only when the whole build succeeded; later builds render only the pages whose content "
-                    "changed and move them into place (the manifest .kb-site.json in the site folder records what was built).",
+                    "changed and move them into place (the manifest .kb-site.json in the site folder records what was built); after edits "
+                    "to claims' verdict reasons, notes, reviewers, review dates or tags only those claims' pages and their articles' "
+                    "pages are made, from the small part of the knowledge base they show.",
     )
     p.add_argument("-o", "--output", metavar="DIR", default="build", help="the site folder (default: build/); kb replaces its pages")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="interface language (default: the first language in kb.yaml)")
