@@ -961,10 +961,10 @@ def claim_facets() -> Callable[[Claim], str]:
     def facet(claim: Claim) -> str:
         values = (rest(claim), text(claim.text), location(claim.location), tuple(map(evidence, claim.evidence)),
                   claim.verdict_reason if claim.verdict in REASON_SHOWN else None)
-        try:
-            data = marshal.dumps(values)
+        try:  # version 2: no back-references to objects seen before, which depend on sharing, not on values
+            data = marshal.dumps(values, 2)
         except ValueError:  # a field holding a record of its own, added to Claim since
-            data = marshal.dumps(_plain_fields(values))
+            data = marshal.dumps(_plain_fields(values), 2)
         return hashlib.blake2b(data, digest_size=12).hexdigest()
 
     return facet

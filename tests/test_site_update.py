@@ -315,6 +315,32 @@ def test_the_facet_follows_every_field_but_those_only_own_pages_show(generated):
         assert (facet(other) == facet(claim)) == (field.name in OWN_PAGES_ONLY), field.name
     moved = dataclasses.replace(claim, evidence=tuple(dataclasses.replace(ev, location=Location(ev.location.path, 99)) for ev in claim.evidence))
     assert facet(moved) == facet(claim)  # evidence line numbers are shown nowhere
+    # equal values, shared or not, give one facet (marshal's back-references follow sharing, not values)
+    word = "gedeeld"
+    shared = dataclasses.replace(claim, article=word, section=word, kind=word)
+    apart = dataclasses.replace(claim, article="".join(word), section="".join(list(word)), kind=word[:3] + word[3:])
+    assert facet(shared) == facet(apart)
     for verdict in REASON_SHOWN:
         shown = dataclasses.replace(claim, verdict=verdict)
         assert facet(dataclasses.replace(shown, verdict_reason="another reason")) != facet(shown)
+
+
+@pytest.mark.parametrize("which", ["summary", "summarised"])
+def test_an_own_page_edit_of_a_summary_or_a_summarised_claim(generated, tmp_path, which):
+    """A summary's page shows what it rests on at any depth (its why); a summarised claim's page and its
+    article's page show the summaries resting on it, which may sit in other articles."""
+    site = tmp_path / "site"
+    build(generated, site)
+    summaries = claims_with(generated, "derived_from:")
+    assert summaries
+    if which == "summary":
+        path = summaries[len(summaries) // 2]
+    else:
+        block = summaries[0].read_text(encoding="utf-8").split("derived_from:", 1)[1].split("\nevidence:", 1)[0]
+        name = re.findall(r"^  - (\S+)$", block, flags=re.MULTILINE)[-1]
+        path = generated / "claims" / f"{name}.yaml"
+    set_field(path, "notes", '"Looked at again."')
+    set_field(path, "reviewer", "QQ")
+    result = build(generated, site)
+    assert result.quick and f"claims/{path.stem}.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
