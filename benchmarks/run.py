@@ -121,7 +121,8 @@ def edit_verdict(path: Path) -> None:
 
 
 def pick_targets(root: Path) -> tuple[str, str, list[Path]]:
-    """A summary claim (for why), the most cited reference (for impact), and three plain claim files to edit."""
+    """A summary claim (for why), the most cited reference (for impact), and three plain claim files to
+    edit (for check, build, and a verdict change)."""
     summaries = sorted(root.glob("claims/*-conclusie-*.yaml"))
     counts: dict[str, int] = {}
     plain = []
@@ -133,7 +134,10 @@ def pick_targets(root: Path) -> tuple[str, str, list[Path]]:
             plain.append(path)
     why = (summaries[len(summaries) // 2] if summaries else plain[0]).stem
     impact = max(sorted(counts), key=counts.get)
-    return why, impact, [plain[3], plain[7], plain[11]]
+    # the build edit: a supported claim, whose verdict reason only its own page and its article's show (the
+    # audit shows the reason of other verdicts: kb.audit.REASON_SHOWN)
+    supported = [p for p in plain[8:] if re.search(r"^verdict: supported$", p.read_text(encoding="utf-8"), flags=re.MULTILINE)]
+    return why, impact, [plain[3], supported[0], plain[11] if plain[11] != supported[0] else plain[12]]
 
 
 def freeze_code(workdir: Path) -> tuple[Path, str]:

@@ -35,6 +35,7 @@ info     single-source          all supporting evidence comes from one reference
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -311,6 +312,15 @@ def load_wording(kb_root: str | None = None) -> Wording:
                 merged.setdefault(key, []).extend(v for v in value if v not in merged.get(key, []))
     return Wording(phrases={k: tuple(v) for k, v in merged.items()},
                    flag_when=frozenset(flag_when if flag_when is not None else (*LOW_CERTAINTIES, "not-graded", "none")))
+
+
+def audit_inputs(kb_root: str | None = None) -> str:
+    """A digest of what ``build_audit`` reads besides the knowledge base and its graph: the year ages
+    are counted from and the word lists. A site's manifest keeps it (kb/site.py), so that a build that
+    remakes only a few pages (kb/siteupdate.py) knows when the audit page must be made again."""
+    wording = load_wording(kb_root)
+    blob = repr((date.today().year, sorted(wording.phrases.items()), sorted(wording.flag_when)))
+    return hashlib.blake2b(blob.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def strong_phrases(text: str, phrases: tuple[str, ...]) -> list[str]:

@@ -733,6 +733,12 @@ def _has_audit() -> bool:
     return hasattr(audit, "build_audit")
 
 
+def _audit_inputs(kb: KnowledgeBase) -> str:
+    from .audit import audit_inputs
+
+    return audit_inputs(kb.root)
+
+
 def _template_exists(env, name: str) -> bool:
     try:
         env.loader.get_source(env, name)
@@ -883,11 +889,13 @@ def _read_manifest(target: Path, fingerprint: str, data: dict | None = None) -> 
     return data["pages"], inputs if ok else None
 
 
-def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str, site: dict[str, Any]) -> str:
+def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str, site: dict[str, Any], audit: str | None) -> str:
     """The manifest; ``inputs``: ``_inputs`` already as JSON text (a few MB of text instead of
     100,000 small lists kept alive, and copied into every worker, while the pages are made). ``site``:
-    ``site_info``, which kb/siteupdate.py takes from here instead of reading every article."""
-    head = json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "site": site, "pages": pages}, separators=(",", ":"))
+    ``site_info``, which kb/siteupdate.py takes from here instead of reading every article; ``audit``:
+    ``kb.audit.audit_inputs`` (None: no audit page)."""
+    head = json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "site": site, "audit": audit, "pages": pages},
+                      separators=(",", ":"))
     return head[:-1] + ',"inputs":' + inputs + "}"
 
 
@@ -1296,6 +1304,7 @@ def build_site(
     has_audit = _has_audit() and _template_exists(env, "audit.html.j2")
     site = site_info(kb, has_audit)
     fingerprint = _build_fingerprint(env, kb, lang, style, site, has_audit)
+    audit = _audit_inputs(kb) if has_audit else None
     with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py
         recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
         previous, before = recorded if recorded is not None else (None, None)
@@ -1321,11 +1330,11 @@ def build_site(
             for name, data in assets.items():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
-            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs, site), encoding="utf-8")
+            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs, site, audit), encoding="utf-8")
             os.chmod(staging, 0o755)
             replace_tree(staging, target)
         else:
-            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site))
+            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site, audit))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

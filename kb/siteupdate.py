@@ -15,8 +15,11 @@ with the same view models and templates as a full build: the same bytes, checked
 tests/test_site_update.py against full builds.
 
 Anything else (no manifest, another kb, templates, language or style, a changed article, BibTeX file
-or kb.yaml, a claim file added, removed or renamed, a facet that changed, a page file missing or of
-another size, the cache off) returns None, and ``build_site`` does the work.
+or kb.yaml, a claim file added, removed or renamed, a facet that changed, a new year or other word lists
+for the audit, a page file missing, an asset that differs, the cache off) returns None, and
+``build_site`` does the work. A page file edited by hand in place (same name, other bytes) is not
+noticed here: that would take a ``stat`` of each of 125,000 files, a quarter of the time this saves;
+``build_site`` notices it when its size changed, and deleting ``.kb-site.json`` makes every page again.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
     from .cache import session_of
     from .render import make_env, template_dirs
     from .heap import paused_collector
-    from .site import (ASSETS, MANIFEST, SiteResult, _build_fingerprint, _has_audit, _read_manifest, _read_manifest_data, _scanned_inputs,
+    from .site import (ASSETS, MANIFEST, SiteResult, _audit_inputs, _build_fingerprint, _has_audit, _read_manifest, _read_manifest_data, _scanned_inputs,
                        _template_exists, site_info)
 
     target = Path(target)
@@ -76,10 +79,13 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
     recorded = _read_manifest(target, fingerprint, data)
     if recorded is None or recorded[1] is None:
         return None
+    audit = _audit_inputs(kb) if has_audit else None
+    if data.get("audit") != audit:
+        return None  # the audit page must be made again: a new year, or other word lists (wording.yaml)
     previous, before = recorded
     with paused_collector():
         plan = _plan(kb, session, before, scanned)
-    if plan is None:
+    if plan is None or not _all_there(target, previous) or not _assets_there(env, target):
         return None
     if not plan.changed:
         return SiteResult(target=target, pages=tuple(previous) + ASSETS, lang=lang, incremental=True, quick=True)
@@ -87,7 +93,7 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
         part = _part(kb, session, plan)
     if part is None:
         return None
-    results = _make_pages(env, part, plan, lang, style, site, previous, target, (text, fingerprint, before["rest"]))
+    results = _make_pages(env, part, plan, lang, style, site, previous, target, (text, fingerprint, before["rest"], audit))
     if results is None:
         return None
     return SiteResult(target=target, pages=tuple(previous) + ASSETS, lang=lang, rendered=tuple(r[0] for r in results if r[3]),
@@ -158,39 +164,41 @@ def _part(kb: KnowledgeBase, session, plan: _Plan) -> _Part | None:
     from .load import _load_article_file, _stem, claim_record, load_claim_file, reachable, some_references
 
     rows = plan.rows
-    order = [row[0] for row in rows]
-    row_of = {row[0]: row for row in rows}
-    derived_by: dict[str, list[str]] = {}
-    try:
+    try:  # the rows come from the manifest, which may have been edited by hand
+        order = [row[0] for row in rows]
+        row_of = {row[0]: row for row in rows}
+        if len(row_of) != len(rows) or not all(type(cid) is str for cid in order):
+            return None
+        derived_by: dict[str, list[str]] = {}
         for row in rows:
             for target in row[5]:
                 derived_by.setdefault(target, []).append(row[0])
         articles = {plan.changed[cid].article for cid in plan.changed}
         members = [row[0] for row in rows if row[3] in articles]
-    except (TypeError, IndexError):
+        index_of = {cid: n for n, cid in enumerate(order)}
+        needed = set(members) | set(plan.changed)
+        needed |= reachable(plan.changed, lambda cid: row_of[cid][5] if cid in row_of else ())  # what the claim rests on (its why)
+        for cid in members:
+            needed.update(row_of[cid][5])
+            needed.update(derived_by.get(cid, ()))
+        for cid in plan.changed:
+            n = index_of[cid]
+            needed.update(order[max(n - 1, 0):n + 2])
+        if not needed <= row_of.keys():
+            return None
+        root = os.path.join(str(session.root), "")
+        claims = {}
+        for cid in sorted(needed):
+            claim = plan.changed.get(cid)
+            if claim is None:
+                row = row_of[cid]
+                rel = row[6]
+                claim = load_claim_file(root + rel, rel, _stem(rel))[0]
+                if claim is None or claim_record(claim) != (row[0], tuple(row[4]), tuple(row[5])) or _changed_since(root + rel, plan.files[rel]):
+                    return None  # saved again just now, or a row that does not say what the file holds
+            claims[cid] = claim
+    except (TypeError, IndexError, KeyError):
         return None  # a manifest edited by hand
-    index_of = {cid: n for n, cid in enumerate(order)}
-    needed = set(members) | set(plan.changed)
-    needed |= reachable(plan.changed, lambda cid: row_of[cid][5] if cid in row_of else ())  # what the claim rests on (its why)
-    for cid in members:
-        needed.update(row_of[cid][5])
-        needed.update(derived_by.get(cid, ()))
-    for cid in plan.changed:
-        n = index_of[cid]
-        needed.update(order[max(n - 1, 0):n + 2])
-    if not needed <= row_of.keys():
-        return None
-    root = os.path.join(str(session.root), "")
-    claims = {}
-    for cid in sorted(needed):
-        claim = plan.changed.get(cid)
-        if claim is None:
-            row = row_of[cid]
-            rel = row[6]
-            claim = load_claim_file(root + rel, rel, _stem(rel))[0]
-            if claim is None or claim_record(claim) != (row[0], tuple(row[4]), tuple(row[5])) or _changed_since(root + rel, plan.files[rel]):
-                return None
-        claims[cid] = claim
     index = session.index or read_index(session.root, read_journal(session.root))
     if index is None:
         return None
@@ -201,8 +209,9 @@ def _part(kb: KnowledgeBase, session, plan: _Plan) -> _Part | None:
         if aid in wanted and aid in article_files:
             rel = article_files[aid]
             article, _ = _load_article_file(root + rel, rel, _stem(rel))
-            if article is None:
-                return None
+            seen = session.scan.stat(rel)
+            if article is None or seen is None or _changed_since(root + rel, seen[:2]):
+                return None  # saved since the walk: let the build read it with everything else
             part_articles[aid] = article
     cited = {ev.ref for claim in claims.values() for ev in claim.evidence}
     references, bibliography = some_references(session.root, cited)
@@ -231,6 +240,20 @@ def _all_there(target: Path, pages: dict[str, list]) -> bool:
     return True
 
 
+def _assets_there(env, target: Path) -> bool:
+    """Is every asset (style sheet, script, icon) in the site as the templates' search path has it?"""
+    from .site import ASSETS
+    from .render import read_asset
+
+    for name in ASSETS:
+        try:
+            if (target / name).read_bytes() != read_asset(env, name).encode("utf-8"):
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def _changed_since(path: str, seen: tuple[int, int]) -> bool:
     try:
         now = os.stat(path)
@@ -240,16 +263,14 @@ def _changed_since(path: str, seen: tuple[int, int]) -> bool:
 
 
 def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict[str, Any], previous: dict[str, list],
-                target: Path, manifest: tuple[str, str, str]) -> list[tuple] | None:
+                target: Path, manifest: tuple[str, str, str, str | None]) -> list[tuple] | None:
     """Make the pages of ``part`` as ``build_site`` would, move the changed ones into ``target`` and
-    write the manifest with their digests and the changed claims' new file times; None when a page the
-    manifest lists is not there (``build_site`` then makes it again). ``manifest``: (its text as read,
-    the fingerprint, the digest of the other inputs)."""
+    write the manifest with their digests and the changed claims' new file times; None when a page to
+    make is not in the manifest. ``manifest``: (its text as read, the fingerprint, the digest of the
+    other inputs, ``kb.audit.audit_inputs``)."""
     from .graph import build_graph
     from .site import _manifest_text, _Renderer, _Spec, _staging_dir, _stat_now, _update_in_place, _Views
 
-    if not _all_there(target, previous):
-        return None
     if any(path not in previous for path, _, _ in part.pages):
         return None
     views = _Views(part.kb, build_graph(part.kb), lang, style, order=part.order)
@@ -257,7 +278,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     for path, template, subject in part.pages:
         make = (lambda c=subject: views.claim(c)) if template == "site/claim.html.j2" else (lambda a=subject: views.article(a))
         specs.append(_Spec(path, template, make))
-    text, fingerprint, rest = manifest
+    text, fingerprint, rest, audit = manifest
     staging = _staging_dir(target)
     try:
         renderer = _Renderer(env, part.kb, lang, site, specs, staging, previous, target)
@@ -278,7 +299,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
                     pages.pop(path, None)
                 else:
                     pages[path] = [digest, size]
-            new = _manifest_text(fingerprint, pages, json.dumps({"claims": plan.rows, "rest": rest}, separators=(",", ":")), site)
+            new = _manifest_text(fingerprint, pages, json.dumps({"claims": plan.rows, "rest": rest}, separators=(",", ":")), site, audit)
         if new != text or any(r[3] for r in results):
             _update_in_place(target, staging, results, {}, previous, new, all_pages=False)
         else:

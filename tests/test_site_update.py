@@ -344,3 +344,65 @@ def test_an_own_page_edit_of_a_summary_or_a_summarised_claim(generated, tmp_path
     result = build(generated, site)
     assert result.quick and f"claims/{path.stem}.html" in result.rendered
     assert_same_as_full_build(generated, site, tmp_path)
+
+
+@pytest.mark.parametrize("edit", [False, True])
+def test_missing_pages_and_changed_assets_are_made_again(generated, tmp_path, edit):
+    site = tmp_path / "site"
+    build(generated, site)
+    page = sorted((site / "claims").glob("*.html"))[10]
+    page.unlink()
+    (site / "assets" / "site.css").write_text("/* changed by hand */", encoding="utf-8")
+    if edit:
+        set_field(with_verdict(generated, "supported")[7], "notes", '"With a missing page."')
+    result = build(generated, site)
+    assert not result.quick
+    assert page.is_file()
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_other_word_lists_remake_the_audit(generated, tmp_path):
+    site = tmp_path / "site"
+    build(generated, site)
+    (generated / "wording.yaml").write_text("flag_when: [high, moderate, low, very-low, not-graded, none]\n"
+                                            "en:\n  - improves\nnl:\n  - verbetert\n", encoding="utf-8")
+    result = build(generated, site)
+    assert not result.quick and "audit.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_new_year_remakes_the_audit(generated, tmp_path, monkeypatch):
+    """Reference ages and old-source problems count from this year: on the first build of a new year
+    the audit page is made again, even after an edit the quick update could make."""
+    import datetime
+
+    import kb.audit
+    import kb.graph
+
+    site = tmp_path / "site"
+    build(generated, site)
+
+    class Later(datetime.date):
+        @classmethod
+        def today(cls):
+            return cls(datetime.date.today().year + 30, 1, 1)
+
+    monkeypatch.setattr(kb.audit, "date", Later)
+    monkeypatch.setattr(kb.graph, "date", Later)
+    set_field(with_verdict(generated, "supported")[8], "notes", '"Looked at in a later year."')
+    result = build(generated, site)
+    assert not result.quick and "audit.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_manifest_row_with_an_id_that_is_not_text_is_not_trusted(generated, tmp_path):
+    import json
+
+    site = tmp_path / "site"
+    build(generated, site)
+    data = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    data["inputs"]["claims"][10][0] = [data["inputs"]["claims"][10][0]]
+    (site / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
+    set_field(with_verdict(generated, "supported")[9], "notes", '"After a damaged row."')
+    assert not build(generated, site).quick
+    assert_same_as_full_build(generated, site, tmp_path)
