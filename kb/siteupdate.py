@@ -46,10 +46,10 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
     None when this cannot be done (then call ``build_site``). ``kb``: loaded by ``load_kb`` with the cache
     on, and validated without errors."""
     from .cache import session_of
-    from .render import make_env, template_dirs
     from .heap import paused_collector
-    from .site import (ASSETS, MANIFEST, SiteResult, _audit_inputs, _build_fingerprint, _has_audit, _read_manifest, _read_manifest_data, _scanned_inputs,
-                       _template_exists, site_info)
+    from .render import make_env, template_dirs
+    from .site import (ASSETS, MANIFEST, SiteResult, _audit_inputs, _build_fingerprint, _has_audit, _read_manifest,
+                       _read_manifest_data, _scanned_inputs, _template_exists, site_info)
 
     target = Path(target)
     lang = lang or kb.config.language
