@@ -300,7 +300,6 @@ def test_unchanged_blocks_are_kept_and_changed_ones_rewritten(root, monkeypatch)
     monkeypatch.setattr(cache, "PARALLEL_MIN_FILES", 1)
     monkeypatch.setattr(cache, "_MIN_CHUNK", 5)
     expected = warm(root)
-    cache.wait_writers()  # read_blocks reads the file directly, not through a reader that waits for the writer
     found = cache.read_blocks(root / ".kb-cache" / "claims.pickle", cache.fingerprint())
     assert found is not None and len(found[1]) >= 8 and len(found[0]) == len(expected["claims"])
     files = sorted((root / "claims").glob("*.yaml"))
@@ -313,7 +312,6 @@ def test_unchanged_blocks_are_kept_and_changed_ones_rewritten(root, monkeypatch)
     after = warm(root)
     assert after == cold(root, monkeypatch)
     assert after != expected
-    cache.wait_writers()
     again = cache.read_blocks(root / ".kb-cache" / "claims.pickle", cache.fingerprint())
     assert set(again[0]) == {f"claims/{p.name}" for p in (root / "claims").glob("*.yaml")}
     reused = {block for block, _ in found[1]} & {block for block, _ in again[1]}
