@@ -451,13 +451,13 @@ def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] 
     The claims kept: those named and every claim they derive from, at any depth (``why`` walks
     derived_from); for a reference, the claims citing it, every claim that derives from one of those,
     at any depth, and everything those derive from (``impact`` asks what would remain of each). The
-    references kept: those named and those these claims cite, with the whole bibliography (pybtex's,
-    for formatting); no articles (no such question reads them; the graph gives each claim's article a
+    references kept: those named and those these claims cite, with their pybtex entries (for
+    formatting; ``some_references``); no articles (no such question reads them; the graph gives each claim's article a
     node of its own); config and diagnostics as in ``kb``.
 
     When ``kb`` was loaded lazily from the index (kb/cache.py: nothing or only claim files changed
     since the last run), the index says which files hold those claims and only they are read, with the
-    references from the per-file cache: at 100,000 claims about 2 s instead of 10-12 s for the whole
+    references from the cache: at 100,000 claims about 2 s instead of 10-12 s for the whole
     load and graph. A claim id or reference key ``kb`` does not have, two files with one id, a
     derived_from naming a missing claim, or a file that no longer matches its index record (edited
     just now) give ``kb`` itself: the whole knowledge base answers, with its errors and hints.
@@ -503,10 +503,8 @@ def focus(kb: KnowledgeBase, *, claims: Iterable[str] = (), refs: Iterable[str] 
         if claim is None or claim_record(claim) != files[name]:
             return kb  # the file changed since the index was made (an edit right now): let the whole load answer
         loaded[cid] = claim
-    references, bibliography = _load_references(session.root, [])
-    used = refs | {ev.ref for claim in loaded.values() for ev in claim.evidence}
-    return dataclasses.replace(kb, claims=loaded, references={key: ref for key, ref in references.items() if key in used}, articles={},
-                               bibliography=bibliography)
+    references, bibliography = some_references(session.root, refs | {ev.ref for claim in loaded.values() for ev in claim.evidence})
+    return dataclasses.replace(kb, claims=loaded, references=references, articles={}, bibliography=bibliography)
 
 
 # --- loading only what changed (kb/cache.py keeps the index; kb/validate.py re-checks) --------------
