@@ -917,20 +917,26 @@ def _scanned_inputs(scan) -> tuple[dict[str, tuple[int, int]], str] | None:
     return files, rest.hexdigest()
 
 
-def _stat_now(path: str, seen: tuple[int, int]) -> int:
-    """The modification time the manifest records for a claim file the walk saw as ``seen`` (size,
-    time): -1 when it was saved again since (the claim read may be newer than the walk says)."""
+def _changed_since(path: str, seen: tuple[int, int]) -> bool:
+    """Is the file at ``path`` no longer as the walk saw it (``seen``: size, modification time; a time of
+    -1, too recent to trust, never matches)?"""
     try:
         now = os.stat(path)
     except OSError:
-        return -1
-    return seen[1] if (now.st_size, now.st_mtime_ns) == seen else -1
+        return True
+    return (now.st_size, now.st_mtime_ns) != seen
+
+
+def _stat_now(path: str, seen: tuple[int, int]) -> int:
+    """The modification time the manifest records for a claim file the walk saw as ``seen`` (size,
+    time): -1 when it was saved again since (the claim read may be newer than the walk says)."""
+    return -1 if _changed_since(path, seen) else seen[1]
 
 
 #: Claim fields that only the claim's own page and its article's page show, and that nothing shown on
 #: any other page is computed from (kb/site.py views, templates/site/*.j2, kb/graph.py stats, kb/audit.py);
 #: except that the audit shows the verdict reason of claims with a verdict in kb.audit.REASON_SHOWN.
-#: Evidence locations (line numbers) are shown nowhere. ``claim_facet`` digests every other field, so
+#: Evidence locations (line numbers) are shown nowhere. ``claim_facets`` digests every other field, so
 #: a field added to Claim later counts as shown everywhere until it is listed here.
 OWN_PAGES_ONLY = frozenset({"verdict_reason", "reviewer", "reviewed_on", "notes", "tags", "plain", "positions"})
 
@@ -961,10 +967,9 @@ def claim_facets() -> Callable[[Claim], str]:
         get = attrgetter(*[f.name for f in dataclasses.fields(record) if f.compare and f.name not in skip])
         return lambda value: value if value is None else get(value)
 
-    records = {"text": getter(Text), "location": getter(Location)}
+    text, location = getter(Text), getter(Location)
     evidence = getter(Evidence, frozenset({"location"}))  # line numbers of evidence are shown nowhere
-    rest = getter(Claim, OWN_PAGES_ONLY | records.keys() | {"evidence"})
-    text, location = records["text"], records["location"]
+    rest = getter(Claim, OWN_PAGES_ONLY | {"text", "location", "evidence"})
 
     def facet(claim: Claim) -> str:
         values = (rest(claim), text(claim.text), location(claim.location), tuple(map(evidence, claim.evidence)),

@@ -162,6 +162,7 @@ def _part(kb: KnowledgeBase, session, plan: _Plan) -> _Part | None:
     when a file no longer matches what the manifest and the walk say (saved again just now)."""
     from .cache import read_index, read_journal
     from .load import _load_article_file, _stem, claim_record, load_claim_file, reachable, some_references
+    from .site import _changed_since
 
     rows = plan.rows
     try:  # the rows come from the manifest, which may have been edited by hand
@@ -252,14 +253,6 @@ def _assets_there(env, target: Path) -> bool:
         except OSError:
             return False
     return True
-
-
-def _changed_since(path: str, seen: tuple[int, int]) -> bool:
-    try:
-        now = os.stat(path)
-    except OSError:
-        return True
-    return (now.st_size, now.st_mtime_ns) != seen
 
 
 def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict[str, Any], previous: dict[str, list],
