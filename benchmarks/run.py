@@ -184,7 +184,8 @@ def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, buil
     measure("check warm", kb_cmd(root, "-q", "check"))
     clear()
     measure("build cold", kb_cmd(root, "-q", "build", "-o", str(site)), build_timeout)
-    # each measured after exactly one change since the last run (a build checks first, as kb check does)
+    # the build and the check after an edit each see exactly one changed file since the last run (a build
+    # checks first, as kb check does); the verdict build sees the check's edit too (it reaches the audit either way)
     edit_claim(edit_b, "Edited by the benchmark (build).")
     measure("build after edit", kb_cmd(root, "-q", "build", "-o", str(site)), build_timeout)
     edit_claim(edit_a, "Edited by the benchmark (check).")
