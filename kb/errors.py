@@ -144,6 +144,7 @@ CODES: dict[str, str] = {
     "bom": "a file starts with a byte order mark (ignored)",
     "empty-file": "a claim file holds no data",
     "symlink-skipped": "a symbolic link to a folder under claims/ is not followed",
+    "file-name": "a file or folder name that is not valid UTF-8 is skipped",
     # YAML
     "yaml-syntax": "a YAML file cannot be parsed",
     "yaml-tag": "a YAML tag such as !!python/object is refused",

@@ -170,6 +170,30 @@ def _path_key(rel: str) -> str:
     return rel.replace("/", "\0")
 
 
+def _undecodable(rel: str) -> str | None:
+    """The first part of ``rel`` (a path relative to the knowledge base) whose name is not valid UTF-8
+    (Python keeps such bytes as lone surrogates), shown with its bytes escaped (``caf\\xe9``); None
+    when the whole path is valid. kb could read such a file but could not print it, write it into
+    JSON or link it from a web page, so the loader reports it and reads nothing below it."""
+    try:
+        rel.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
+    parts = rel.split("/")
+    for n, part in enumerate(parts):
+        try:
+            part.encode("utf-8")
+        except UnicodeEncodeError:
+            return "/".join(parts[:n + 1]).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return rel  # not reached: some part holds the surrogate
+
+
+def _name_error(shown: str) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, "file-name", "name is not valid UTF-8; kb skips it (it could not show or link it)",
+                      Location(shown), "rename it with a UTF-8 name")
+
+
 def _claim_file_kind(name: str, mode: int) -> str | None:
     """What an entry of the walk (kb/cache.py ``Scan``) under claims/ is to the loader: "folder",
     "linked-folder" (reported, not followed), "claim" (a claim file), or None (ignored: hidden, or not YAML)."""
@@ -189,10 +213,16 @@ def _claim_files(scan: Scan, root: Path) -> tuple[list[tuple[str, str, str]], li
     found = []
     skipped = []
     base = os.path.join(str(root), "")
+    named: set[str] = set()
     for name, mode in zip(scan.names, scan.packed[2::3]):
         if not name.startswith("claims/"):
             continue
         kind = _claim_file_kind(name, mode)
+        if kind is not None and (bad := _undecodable(name)) is not None:
+            if bad not in named:  # a folder with such a name: reported once, nothing below it read
+                named.add(bad)
+                skipped.append(_name_error(bad))
+            continue
         if kind == "claim":
             found.append((base + name, name, name.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
         elif kind == "linked-folder":
@@ -315,7 +345,13 @@ def _load_articles(root_path: Path, other: list[Diagnostic], saves: list | None 
     articles = {}
     articles_dir = root_path / "articles"
     if articles_dir.is_dir():
-        article_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in sorted(articles_dir.glob("*.md"))]
+        article_files = []
+        for p in sorted(articles_dir.glob("*.md")):
+            rel = p.relative_to(root_path).as_posix()
+            if (bad := _undecodable(rel)) is not None:
+                other.append(_name_error(bad))
+            else:
+                article_files.append((str(p), rel, p.stem))
         for rel, article, problems in start_loading(root_path, "articles", article_files, _load_article_file, max_bytes=MAX_BIB_BYTES).results(later=saves):
             other += problems
             if article is not None:
@@ -333,7 +369,9 @@ def _load_references(root_path: Path, other: list[Diagnostic], saves: list | Non
 
     bibliography = BibliographyData()
     references = {}
-    paths = _bib_paths(root_path)
+    unnamed: list[str] = []
+    paths = _bib_paths(root_path, unnamed)
+    other += [_name_error(bad) for bad in unnamed]
     state = _bib_state(root_path, paths)
     bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in paths]
     loading = start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES)
@@ -359,8 +397,17 @@ _REFERENCE_TABLE = "references-by-key.pickle"
 _TABLE_IN_BACKGROUND = 2000
 
 
-def _bib_paths(root_path: Path) -> list[Path]:
-    return sorted((root_path / "references").glob("*.bib"))
+def _bib_paths(root_path: Path, unnamed: list[str] | None = None) -> list[Path]:
+    """references/*.bib, sorted, without files whose name is not valid UTF-8 (``_undecodable``: their
+    shown names are appended to ``unnamed``)."""
+    paths = []
+    for path in sorted((root_path / "references").glob("*.bib")):
+        bad = _undecodable(path.relative_to(root_path).as_posix())
+        if bad is None:
+            paths.append(path)
+        elif unnamed is not None:
+            unnamed.append(bad)
+    return paths
 
 
 def _bib_state(root_path: Path, paths: list[Path]) -> bytes | None:
@@ -583,7 +630,7 @@ def _load_changes(root: Path, scan: Scan, index) -> tuple[KnowledgeBase, Change]
     names = index.changed(scan)
     changed = []
     for name in names:
-        if not name.startswith("claims/"):
+        if not name.startswith("claims/") or _undecodable(name) is not None:
             return None
         states = [st for st in (index.old_stat(name), scan.stat(name)) if st is not None]
         kinds = {_claim_file_kind(name, st[2]) for st in states}

@@ -13,8 +13,10 @@ Each folder tests/bad/<case>/ describes one broken knowledge base:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tomllib
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,10 @@ def build_case(case: Path, tmp_path: Path) -> tuple[Path, dict]:
         link = root / rel
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(target)
+    for rel, name in spec.get("rename", {}).items():  # the new name %-escaped: it may be bytes that are not UTF-8
+        target = os.path.join(os.fsencode(root), urllib.parse.unquote_to_bytes(name))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.rename(root / rel, target)
     for rel, gen in spec.get("generate", {}).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

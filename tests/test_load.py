@@ -353,3 +353,53 @@ def test_schema_patterns_end_at_the_end_of_the_text():
     assert [str(d) for d in problems] == [
         "claims/pijn-oefentherapie.yaml:3:1: error: 'pijn\\n' is not a valid value for section; use lower-case letters, digits and hyphens [bad-value]"
     ]
+
+
+def _undecodable_name(folder, name: bytes):
+    """A path under ``folder`` whose last part is the raw bytes ``name`` (not valid UTF-8)."""
+    return os.fsdecode(os.path.join(os.fsencode(folder), name))
+
+
+def test_names_that_are_not_utf8_are_reported_and_skipped(mini_kb, monkeypatch):
+    """Such names load (Python keeps the bytes as surrogates) but cannot be printed, put in JSON or linked
+    from the site: the loader reports each one (a folder once) and reads nothing below it."""
+    monkeypatch.delenv("KB_CACHE", raising=False)
+    folder = _undecodable_name(mini_kb / "claims", b"caf\xe9")
+    os.mkdir(folder)
+    shutil.move(mini_kb / "claims" / "conclusie.yaml", os.path.join(folder, "conclusie.yaml"))
+    (mini_kb / "claims" / "andere.yaml").write_text((mini_kb / "claims" / "pijn-oefentherapie.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    os.rename(mini_kb / "claims" / "andere.yaml", _undecodable_name(mini_kb / "claims", b"\xff.yaml"))
+    shutil.copy(mini_kb / "articles" / "mini.md", _undecodable_name(mini_kb / "articles", b"r\xe9sum\xe9.md"))
+    for attempt in ("fresh", "cached"):
+        kb = load_kb(mini_kb)
+        assert "conclusie" not in kb.claims, attempt
+        assert [str(d) for d in kb.diagnostics if d.code == "file-name"] == [
+            f"{shown}: error: name is not valid UTF-8; kb skips it (it could not show or link it); rename it with a UTF-8 name [file-name]"
+            for shown in ("articles/r\\xe9sum\\xe9.md", "claims/\\xff.yaml", "claims/caf\\xe9")], attempt
+        assert list(kb.articles) == ["mini"], attempt
+
+
+def test_a_bib_file_whose_name_is_not_utf8_is_reported(mini_kb):
+    shutil.copy(next((mini_kb / "references").glob("*.bib")), _undecodable_name(mini_kb / "references", b"\xe9.bib"))
+    kb = load_kb(mini_kb)
+    assert [(d.code, d.location.path) for d in kb.diagnostics] == [("file-name", "references/\\xe9.bib")]
+
+
+def test_a_claim_added_in_a_folder_not_utf8_after_a_cached_load(mini_kb, monkeypatch):
+    """The incremental load (only claim files changed) leaves such a name to the full load, which reports it."""
+    monkeypatch.delenv("KB_CACHE", raising=False)
+    assert not load_kb(mini_kb).diagnostics
+    folder = _undecodable_name(mini_kb / "claims", b"caf\xe9")
+    os.mkdir(folder)
+    shutil.copy(mini_kb / "claims" / "conclusie.yaml", os.path.join(folder, "kopie.yaml"))
+    assert [(d.code, d.location.path) for d in load_kb(mini_kb).diagnostics] == [("file-name", "claims/caf\\xe9")]
+
+
+def test_build_with_a_name_not_utf8_fails_cleanly(mini_kb, run_kb, tmp_path):
+    os.mkdir(_undecodable_name(mini_kb / "claims", b"caf\xe9"))
+    shutil.copy(mini_kb / "claims" / "conclusie.yaml", os.path.join(_undecodable_name(mini_kb / "claims", b"caf\xe9"), "x.yaml"))
+    code, out, err = run_kb(mini_kb, "build", "-o", str(tmp_path / "site"))
+    assert code == 1
+    assert "claims/caf\\xe9: error: name is not valid UTF-8" in out + err
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "site").exists()
