@@ -83,8 +83,29 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
         return source, filename, uptodate
 
 
+#: What ``getattr`` finds on a plain dict: the attributes of the dict type (``items``, ``get``, ...).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(jinja2.Environment):
+    """Jinja2's environment with a quicker ``x.y`` for the dicts kb's view models are made of.
+
+    Jinja2 looks ``y`` up as an attribute first and, when that raises AttributeError, as a key. On a
+    plain dict only the names of the dict type are attributes, so for every other name this goes
+    straight to the key, with the same result (the value, or undefined) without raising and catching
+    an exception: about a quarter of the template time of the site at 10,000 claims."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def make_env(dirs: list[Path]) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _Environment(
         loader=_ConfinedLoader([str(d) for d in dirs]),
         autoescape=jinja2.select_autoescape(["html", "html.j2", "svg", "svg.j2", "xml.j2"], default_for_string=True),
         undefined=jinja2.StrictUndefined,
