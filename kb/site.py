@@ -692,13 +692,13 @@ class _Spec:
 
 
 def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool,
-                references_ready: Callable[[], None] | None = None) -> tuple[_Views, list[_Spec]]:
+                format_now: bool = True) -> tuple[_Views, list[_Spec]]:
     """Every page of the site, in order, with its view model still to be made (so that worker processes
-    can each make their share). ``references_ready``: see ``build_site``."""
+    can each make their share). The references are formatted first (``_Views.format_all``), or, with
+    ``format_now`` false, by the caller before any view model is made."""
     views = _Views(kb, graph, lang, style)
-    if references_ready is not None:
-        references_ready()
-    views.format_all()
+    if format_now:
+        views.format_all()
     specs = [_Spec("index.html", "site/home.html.j2", views.home)]
     specs += [_Spec(f"article/{a.id}.html", "site/article.html.j2", lambda a=a: views.article(a)) for a in kb.articles.values()]
     specs += [_Spec(path, "site/claims.html.j2", make) for path, make in views.claims_index_pages()]
@@ -1288,7 +1288,8 @@ def build_site(
 
     ``progress(done, total, path)`` is called as pages are made. ``jobs``: worker processes (default:
     the number of cores; big sites only). ``references_ready``: called (and waited for) just before the
-    references are formatted, after the claims were placed in their articles: the function
+    references are formatted, after the claims were placed in their articles and the manifest's record
+    of them made: the function
     ``kb.cite.format_in_background`` returns, so that formatting on another core overlaps that work.
     Raises RenderError for a broken template and ExportError
     when ``target`` is not a folder we may replace; in both cases the previous site is left untouched.
@@ -1313,11 +1314,16 @@ def build_site(
     with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py
         recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
         previous, before = recorded if recorded is not None else (None, None)
-        views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, references_ready=references_ready)
+        views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False)
         inputs = _inputs(kb, views)
         only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
         inputs = json.dumps(inputs, separators=(",", ":"))
         del recorded, before  # the last build's record of every claim: not needed from here on, nor in the workers
+        # The manifest's record of the claims is made while the references may still be being
+        # formatted on the other core (cli/build.py); the view models need them from here on.
+        if references_ready is not None:
+            references_ready()
+        views.format_all()
     total = len(specs) + len(ASSETS)
     staging = _staging_dir(target)
     try:
