@@ -405,6 +405,7 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
     stats = kbgraph.stats(kb, graph, as_of=as_of)
     single = set(stats.single_source)  # the same as kbgraph.single_source_claims / unsupported_claims, computed once
     unsupported = set(stats.unsupported)
+    certainty_of = kbgraph.claim_certainties(graph)  # kbgraph.why(graph, id).certainty, for every claim at once
     problems: list[Problem] = []
     matchers = {lang: _matcher(tuple(wording.phrases.get(lang, ()))) for lang in ("nl", "en")}
     seen_wording: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -447,10 +448,8 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
         if claim.id in single:
             (ref,) = kbgraph.supporting_refs(graph, claim.id)
             add("single-source", "claim", claim.id, [("single-source", {"ref": ref})], location=where)
-        # The phrases first: most texts have none, and then the evidence's certainty (a walk of
-        # the graph) is not needed.
         found = [f for lang in ("nl", "en") for f in wording_found(lang, claim.text.get(lang))]
-        if found and (certainty := kbgraph.why(graph, claim.id).certainty) in wording.flag_when:
+        if found and (certainty := certainty_of[claim.id]) in wording.flag_when:
             quoted = ", ".join(dict.fromkeys(f'"{f.rsplit(" (", 1)[0]}"' for f in found))
             add("strong-wording", "claim", claim.id, [("strong-wording", {"phrases": quoted}), (f"strong-wording.{certainty}", {})],
                 location=where, phrases=tuple(found))

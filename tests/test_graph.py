@@ -29,6 +29,8 @@ from kb.errors import KbError
 from kb.graph import (
     CERTAINTY_RANK,
     build_graph,
+    claim_certainties,
+    claim_ids,
     cocitation,
     effective_support,
     impact,
@@ -491,3 +493,19 @@ def test_coverage_certainty_counts_are_what_why_says_for_each_claim(tmp_path):
     counted = stats(kb, graph).by_certainty
     assert {name: n for name, n in counted.items() if n} == dict(expected)
     assert len(expected) > 2  # several certainties occur, "none" among them
+
+
+@pytest.mark.parametrize("source", ["fixture", "repository", "generated"])
+def test_claim_certainties_say_what_why_says(source, g, tmp_path):
+    """claim_certainties computes every claim's certainty at once (for the audit and the figures); it
+    must give exactly what why(...).certainty gives claim by claim, own and inherited evidence alike."""
+    from conftest import copy_repo_kb, generated_kb
+
+
+    if source != "fixture":
+        root = copy_repo_kb(tmp_path / "repo") if source == "repository" else generated_kb(tmp_path / "gen", claims=300, refs=60, seed=4)
+        g = build_graph(load_kb(root))
+    got = claim_certainties(g)
+    expected = {cid: why(g, cid).certainty for cid in claim_ids(g)}
+    assert got == expected
+    assert len(set(expected.values())) >= 2  # more than one certainty, so a mix-up would show
