@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from .article import parse_article
 from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_in_background, write_index
-from .errors import ConfigError, Diagnostic, LoadError, Location, Severity, did_you_mean
+from .errors import Diagnostic, LoadError, Location, Severity, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
 from .yamlsafe import MAX_BYTES, YamlProblem, decode, location, parse_yaml

@@ -707,14 +707,17 @@ def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: 
     specs += [_Spec(f"references/{views.ref_files[r.key]}", "site/reference.html.j2", lambda r=r: views.reference(r))
               for r in kb.references.values()]
     if audit and _has_audit():
-        specs.append(_Spec("audit.html", "audit.html.j2", lambda: _audit_page(kb, graph, views)))
+        specs.append(_audit_spec(kb, graph))
     return views, specs
 
 
-def _audit_page(kb: KnowledgeBase, graph: Any, views: _Views) -> dict[str, Any]:
+def _audit_spec(kb: KnowledgeBase, graph: Any) -> _Spec:
+    """The audit page: it needs the knowledge base and its graph only (no view index, no formatted
+    reference), so a build can make it while it prepares the other pages (``_AheadPage``)."""
     from . import audit as auditlib
 
-    return {"audit": auditlib.build_audit(kb, graph), "ref_files": dict(views.ref_files)}
+    ref_files = {key: reference_filename(key) for key in kb.references}
+    return _Spec("audit.html", "audit.html.j2", lambda: {"audit": auditlib.build_audit(kb, graph), "ref_files": ref_files})
 
 
 def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool = True) -> Iterator[Page]:
@@ -1140,18 +1143,27 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _render_all(renderer: _Renderer, jobs: int, progress: Callable[[int, int, str], None] | None, total: int) -> list[tuple]:
-    """Every page through ``renderer``, in ``jobs`` forked worker processes (one process: in this one).
-    Returns the page results in page order."""
+def _render_all(renderer: _Renderer, jobs: int, progress: Callable[[int, int, str], None] | None, total: int,
+                ahead: _AheadPage | None = None) -> list[tuple]:
+    """Every page through ``renderer``, in ``jobs`` forked worker processes (one process: in this one);
+    the page ``ahead`` makes (if any) is taken from it. Returns the page results in page order."""
     n = len(renderer.specs)
+    skip = next((i for i, spec in enumerate(renderer.specs) if spec.path == ahead.path), None) if ahead is not None else None
     if jobs <= 1 or n < PARALLEL_MIN_PAGES or "fork" not in _start_methods():
-        results = []
-        for index in range(n):
-            results.append(renderer.page(index))
+        results: list = [None] * n
+        for count, index in enumerate((i for i in range(n) if i != skip), 1):
+            results[index] = renderer.page(index)
             if progress:
-                progress(len(results), total, results[-1][0])
-        return results
-    return _render_forked(renderer, jobs, progress, total)
+                progress(count, total, results[index][0])
+    else:
+        results = _render_forked(renderer, jobs, progress, total, skip)
+    if ahead is not None:
+        result = ahead.result()
+        if skip is not None:
+            results[skip] = result
+        if progress:
+            progress(n, total, result[0])
+    return results
 
 
 def _start_methods() -> list[str]:
@@ -1160,13 +1172,12 @@ def _start_methods() -> list[str]:
     return multiprocessing.get_all_start_methods()
 
 
-def _render_forked(renderer: _Renderer, jobs: int, progress, total: int) -> list[tuple]:
+def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: int | None = None) -> list[tuple]:
     """Worker processes take chunks of pages from a shared counter (the slow pages first, so the load
     evens out) and send their results back; the first error stops the build."""
     import gc
     import multiprocessing
     import multiprocessing.connection
-    import pickle
 
     context = multiprocessing.get_context("fork")
     n = len(renderer.specs)
@@ -1179,7 +1190,7 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int) -> list
     try:
         for _ in range(jobs):
             receiver, sender = context.Pipe(duplex=False)
-            worker = context.Process(target=_worker, args=(renderer, next_chunk, done, sender), daemon=True)
+            worker = context.Process(target=_worker, args=(renderer, next_chunk, done, sender, skip), daemon=True)
             worker.start()
             sender.close()
             pipes.append(receiver)
@@ -1190,13 +1201,8 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int) -> list
         while pending:
             ready = multiprocessing.connection.wait(pending, timeout=0.1)
             for conn in ready:
-                try:
-                    kind, payload = pickle.loads(conn.recv_bytes())
-                except EOFError:
-                    raise RenderError("a page-rendering worker process ended unexpectedly") from None
+                payload = _receive_outcome(conn)
                 pending.remove(conn)
-                if kind == "error":
-                    raise payload
                 for index, result in payload:
                     results[index] = result
                     last_path = result[0]
@@ -1229,19 +1235,18 @@ def _trim_heap() -> None:
 _SLOW_TEMPLATES = ("audit.html.j2", "site/home.html.j2")
 
 
-def _work_order(specs: list[_Spec]) -> tuple[list[int], int]:
-    """(page indexes in the order workers take them, how many slow pages come first)."""
-    slow = [i for i, spec in enumerate(specs) if spec.template in _SLOW_TEMPLATES]
-    return slow + [i for i, spec in enumerate(specs) if spec.template not in _SLOW_TEMPLATES], len(slow)
+def _work_order(specs: list[_Spec], skip: int | None = None) -> tuple[list[int], int]:
+    """(page indexes in the order workers take them, how many slow pages come first), without ``skip``
+    (a page made ahead)."""
+    slow = [i for i, spec in enumerate(specs) if spec.template in _SLOW_TEMPLATES and i != skip]
+    return slow + [i for i, spec in enumerate(specs) if spec.template not in _SLOW_TEMPLATES and i != skip], len(slow)
 
 
-def _worker(renderer: _Renderer, next_chunk, done, conn) -> None:
-    import pickle
-
-    out = []
-    order, n_slow = _work_order(renderer.specs)
-    n = len(order)
-    try:
+def _worker(renderer: _Renderer, next_chunk, done, conn, skip: int | None = None) -> None:
+    def work() -> list[tuple]:
+        out = []
+        order, n_slow = _work_order(renderer.specs, skip)
+        n = len(order)
         while True:
             with next_chunk.get_lock():
                 start = next_chunk.value
@@ -1252,8 +1257,19 @@ def _worker(renderer: _Renderer, next_chunk, done, conn) -> None:
             for index in order[start:start + size]:
                 out.append((index, renderer.page(index)))
                 done.value += 1  # approximate across workers; only for the progress bar
-        message = ("ok", out)
-    except BaseException as exc:  # sent to the parent, which raises it
+        return out
+
+    _send_outcome(conn, work)
+
+
+def _send_outcome(conn, work: Callable[[], Any]) -> None:
+    """Run ``work`` (in a worker process) and send ("ok", its result) or ("error", the exception it
+    raised) to the parent, which raises it."""
+    import pickle
+
+    try:
+        message = ("ok", work())
+    except BaseException as exc:
         try:
             pickle.dumps(exc)
             message = ("error", exc)
@@ -1261,6 +1277,67 @@ def _worker(renderer: _Renderer, next_chunk, done, conn) -> None:
             message = ("error", RenderError(f"{type(exc).__name__}: {exc}"))
     conn.send_bytes(pickle.dumps(message, protocol=5))
     conn.close()
+
+
+def _receive_outcome(conn) -> Any:
+    """What ``_send_outcome`` sent: the result, or the exception raised here."""
+    import pickle
+
+    try:
+        kind, payload = pickle.loads(conn.recv_bytes())
+    except EOFError:
+        raise RenderError("a page-rendering worker process ended unexpectedly") from None
+    if kind == "error":
+        raise payload
+    return payload
+
+
+class _AheadPage:
+    """One page made in a forked process while this one prepares the others.
+
+    ``build_site`` starts the audit page this way, right after the last build's manifest is read: it
+    needs only the knowledge base and the graph, and its figures take seconds at 100,000 claims (the
+    coverage figures, every claim's problems), time in which the second core would otherwise wait for
+    this one to anchor the claims, record them for the manifest and format the references. The
+    process makes, compares and writes the page exactly as a page worker would (``_Renderer.page``)."""
+
+    def __init__(self, renderer: _Renderer) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.path = renderer.specs[0].path
+        receiver, sender = context.Pipe(duplex=False)
+        self.process = context.Process(target=_ahead_worker, args=(renderer, sender), daemon=True)
+        self.process.start()
+        sender.close()
+        self.conn = receiver
+
+    def result(self) -> tuple:
+        """The page's result (as ``_Renderer.page`` gives it), waiting for it; raises what the process raised."""
+        try:
+            return _receive_outcome(self.conn)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def _ahead_worker(renderer: _Renderer, conn) -> None:
+    import gc
+
+    gc.freeze()  # the objects shared with the parent: no collection touches (and so copies) them
+    _send_outcome(conn, lambda: renderer.page(0))
+
+
+def _ahead_worthwhile(kb: KnowledgeBase, jobs: int | None) -> bool:
+    """Make the audit page ahead (``_AheadPage``) when the pages will be made by worker processes anyway
+    (``_render_all``: more than one job, a big site, ``fork``)."""
+    jobs = jobs if jobs is not None else _cores()
+    return jobs > 1 and len(kb.claims) + len(kb.references) >= PARALLEL_MIN_PAGES and "fork" in _start_methods()
 
 
 def build_site(
@@ -1311,24 +1388,28 @@ def build_site(
     site = site_info(kb, has_audit)
     fingerprint = _build_fingerprint(env, kb, lang, style, site, has_audit)
     audit = _audit_inputs(kb) if has_audit else None
-    with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py
-        recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
-        previous, before = recorded if recorded is not None else (None, None)
-        views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False)
-        inputs = _inputs(kb, views)
-        only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
-        inputs = json.dumps(inputs, separators=(",", ":"))
-        del recorded, before  # the last build's record of every claim: not needed from here on, nor in the workers
-        # The manifest's record of the claims is made while the references may still be being
-        # formatted on the other core (cli/build.py); the view models need them from here on.
-        if references_ready is not None:
-            references_ready()
-        views.format_all()
-    total = len(specs) + len(ASSETS)
     staging = _staging_dir(target)
+    ahead = None
     try:
+        with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py
+            recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
+            previous, before = recorded if recorded is not None else (None, None)
+            if has_audit and _ahead_worthwhile(kb, jobs):
+                ahead = _AheadPage(_Renderer(env, kb, lang, site, [_audit_spec(kb, graph)], staging, previous, target))
+            views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False)
+            inputs = _inputs(kb, views)
+            only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
+            inputs = json.dumps(inputs, separators=(",", ":"))
+            del recorded, before  # the last build's record of every claim: not needed from here on, nor in the workers
+            # The manifest's record of the claims is made while the references may still be being
+            # formatted on the other core (cli/build.py); the view models need them from here on.
+            if references_ready is not None:
+                references_ready()
+            views.format_all()
+        total = len(specs) + len(ASSETS)
         renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target, only)
-        results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total)
+        results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total, ahead)
+        ahead = None
         written = [r[0] for r in results]
         assets = {}
         for name in ASSETS:
@@ -1347,6 +1428,8 @@ def build_site(
         else:
             _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site, audit))
     except BaseException:
+        if ahead is not None:
+            ahead.stop()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return SiteResult(target=target, pages=tuple(written), lang=lang, rendered=tuple(r[0] for r in results if r[3]),

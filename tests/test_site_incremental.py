@@ -216,6 +216,75 @@ def test_the_slow_pages_go_to_different_workers(kb_copy, tmp_path, monkeypatch):
     assert made_by["index.html"] != made_by["audit.html"] != str(os.getpid())
 
 
+def test_the_audit_page_is_made_ahead_in_a_process_of_its_own(kb_copy, tmp_path, monkeypatch):
+    """With worker processes, the audit page is made by a process started before the view index is made
+    (``_AheadPage``): not by this process, not by a page worker; the site is the same as in one process."""
+    import os
+
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    log = tmp_path / "made-by"
+    real = sitelib._Renderer.page
+    order = []
+    real_views = sitelib._Views.__init__
+
+    def views(self, *args, **kwargs):
+        order.append("views")
+        real_views(self, *args, **kwargs)
+
+    real_ahead = sitelib._AheadPage.__init__
+
+    def ahead(self, renderer):
+        order.append("ahead")
+        real_ahead(self, renderer)
+
+    def page(self, index):
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"{self.specs[index].path} {os.getpid()}\n")
+        return real(self, index)
+
+    monkeypatch.setattr(sitelib._Views, "__init__", views)
+    monkeypatch.setattr(sitelib._AheadPage, "__init__", ahead)
+    monkeypatch.setattr(sitelib._Renderer, "page", page)
+    result = build(kb_copy, tmp_path / "site", jobs=2)
+    assert order == ["ahead", "views"]
+    made_by = [line.rsplit(" ", 1) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert sorted(path for path, _ in made_by) == sorted(p for p in result.pages if p.endswith(".html"))
+    (audit_pid,) = [pid for path, pid in made_by if path == "audit.html"]
+    assert audit_pid != str(os.getpid()) and audit_pid not in {pid for path, pid in made_by if path != "audit.html"}
+    monkeypatch.setattr(sitelib._Renderer, "page", real)
+    build(kb_copy, tmp_path / "single", jobs=1)
+    assert snapshot(tmp_path / "site") == snapshot(tmp_path / "single")
+
+
+@pytest.mark.parametrize("how", ["template error", "process killed"])
+def test_a_failure_of_the_page_made_ahead_stops_the_build_and_keeps_the_site(kb_copy, tmp_path, monkeypatch, how):
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    site = tmp_path / "site"
+    build(kb_copy, site, jobs=2)
+    before = snapshot(site)
+    options = {}
+    if how == "template error":
+        own = tmp_path / "own"
+        own.mkdir()
+        (own / "audit.html.j2").write_text('{% extends "base.html.j2" %}{% block content %}{{ audit.missing.field }}{% endblock %}',
+                                           encoding="utf-8")
+        options["templates"] = own
+        expected = "audit.html.j2"
+    else:
+        import os
+
+        def die(renderer, conn):
+            os._exit(3)
+
+        monkeypatch.setattr(sitelib, "_ahead_worker", die)
+        expected = "ended unexpectedly"
+    edit(a_claim(kb_copy), r"^verdict: .*$", "verdict: overstated")  # an edit that reaches the audit
+    with pytest.raises(RenderError, match=expected):
+        build(kb_copy, site, jobs=2, **options)
+    assert snapshot(site) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
+
+
 def test_a_template_error_in_a_worker_stops_the_build_and_keeps_the_site(kb_copy, tmp_path, monkeypatch):
     monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
     site = tmp_path / "site"
