@@ -121,6 +121,12 @@ def cache_enabled() -> bool:
     return os.environ.get("KB_CACHE", "1").strip().lower() not in ("0", "no", "off", "false")
 
 
+def user_cache_folder() -> Path:
+    """This user's own cache folder for kb (``$XDG_CACHE_HOME/kb``, else ``~/.cache/kb``): the cache key,
+    and the compiled templates (kb/render.py); never shipped with a knowledge base."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kb"
+
+
 def _cache_key() -> bytes | None:
     """This user's secret key for cache checksums (``~/.cache/kb/cache-key``, mode 0600), made on first use.
 
@@ -129,7 +135,10 @@ def _cache_key() -> bytes | None:
     public fingerprint would be easy to forge. With a keyed checksum only caches written by this user
     are ever unpickled. None (no cache) if the key cannot be read or made.
     """
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kb"
+    try:
+        folder = user_cache_folder()
+    except RuntimeError:  # no home folder: run without a cache
+        return None
     path = folder / "cache-key"
     for _ in range(2):
         try:

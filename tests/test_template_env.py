@@ -45,3 +45,85 @@ def test_dict_lookups_give_what_jinja_gives(both, source, context):
 def test_a_missing_key_is_still_an_error(tmp_path):
     with pytest.raises(jinja2.UndefinedError, match="has no attribute 'name'"):
         make_env([tmp_path]).from_string("{{ d.name }}").render(d={})
+
+
+# -- compiled templates kept between runs ---------------------------------------------------------------
+
+
+@pytest.fixture
+def cached(monkeypatch, tmp_path):
+    """The compiled-template cache switched on (conftest switches kb's caches off), in a tmp user cache."""
+    monkeypatch.delenv("KB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return tmp_path / "user-cache" / "kb" / "templates"
+
+
+def _page(folder, text: str | None = None) -> str:
+    if text is not None:
+        (folder / "page.html.j2").write_text(text, encoding="utf-8")
+    return make_env([folder]).get_template("page.html.j2").render(name="<b>")
+
+
+def test_compiled_templates_are_kept_and_reused(cached, tmp_path, monkeypatch):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    first = _page(folder, "Hallo {{ name }}!")
+    kept = sorted(cached.iterdir())
+    assert first == "Hallo &lt;b&gt;!" and len(kept) == 1
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda self, *a, **k: compiled.append(a) or real(self, *a, **k))
+    assert _page(folder) == first
+    assert compiled == []  # read from the cache, not compiled again
+    assert _page(folder, "Dag {{ name }}.") == "Dag &lt;b&gt;."  # a changed source is compiled again
+    assert len(compiled) == 1
+
+
+def test_a_damaged_or_foreign_compiled_template_is_not_used(cached, tmp_path, monkeypatch):
+    import kb
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    expected = _page(folder, "Hallo {{ name }}!")
+    (kept,) = cached.iterdir()
+    kept.write_bytes(kept.read_bytes()[:20])  # truncated
+    assert _page(folder) == expected
+    monkeypatch.setattr(kb, "__version__", kb.__version__ + ".other")
+    assert _page(folder) == expected
+    assert len(list(cached.iterdir())) == 2  # another kb keeps its own compiled code
+
+
+def test_no_compiled_templates_without_the_cache_or_a_writable_folder(monkeypatch, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("KB_CACHE", "0")
+    assert _page(folder, "Hallo {{ name }}!") == "Hallo &lt;b&gt;!"
+    assert not (tmp_path / "user-cache").exists()
+    monkeypatch.delenv("KB_CACHE")
+    (tmp_path / "user-cache").write_text("a file where the folder should be", encoding="utf-8")
+    assert _page(folder) == "Hallo &lt;b&gt;!"
+
+
+def test_a_site_from_compiled_templates_is_the_same(cached, tmp_path, monkeypatch):
+    import hashlib
+
+    from conftest import copy_repo_kb
+
+    from kb.graph import build_graph
+    from kb.load import load_kb
+    from kb.site import build_site
+
+    root = copy_repo_kb(tmp_path / "kb")
+
+    def site(out, cache: str) -> dict[str, str]:
+        monkeypatch.setenv("KB_CACHE", cache)
+        kb = load_kb(root)
+        build_site(kb, build_graph(kb), out)
+        return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*.html")}
+
+    plain = site(tmp_path / "plain", "0")  # the pages (the manifest records more with the cache on)
+    assert not cached.exists()
+    first = site(tmp_path / "first", "1")
+    assert sorted(cached.iterdir())  # compiled and kept
+    assert plain == first == site(tmp_path / "again", "1")
