@@ -499,7 +499,9 @@ class ImportResult:
 def _existing(references_dir: Path) -> tuple[dict[str, Reference], list[Diagnostic]]:
     existing: dict[str, Reference] = {}
     problems = []
-    for path in sorted(references_dir.glob("*.bib")):
+    from .load import bib_paths
+
+    for path in bib_paths(references_dir.parent):
         _data, refs, diags = parse_bib_file(path, f"references/{path.name}")
         problems += [d for d in diags if d.severity is Severity.ERROR]
         for ref in refs:

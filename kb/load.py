@@ -185,8 +185,13 @@ def _undecodable(rel: str) -> str | None:
         try:
             part.encode("utf-8")
         except UnicodeEncodeError:
-            return "/".join(parts[:n + 1]).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return rel  # not reached: some part holds the surrogate
+            return _shown("/".join(parts[:n + 1]))
+    return _shown(rel)  # not reached: some part holds the surrogate
+
+
+def _shown(rel: str) -> str:
+    """``rel`` printable: bytes that are not UTF-8 (kept by Python as lone surrogates) written as ``\\xNN``."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _name_error(shown: str) -> Diagnostic:
@@ -218,7 +223,7 @@ def _claim_files(scan: Scan, root: Path) -> tuple[list[tuple[str, str, str]], li
         if not name.startswith("claims/"):
             continue
         kind = _claim_file_kind(name, mode)
-        if kind is not None and (bad := _undecodable(name)) is not None:
+        if kind in ("claim", "folder") and "/." not in name and (bad := _undecodable(name)) is not None:
             if bad not in named:  # a folder with such a name: reported once, nothing below it read
                 named.add(bad)
                 skipped.append(_name_error(bad))
@@ -226,7 +231,7 @@ def _claim_files(scan: Scan, root: Path) -> tuple[list[tuple[str, str, str]], li
         if kind == "claim":
             found.append((base + name, name, name.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
         elif kind == "linked-folder":
-            skipped.append(Diagnostic(Severity.WARNING, "symlink-skipped", "symbolic link to a folder is not followed", Location(name),
+            skipped.append(Diagnostic(Severity.WARNING, "symlink-skipped", "symbolic link to a folder is not followed", Location(_shown(name)),
                                       "move the claim files into claims/ instead of linking to them"))
     for name, exc in scan.errors:
         if (name == "claims" or name.startswith("claims/")) and not any(p.startswith(".") for p in name.split("/")[1:]) \
@@ -370,7 +375,7 @@ def _load_references(root_path: Path, other: list[Diagnostic], saves: list | Non
     bibliography = BibliographyData()
     references = {}
     unnamed: list[str] = []
-    paths = _bib_paths(root_path, unnamed)
+    paths = bib_paths(root_path, unnamed)
     other += [_name_error(bad) for bad in unnamed]
     state = _bib_state(root_path, paths)
     bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in paths]
@@ -397,9 +402,9 @@ _REFERENCE_TABLE = "references-by-key.pickle"
 _TABLE_IN_BACKGROUND = 2000
 
 
-def _bib_paths(root_path: Path, unnamed: list[str] | None = None) -> list[Path]:
+def bib_paths(root_path: Path, unnamed: list[str] | None = None) -> list[Path]:
     """references/*.bib, sorted, without files whose name is not valid UTF-8 (``_undecodable``: their
-    shown names are appended to ``unnamed``)."""
+    shown names are appended to ``unnamed``): the BibTeX files every command reads."""
     paths = []
     for path in sorted((root_path / "references").glob("*.bib")):
         bad = _undecodable(path.relative_to(root_path).as_posix())
@@ -462,7 +467,7 @@ def some_references(root: str | os.PathLike, keys: Iterable[str]) -> tuple[dict,
 
     root_path = Path(root)
     keys = sorted(set(keys))
-    state = _bib_state(root_path, _bib_paths(root_path))
+    state = _bib_state(root_path, bib_paths(root_path))
     table = load_value(root_path, _REFERENCE_TABLE, state) if state is not None else None
     if not isinstance(table, dict):
         references, bibliography = _load_references(root_path, [], table=True)

@@ -162,7 +162,9 @@ def find_marks(kb_root: str | Path, notices: list[Notice]) -> list[Mark]:
     if not references_dir.is_dir():  # a mistyped --kb must not report "0 references concerned"
         raise KbError(f"{str(references_dir)!r} does not exist", hint="run kb init DIR first, or pass --kb DIR")
     marks = []
-    for path in sorted(references_dir.glob("*.bib")):
+    from .load import bib_paths
+
+    for path in bib_paths(Path(kb_root)):  # the files the loader reads (not those whose names it reports)
         rel = f"references/{path.name}"
         _data, refs, _problems = parse_bib_file(path, rel)
         for ref in refs:

@@ -1156,7 +1156,7 @@ def _render_all(renderer: _Renderer, jobs: int, progress: Callable[[int, int, st
             if progress:
                 progress(count, total, results[index][0])
     else:
-        results = _render_forked(renderer, jobs, progress, total, skip)
+        results = _render_forked(renderer, jobs, progress, total, skip, ahead)
     if ahead is not None:
         result = ahead.result()
         if skip is not None:
@@ -1172,9 +1172,11 @@ def _start_methods() -> list[str]:
     return multiprocessing.get_all_start_methods()
 
 
-def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: int | None = None) -> list[tuple]:
+def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: int | None = None,
+                   ahead: _AheadPage | None = None) -> list[tuple]:
     """Worker processes take chunks of pages from a shared counter (the slow pages first, so the load
-    evens out) and send their results back; the first error stops the build."""
+    evens out) and send their results back; the first error stops the build, an error of the page
+    made ``ahead`` too."""
     import gc
     import multiprocessing
     import multiprocessing.connection
@@ -1196,11 +1198,15 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: i
             pipes.append(receiver)
             workers.append(worker)
         results: list = [None] * n
-        pending = list(pipes)
+        pending = list(pipes) + ([ahead.conn] if ahead is not None else [])
         last_path = ""
         while pending:
             ready = multiprocessing.connection.wait(pending, timeout=0.1)
             for conn in ready:
+                if ahead is not None and conn is ahead.conn:
+                    pending.remove(conn)
+                    ahead.result()  # kept for _render_all; raises now if the page failed
+                    continue
                 payload = _receive_outcome(conn)
                 pending.remove(conn)
                 for index, result in payload:
@@ -1306,30 +1312,43 @@ class _AheadPage:
 
         context = multiprocessing.get_context("fork")
         self.path = renderer.specs[0].path
+        self._result: tuple | None = None
         receiver, sender = context.Pipe(duplex=False)
-        self.process = context.Process(target=_ahead_worker, args=(renderer, sender), daemon=True)
-        self.process.start()
-        sender.close()
         self.conn = receiver
+        self.process = context.Process(target=_ahead_worker, args=(renderer, sender), daemon=True)
+        try:
+            self.process.start()
+            sender.close()
+        except BaseException:  # interrupted here: no process may outlive the build
+            self.stop()
+            raise
 
     def result(self) -> tuple:
-        """The page's result (as ``_Renderer.page`` gives it), waiting for it; raises what the process raised."""
-        try:
-            return _receive_outcome(self.conn)
-        finally:
-            self.stop()
+        """The page's result (as ``_Renderer.page`` gives it), waiting for it the first time; raises what
+        the process raised."""
+        if self._result is None:
+            try:
+                self._result = _receive_outcome(self.conn)
+            finally:
+                self.stop()
+        return self._result
 
     def stop(self) -> None:
         if self.process.is_alive():
             self.process.kill()
-        self.process.join()
+        if self.process.pid is not None:
+            self.process.join()
         self.conn.close()
+
 
 
 def _ahead_worker(renderer: _Renderer, conn) -> None:
     import gc
 
-    gc.freeze()  # the objects shared with the parent: no collection touches (and so copies) them
+    # Forked while the parent's collector was paused (kb/heap.py), it stays paused here, on purpose:
+    # this process makes one page and ends, reference counting frees what it drops, and a collection
+    # would only walk (and so copy) the objects it shares with the parent.
+    gc.freeze()
     _send_outcome(conn, lambda: renderer.page(0))
 
 

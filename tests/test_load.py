@@ -403,3 +403,18 @@ def test_build_with_a_name_not_utf8_fails_cleanly(mini_kb, run_kb, tmp_path):
     assert "claims/caf\\xe9: error: name is not valid UTF-8" in out + err
     assert "Traceback" not in out + err
     assert not (tmp_path / "site").exists()
+
+
+def test_names_not_utf8_in_hidden_or_linked_folders(mini_kb, tmp_path):
+    """Hidden folders under claims/ are not read, so their names do not matter; a linked folder is not
+    followed and is reported as such, its name written printably."""
+    hidden = _undecodable_name(mini_kb / "claims" / ".verborgen", b"caf\xe9")
+    os.makedirs(hidden)
+    (mini_kb / "claims" / ".verborgen" / "kapot.yaml").write_text("id: [\n", encoding="utf-8")
+    shutil.copy(mini_kb / "claims" / "conclusie.yaml", os.path.join(hidden, "kopie.yaml"))
+    elsewhere = tmp_path / "elders"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, _undecodable_name(mini_kb / "claims", b"l\xefnk"))
+    assert [str(d) for d in load_kb(mini_kb).diagnostics] == [
+        "claims/l\\xefnk: warning: symbolic link to a folder is not followed; move the claim files into claims/ instead of linking "
+        "to them [symlink-skipped]"]

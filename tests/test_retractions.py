@@ -158,3 +158,15 @@ def test_a_wrong_kb_folder_is_an_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"kb: error: {str(tmp_path / 'nope' / 'references')!r} does not exist; run kb init DIR first, or pass --kb DIR\n"
     assert not (tmp_path / "nope").exists()
+
+
+def test_a_bib_file_whose_name_is_not_utf8_is_not_marked(kb_dir):
+    """The loader skips (and reports) such a file; kb retractions must not write into it either."""
+    import os
+    import shutil
+
+    bad = os.fsdecode(os.path.join(os.fsencode(kb_dir / "references"), b"caf\xe9.bib"))
+    shutil.move(kb_dir / "references" / "test.bib", bad)
+    before = Path(bad).read_bytes()
+    assert find_marks(kb_dir, read_notices(CSV)[0]) == []
+    assert Path(bad).read_bytes() == before

@@ -285,6 +285,33 @@ def test_a_failure_of_the_page_made_ahead_stops_the_build_and_keeps_the_site(kb_
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
 
 
+def test_a_failing_page_made_ahead_stops_the_workers_at_once(kb_copy, tmp_path, monkeypatch):
+    """The build does not render every other page before it reports that the audit page failed."""
+    import time
+
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    monkeypatch.setattr(sitelib, "_CHUNK", 1)
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "audit.html.j2").write_text('{% extends "base.html.j2" %}{% block content %}{{ audit.missing.field }}{% endblock %}',
+                                       encoding="utf-8")
+    log = tmp_path / "made"
+    real = sitelib._Renderer.page
+
+    def slow(self, index):
+        time.sleep(0.1)  # every other page is slow: 50 pages, over 2 s on two workers
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(self.specs[index].path + "\n")
+        return real(self, index)
+
+    monkeypatch.setattr(sitelib._Renderer, "page", slow)
+    monkeypatch.setattr(sitelib, "_ahead_worker", lambda renderer, conn: sitelib._send_outcome(conn, lambda: real(renderer, 0)))
+    with pytest.raises(RenderError, match="audit.html.j2"):
+        build(kb_copy, tmp_path / "site", jobs=2, templates=own)
+    made = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    assert len(made) < 40  # of more than 50
+
+
 def test_a_template_error_in_a_worker_stops_the_build_and_keeps_the_site(kb_copy, tmp_path, monkeypatch):
     monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
     site = tmp_path / "site"
