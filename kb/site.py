@@ -1313,15 +1313,14 @@ class _AheadPage:
         context = multiprocessing.get_context("fork")
         self.path = renderer.specs[0].path
         self._result: tuple | None = None
-        receiver, sender = context.Pipe(duplex=False)
-        self.conn = receiver
-        self.process = context.Process(target=_ahead_worker, args=(renderer, sender), daemon=True)
-        try:
-            self.process.start()
-            sender.close()
-        except BaseException:  # interrupted here: no process may outlive the build
-            self.stop()
-            raise
+        self.conn, self._sender = context.Pipe(duplex=False)
+        self.process = context.Process(target=_ahead_worker, args=(renderer, self._sender), daemon=True)
+
+    def start(self) -> None:
+        """Start the process (apart from making the object, so that the caller holds the object, and
+        can ``stop`` it, before any process exists)."""
+        self.process.start()
+        self._sender.close()
 
     def result(self) -> tuple:
         """The page's result (as ``_Renderer.page`` gives it), waiting for it the first time; raises what
@@ -1334,11 +1333,12 @@ class _AheadPage:
         return self._result
 
     def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        if self.process.pid is not None:
+        if self.process.pid is not None:  # started
+            if self.process.is_alive():
+                self.process.kill()
             self.process.join()
         self.conn.close()
+        self._sender.close()
 
 
 
@@ -1415,6 +1415,7 @@ def build_site(
             previous, before = recorded if recorded is not None else (None, None)
             if has_audit and _ahead_worthwhile(kb, jobs):
                 ahead = _AheadPage(_Renderer(env, kb, lang, site, [_audit_spec(kb, graph)], staging, previous, target))
+                ahead.start()
             views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False)
             inputs = _inputs(kb, views)
             only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
