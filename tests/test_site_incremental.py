@@ -417,3 +417,26 @@ def test_a_reference_page_lists_a_bounded_number_of_claims(kb_copy, tmp_path, mo
     orphaned = [link for link in affected if link.orphaned]
     if orphaned:  # the claims a retraction would leave unsupported come first
         assert 'class="breaks"' in rows[:rows.index("</tr>", rows.index("<tbody>"))]
+
+
+def test_the_audit_page_is_compared_by_what_it_shows(kb_copy, tmp_path):
+    """The audit's view model holds every problem, the page a hundred of each kind: its manifest digest is
+    of the page's bytes, so an edit that leaves the page as it was does not write it again."""
+    site = tmp_path / "site"
+    build(kb_copy, site)
+
+    def recorded() -> str:
+        return json.loads((site / MANIFEST).read_text(encoding="utf-8"))["pages"]["audit.html"][0]
+
+    assert recorded() == "=" + hashlib.blake2b((site / "audit.html").read_bytes(), digest_size=16).hexdigest()
+    path = next(p for p in sorted((kb_copy / "claims").glob("*.yaml"))
+                if re.search(r"^verdict: supported$", p.read_text(encoding="utf-8"), flags=re.MULTILINE)
+                and "\nverdict_reason:" in p.read_text(encoding="utf-8"))
+    edit(path, r"^verdict_reason: .*$", 'verdict_reason: "Nieuw."')  # shown on its own pages, not on the audit
+    again = build(kb_copy, site)
+    assert again.incremental and "audit.html" not in again.rendered and f"claims/{path.stem}.html" in again.rendered
+    edit(path, r"^verdict: supported$", "verdict: overstated")
+    again = build(kb_copy, site)
+    assert "audit.html" in again.rendered
+    assert recorded() == "=" + hashlib.blake2b((site / "audit.html").read_bytes(), digest_size=16).hexdigest()
+    same_as_full_build(kb_copy, site, tmp_path)
