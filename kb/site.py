@@ -1356,7 +1356,6 @@ class _AheadPage:
         self._sender.close()
 
 
-
 def _ahead_worker(renderer: _Renderer, conn) -> None:
     import gc
 
