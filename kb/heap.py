@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["paused_collector"]
+__all__ = ["freeze_loaded", "paused_collector"]
 
 
 @contextmanager
@@ -24,3 +24,13 @@ def paused_collector() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def freeze_loaded() -> None:
+    """Keep the collector from walking every object alive now ever again (``gc.freeze``): for what a
+    command loaded and keeps until it ends (kb/cli ``keep``). A loaded knowledge base or its index is
+    hundreds of thousands of objects; without this, each collection set off later, by the imports and
+    the graph a command needs after loading, walks all of them: at 100,000 claims that was 0.5-0.8 s of
+    a 1.5-3 s ``kb why`` or quick ``kb build``. Frozen objects are still freed by reference counting;
+    only reference cycles among them are kept until the process ends."""
+    gc.freeze()

@@ -34,3 +34,24 @@ def test_a_collector_switched_off_before_stays_off():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_what_a_command_loaded_is_out_of_the_collectors_sight(tmp_path):
+    """kb/cli load_checked freezes what it loaded (it lives until the command ends): later collections
+    do not walk the knowledge base again."""
+    import argparse
+
+    from conftest import copy_repo_kb
+
+    from kb.cli._common import load_checked
+
+    root = copy_repo_kb(tmp_path / "kb")
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        kb, _ = load_checked(argparse.Namespace(kb=str(root)))
+        claim = next(iter(kb.claims.values()))
+        assert gc.get_freeze_count() > len(kb.claims)
+        assert not any(claim is o for o in gc.get_objects())  # frozen objects are not in any generation
+    finally:
+        gc.unfreeze()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import ConfigError, Diagnostic, KbError, Severity
+from ..heap import freeze_loaded
 from ..load import load_kb
 from ..model import KnowledgeBase
 from ..output import write_atomic
@@ -51,7 +52,9 @@ def load_checked(args, *, ignore: Iterable[str] = ()) -> tuple[KnowledgeBase, li
     kb = load_kb(args.kb)
     keep(kb)
     ignored = set(ignore)
-    return kb, [d for d in validate(kb) if d.code not in ignored]
+    diagnostics = [d for d in validate(kb) if d.code not in ignored]
+    freeze_loaded()  # it lives until the command ends (keep): see kb/heap.py
+    return kb, diagnostics
 
 
 def load_valid(args) -> KnowledgeBase:
