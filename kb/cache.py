@@ -143,7 +143,7 @@ def _cache_key() -> bytes | None:
     for _ in range(2):
         try:
             key = path.read_bytes()
-            return key if len(key) == 32 else None
+            return key if len(key) == 32 and _own_private_file(path) else None
         except FileNotFoundError:
             pass
         except OSError:
@@ -158,6 +158,18 @@ def _cache_key() -> bytes | None:
         except (OSError, RuntimeError):  # no home folder, read-only: run without a cache
             return None
     return None
+
+
+def _own_private_file(path: Path) -> bool:
+    """Is ``path`` this user's, and readable and writable by nobody else? A key that someone else could
+    have written or read keys nothing (then there is no cache)."""
+    if not hasattr(os, "getuid"):  # no POSIX owners (Windows): the folder's own protection applies
+        return True
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def _digest(raw: bytes) -> bytes:

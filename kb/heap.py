@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["freeze_loaded", "paused_collector"]
+__all__ = ["freeze_loaded", "paused_collector", "thaw_loaded"]
 
 
 @contextmanager
@@ -27,10 +27,26 @@ def paused_collector() -> Iterator[None]:
 
 
 def freeze_loaded() -> None:
-    """Keep the collector from walking every object alive now ever again (``gc.freeze``): for what a
-    command loaded and keeps until it ends (kb/cli ``keep``). A loaded knowledge base or its index is
+    """Keep the collector from walking every object alive now for the rest of the command (``gc.freeze``):
+    for what a command loaded and keeps until it ends (kb/cli ``keep``). A loaded knowledge base or its index is
     hundreds of thousands of objects; without this, each collection set off later, by the imports and
     the graph a command needs after loading, walks all of them: at 100,000 claims that was 0.5-0.8 s of
     a 1.5-3 s ``kb why`` or quick ``kb build``. Frozen objects are still freed by reference counting;
-    only reference cycles among them are kept until the process ends."""
+    only reference cycles among them are kept until ``thaw_loaded`` (the end of ``kb.cli.main``)."""
+    global _FROZEN
     gc.freeze()
+    _FROZEN = True
+
+
+#: Did ``freeze_loaded`` freeze, for ``thaw_loaded`` to undo?
+_FROZEN = False
+
+
+def thaw_loaded() -> None:
+    """Undo ``freeze_loaded`` (``gc.unfreeze``) when the command is over, so that a caller running many
+    commands in one process (tests, scripts) gets the memory of their cycles back; the ``kb`` command
+    itself ends its process right after (kb.cli ``run``)."""
+    global _FROZEN
+    if _FROZEN:
+        gc.unfreeze()
+        _FROZEN = False

@@ -231,6 +231,8 @@ def _claim_files(scan: Scan, root: Path) -> tuple[list[tuple[str, str, str]], li
         if kind == "claim":
             found.append((base + name, name, name.rsplit("/", 1)[-1].rsplit(".", 1)[0]))
         elif kind == "linked-folder":
+            if (bad := _undecodable(name)) is not None and bad != _shown(name):
+                continue  # inside a folder whose name is reported (file-name): nothing there is read anyway
             skipped.append(Diagnostic(Severity.WARNING, "symlink-skipped", "symbolic link to a folder is not followed", Location(_shown(name)),
                                       "move the claim files into claims/ instead of linking to them"))
     for name, exc in scan.errors:

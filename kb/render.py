@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from functools import cache
 from html import escape
 from html.parser import HTMLParser
@@ -105,49 +106,60 @@ class _Environment(jinja2.Environment):
         return super().getattr(obj, attribute)
 
 
-class _BytecodeCache(jinja2.FileSystemBytecodeCache):
-    """Templates compiled to Python code once and kept between runs (Jinja2's own cache, which
-    recompiles a template whose source changed), in this user's cache folder: about 0.2 s of every
-    ``kb build`` was compiling the site's templates again. The key of each template also holds kb's
-    version and the source of this module, which sets how templates are compiled (autoescaping,
-    whitespace), so another kb never reads code compiled for this one. A folder that cannot be written
-    only means compiling again."""
+class _BytecodeCache(jinja2.BytecodeCache):
+    """Templates compiled to Python code once and kept between runs, in this user's cache folder
+    (``<user cache folder>/templates``): about 0.2 s of every ``kb build`` was compiling the site's
+    templates again.
 
-    def __init__(self, directory: str) -> None:
-        super().__init__(directory, "%s.jinja")
+    Compiled code runs when it is loaded, so each file is signed like kb's other cache files
+    (kb/cache.py ``_write_signed``, with this user's secret key): a file someone else put there is never
+    loaded, whatever the folder's permissions. The signed state holds the template's name, path and
+    source checksum and what compiles it (kb's version and this module's source, which set the
+    autoescaping and whitespace rules, Jinja2's version, the Python implementation), so code compiled
+    by another kb, Jinja2 or Python is never used; one file per template (the newest compilation)."""
+
+    def __init__(self, folder: Path, key: bytes) -> None:
         from . import __version__
 
-        self._salt = hashlib.blake2b(__version__.encode() + Path(__file__).read_bytes(), digest_size=16).hexdigest()
+        self.folder, self.key = folder, key
+        self._salt = hashlib.blake2b(b"\0".join((__version__.encode(), Path(__file__).read_bytes(), jinja2.__version__.encode(),
+                                                  sys.implementation.cache_tag.encode())), digest_size=16).hexdigest()
 
-    def get_cache_key(self, name: str, filename: str | None = None) -> str:
-        return super().get_cache_key(f"{self._salt}|{name}", filename)
+    def _state(self, bucket) -> bytes:
+        return hashlib.blake2b(f"{self._salt}\0{bucket.key}\0{bucket.checksum}".encode(), digest_size=32).digest()
 
     def load_bytecode(self, bucket) -> None:
-        try:
-            super().load_bytecode(bucket)
-        except Exception:  # unreadable or damaged (Jinja2 catches only some of the ways): compile again
-            bucket.reset()
+        from .cache import _read_signed
+
+        payload = _read_signed(self.folder / f"{bucket.key}.jinja", self._state(bucket))
+        if payload is not None:
+            try:
+                bucket.bytecode_from_string(bytes(payload))
+            except Exception:  # damaged after all: compile again
+                bucket.reset()
 
     def dump_bytecode(self, bucket) -> None:
-        try:
-            super().dump_bytecode(bucket)
-        except OSError:
-            pass
+        from .cache import _write_signed
+
+        _write_signed(self.folder / f"{bucket.key}.jinja", self._state(bucket), bucket.bytecode_to_string(), self.key)
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """The compiled-template cache (``<user cache folder>/templates``), or None with ``KB_CACHE=0`` or
-    when the folder cannot be made."""
-    from .cache import cache_enabled, user_cache_folder
+    """The compiled-template cache, or None with ``KB_CACHE=0``, without a cache key or when the folder
+    cannot be made."""
+    from .cache import _cache_key, cache_enabled, user_cache_folder
 
     if not cache_enabled():
+        return None
+    key = _cache_key()
+    if key is None:
         return None
     try:
         folder = user_cache_folder() / "templates"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return _BytecodeCache(str(folder))
     except (OSError, RuntimeError):
         return None
+    return _BytecodeCache(folder, key)
 
 
 def make_env(dirs: list[Path]) -> jinja2.Environment:

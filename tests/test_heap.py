@@ -55,3 +55,17 @@ def test_what_a_command_loaded_is_out_of_the_collectors_sight(tmp_path):
         assert not any(claim is o for o in gc.get_objects())  # frozen objects are not in any generation
     finally:
         gc.unfreeze()
+
+
+def test_a_command_run_in_this_process_leaves_nothing_frozen(tmp_path, monkeypatch, capsys):
+    """kb.cli.main freezes what it loaded while it runs and thaws it at the end: a caller running many
+    commands in one process gets the memory of their reference cycles back."""
+    from conftest import copy_repo_kb
+
+    from kb.cli import main
+
+    root = copy_repo_kb(tmp_path / "kb")
+    gc.unfreeze()
+    for _ in range(2):
+        assert main(["--kb", str(root), "check"]) == 0
+        assert gc.get_freeze_count() == 0

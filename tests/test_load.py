@@ -418,3 +418,12 @@ def test_names_not_utf8_in_hidden_or_linked_folders(mini_kb, tmp_path):
     assert [str(d) for d in load_kb(mini_kb).diagnostics] == [
         "claims/l\\xefnk: warning: symbolic link to a folder is not followed; move the claim files into claims/ instead of linking "
         "to them [symlink-skipped]"]
+
+
+def test_a_linked_folder_inside_a_folder_not_utf8_is_not_reported_again(mini_kb, tmp_path):
+    folder = _undecodable_name(mini_kb / "claims", b"caf\xe9")
+    os.mkdir(folder)
+    elsewhere = tmp_path / "elders"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, os.path.join(folder, "link"))
+    assert [(d.code, d.location.path) for d in load_kb(mini_kb).diagnostics] == [("file-name", "claims/caf\\xe9")]

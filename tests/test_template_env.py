@@ -86,11 +86,50 @@ def test_a_damaged_or_foreign_compiled_template_is_not_used(cached, tmp_path, mo
     folder.mkdir()
     expected = _page(folder, "Hallo {{ name }}!")
     (kept,) = cached.iterdir()
-    kept.write_bytes(kept.read_bytes()[:20])  # truncated
-    assert _page(folder) == expected
-    monkeypatch.setattr(kb, "__version__", kb.__version__ + ".other")
-    assert _page(folder) == expected
-    assert len(list(cached.iterdir())) == 2  # another kb keeps its own compiled code
+    good = kept.read_bytes()
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda self, *a, **k: compiled.append(a) or real(self, *a, **k))
+    kept.write_bytes(good[:40])  # truncated
+    assert _page(folder) == expected and len(compiled) == 1
+    monkeypatch.setattr(kb, "__version__", kb.__version__ + ".other")  # another kb: its own compilation
+    assert _page(folder) == expected and len(compiled) == 2
+    monkeypatch.setattr(jinja2, "__version__", jinja2.__version__ + ".other")  # another Jinja2 compiler
+    assert _page(folder) == expected and len(compiled) == 3
+    assert len(list(cached.iterdir())) == 1  # one file per template: the newest compilation
+
+
+def test_compiled_code_someone_else_wrote_is_never_run(cached, tmp_path, monkeypatch):
+    """Loading compiled code runs it: a file planted in the folder (which someone else may be able to
+    write) is not loaded unless it is signed with this user's cache key."""
+    import marshal
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    _page(folder, "Hallo {{ name }}!")
+    (kept,) = cached.iterdir()
+    marker = tmp_path / "ran"
+    planted = compile(f"open({str(marker)!r}, 'w').close()", "planted", "exec")
+    kept.write_bytes(kept.read_bytes()[:100] + marshal.dumps(planted))  # the signature no longer matches
+    assert _page(folder) == "Hallo &lt;b&gt;!"
+    assert not marker.exists()
+
+
+def test_a_cache_key_others_can_read_or_write_keys_nothing(cached, tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    _page(folder, "Hallo {{ name }}!")
+    key = tmp_path / "user-cache" / "kb" / "cache-key"
+    key.chmod(0o644)
+    from kb.cache import _cache_key
+
+    assert _cache_key() is None
+    for kept in cached.iterdir():
+        kept.unlink()
+    assert _page(folder) == "Hallo &lt;b&gt;!"
+    assert list(cached.iterdir()) == []  # no key, no compiled-template cache
+    key.chmod(0o600)
+    assert _cache_key() is not None
 
 
 def test_no_compiled_templates_without_the_cache_or_a_writable_folder(monkeypatch, tmp_path):

@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return 70
     finally:
         from ..cache import wait_writers
+        from ..heap import thaw_loaded
 
         try:
             wait_writers()  # cache files still being written in the background (kb/cache.py): all written before the command returns
         except KeyboardInterrupt:  # interrupted again while waiting: the writer finishes its atomic write on its own
             pass
+        thaw_loaded()  # what the command froze (kb/heap.py) is ordinary memory again for a caller in this process
