@@ -1475,6 +1475,14 @@ def build_site(
                       incremental=previous is not None)
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Does the file at ``path`` hold exactly ``data`` (False when it cannot be read)?"""
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
 def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: dict[str, bytes], previous: dict[str, list],
                      manifest: str, *, all_pages: bool = True) -> None:
     """Move the pages rendered into ``staging`` into the site, remove the pages that are gone (when
@@ -1486,11 +1494,7 @@ def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: 
             (target / path).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / path, target / path)
     for name, data in assets.items():
-        try:
-            same = (target / name).read_bytes() == data
-        except OSError:
-            same = False
-        if not same:
+        if not _holds(target / name, data):
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
             os.replace(staging / name, target / name)

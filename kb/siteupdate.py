@@ -243,16 +243,10 @@ def _all_there(target: Path, pages: dict[str, list]) -> bool:
 
 def _assets_there(env, target: Path) -> bool:
     """Is every asset (style sheet, script, icon) in the site as the templates' search path has it?"""
-    from .site import ASSETS
     from .render import read_asset
+    from .site import ASSETS, _holds
 
-    for name in ASSETS:
-        try:
-            if (target / name).read_bytes() != read_asset(env, name).encode("utf-8"):
-                return False
-        except OSError:
-            return False
-    return True
+    return all(_holds(target / name, read_asset(env, name).encode("utf-8")) for name in ASSETS)
 
 
 def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict[str, Any], previous: dict[str, list],
@@ -292,7 +286,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
                     pages.pop(path, None)
                 else:
                     pages[path] = [digest, size]
-            new = _manifest_text(fingerprint, pages, json.dumps({"claims": plan.rows, "rest": rest}, separators=(",", ":")), site, audit)
+            new = _manifest_text(fingerprint, pages, _compact({"claims": plan.rows, "rest": rest}), site, audit)
         if new != text or any(r[3] for r in results):
             _update_in_place(target, staging, results, {}, previous, new, all_pages=False)
         else:
