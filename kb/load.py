@@ -352,13 +352,10 @@ def _load_articles(root_path: Path, other: list[Diagnostic], saves: list | None 
     articles = {}
     articles_dir = root_path / "articles"
     if articles_dir.is_dir():
-        article_files = []
-        for p in sorted(articles_dir.glob("*.md")):
-            rel = p.relative_to(root_path).as_posix()
-            if (bad := _undecodable(rel)) is not None:
-                other.append(_name_error(bad))
-            else:
-                article_files.append((str(p), rel, p.stem))
+        unnamed: list[str] = []
+        paths = _input_files(root_path, "articles", "*.md", unnamed)
+        other += [_name_error(bad) for bad in unnamed]
+        article_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in paths]
         for rel, article, problems in start_loading(root_path, "articles", article_files, _load_article_file, max_bytes=MAX_BIB_BYTES).results(later=saves):
             other += problems
             if article is not None:
@@ -405,10 +402,15 @@ _TABLE_IN_BACKGROUND = 2000
 
 
 def bib_paths(root_path: Path, unnamed: list[str] | None = None) -> list[Path]:
-    """references/*.bib, sorted, without files whose name is not valid UTF-8 (``_undecodable``: their
-    shown names are appended to ``unnamed``): the BibTeX files every command reads."""
+    """references/*.bib as ``_input_files`` gives them: the BibTeX files every command reads."""
+    return _input_files(root_path, "references", "*.bib", unnamed)
+
+
+def _input_files(root_path: Path, folder: str, pattern: str, unnamed: list[str] | None = None) -> list[Path]:
+    """``folder/pattern`` under the knowledge base, sorted, without files whose name is not valid UTF-8
+    (``_undecodable``: their shown names are appended to ``unnamed``)."""
     paths = []
-    for path in sorted((root_path / "references").glob("*.bib")):
+    for path in sorted((root_path / folder).glob(pattern)):
         bad = _undecodable(path.relative_to(root_path).as_posix())
         if bad is None:
             paths.append(path)
