@@ -206,7 +206,12 @@ def _render(entry, key: str, style: str, backend: str, label: str = "") -> tuple
             raise
         except Exception as exc:  # a style bug or odd data must not take the whole page down
             return "", f"cannot format: {exc}"
-        return formatted.text.render(_backend(BACKENDS[backend])), None
+        text = formatted.text.render(_backend(BACKENDS[backend]))
+        if backend == "html":  # pybtex does not escape URLs: kept sanitized, in memory and on disk, so no page does it again
+            from .render import sanitize_html
+
+            text = str(sanitize_html(text))
+        return text, None
 
 
 def _shown(key: str, result: tuple[str, str | None]) -> tuple[str, str | None]:
@@ -218,8 +223,9 @@ def _shown(key: str, result: tuple[str, str | None]) -> tuple[str, str | None]:
 
 def format_reference(kb: KnowledgeBase, key: str, style: str | None = None, backend: str = "text") -> tuple[str, str | None]:
     """Formatted bibliography text for ``key``. Returns (text, problem); on a problem the text is a
-    visible placeholder such as "[geneen2017: missing author in geneen2017]". Shares its in-memory
-    cache with ``format_references`` (call that first to format many entries at once)."""
+    visible placeholder such as "[geneen2017: missing author in geneen2017]". With ``backend="html"``
+    the text is sanitized HTML (kb.render.sanitize_html) and a placeholder is plain text. Shares its
+    in-memory cache with ``format_references`` (call that first to format many entries at once)."""
     style = style or kb.config.style
     get_style(style)  # unknown style: ConfigError now, not a placeholder per entry
     entry = kb.bibliography.entries.get(key) if kb.bibliography is not None else None
@@ -233,8 +239,8 @@ def format_reference(kb: KnowledgeBase, key: str, style: str | None = None, back
 
 # -- many entries: a disk cache per entry content, and two worker processes -------------------------
 
-#: Bump when what is stored on disk changes meaning.
-DISK_FORMAT = 1
+#: Bump when what is stored on disk changes meaning (2: HTML results are sanitized).
+DISK_FORMAT = 2
 #: More entries than this to format (and 2+ cores): use worker processes.
 PARALLEL_MIN_ENTRIES = 500
 #: Worker processes formatting entries in parallel.

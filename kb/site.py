@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from markupsafe import Markup
+
 from .article import STRAIGHT_QUOTES, normalize_text
 from .cite import format_reference
 from .errors import ExportError, RenderError
@@ -301,8 +303,8 @@ class _Views:
 
     def citation_html(self, key: str):
         if key not in self._cite_cache:
-            text, problem = format_reference(self.kb, key, self.style, "html")
-            self._cite_cache[key] = (sanitize_html(text), problem)
+            text, problem = format_reference(self.kb, key, self.style, "html")  # sanitized HTML (kb/cite.py); a problem: plain text
+            self._cite_cache[key] = (Markup(text) if problem is None else sanitize_html(text), problem)
         return self._cite_cache[key]
 
     def ref_brief(self, key: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pybtex.richtext import Text
 from kb import cite
 from kb.bib import parse_bib_file, parse_bib_text
 from kb.model import Config, KnowledgeBase
+from kb.render import sanitize_html
 
 TESTS = Path(__file__).resolve().parent
 CASE = TESTS / "cases" / "styles"
@@ -279,8 +280,9 @@ def test_names_formatted_once_per_style_equal_pybtexs_own(tmp_path):
             for key in ("a", "b", "a"):
                 for backend in ("text", "latex", "html"):
                     expected = plain_pybtex.format_entry(key, bib.entries[key]).text.render_as(backend)
-                    if not abbreviate:
-                        assert cite.format_reference(kb, key, name, backend) == (expected, None)
+                    if not abbreviate:  # HTML as kb keeps it: sanitized (kb.render.sanitize_html: "&nbsp;" is read as the character)
+                        kept = str(sanitize_html(expected)) if backend == "html" else expected
+                        assert cite.format_reference(kb, key, name, backend) == (kept, None)
                     memo = find_plugin("pybtex.style.formatting", name)(abbreviate_names=abbreviate)
                     cite._format_names_once(memo)
                     assert memo.format_entry(key, bib.entries[key]).text.render_as(backend) == expected

@@ -30,7 +30,7 @@ from kb.render import doi_url, pubmed_url, safe_url, sanitize_html
 from kb.site import _paragraph_tokens, anchor_claims, build_site, reference_filename
 from kb.yamlsafe import parse_yaml
 
-from conftest import REAL_ENTRIES, make_kb
+from conftest import REAL_ENTRIES, copy_repo_kb, make_kb
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -756,6 +756,34 @@ def test_sanitize_html_keeps_formatting_and_drops_everything_active():
     clean = str(sanitize_html(dirty))
     assert clean == ('<em>Title</em> bad <a href="https://doi.org/10.1/abc" rel="noopener noreferrer">good</a>'
                      '<span class="bibtex-protected">P</span>&lt;b&gt;')
+
+
+@pytest.mark.parametrize("dirty", [
+    '<em>Title</em> <a href="javascript:alert(1)">bad</a> <a href="https://doi.org/10.1/a&amp;b?x=1&y=2" onclick="x()">good</a>',
+    'line<br>break<br/>twice<br />', '&lt;script&gt;alert(1)&lt;/script&gt; &amp;amp; "quotes" \'single\'',
+    '<span class="bibtex-protected">P</span><span class="other">Q</span><i><b>nested</i></b>', '<a>no link</a><a href="https://x.example/">open',
+    '<script>alert(1)</script><style>p{}</style>kept &#60;b&#62;',
+])
+def test_sanitizing_sanitized_html_changes_nothing(dirty):
+    """kb.cite stores citations sanitized and the site takes them as they are; a template may still
+    pass them through ``sanitize_html`` (handouts do): both must give the same page."""
+    once = str(sanitize_html(dirty))
+    assert str(sanitize_html(once)) == once
+    assert "<script" not in once and "javascript:" not in once
+
+
+def test_html_citations_are_formatted_sanitized(tmp_path):
+    """What ``format_reference(..., "html")`` gives, and keeps on disk, is already what the sanitizer makes
+    of it: a URL pybtex does not escape cannot make markup on any page."""
+    from kb.cite import format_reference, format_references
+
+    kb = load_kb(copy_repo_kb(tmp_path / "kb"))
+    key = next(iter(kb.references))
+    entry = kb.bibliography.entries[key]
+    entry.fields["url"] = 'https://example.org/"><script>alert(1)</script>'
+    text, problem = format_reference(kb, key, kb.config.style, "html")
+    assert problem is None and "<script" not in text and text == str(sanitize_html(text))
+    assert format_references(kb, [key], kb.config.style, "html")[key] == (text, None)
 
 
 def test_the_real_knowledge_base_builds(tmp_path, capsys):
