@@ -65,6 +65,7 @@ __all__ = [
     "impact",
     "node_id",
     "ref_keys",
+    "remember_stats",
     "single_source_claims",
     "stats",
     "supporting_refs",
@@ -624,6 +625,16 @@ def stats(kb: KnowledgeBase, g: nx.DiGraph, *, as_of: int | None = None) -> Stat
     """Coverage figures. ``as_of``: the year reference ages are counted from (default: this year)."""
     as_of = as_of or date.today().year
     return _stats(g, as_of)
+
+
+def remember_stats(g: nx.DiGraph, figures: Stats) -> None:
+    """Let ``stats`` answer for ``g`` with ``figures``: what it answered for the same graph in a forked
+    copy of this process (kb/site.py: the process making the audit page sends them for the home page).
+    Figures this process already has are kept."""
+    memo = _MEMO.get(g)
+    if memo is None:
+        memo = _MEMO[g] = {}
+    memo.setdefault(("_stats", figures.as_of), figures)
 
 
 @_memoised

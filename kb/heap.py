@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["freeze_loaded", "paused_collector", "thaw_loaded"]
+__all__ = ["freeze_loaded", "loaded_frozen", "paused_collector", "thaw_loaded"]
 
 
 @contextmanager
@@ -40,6 +40,12 @@ def freeze_loaded() -> None:
 
 #: Did ``freeze_loaded`` freeze, for ``thaw_loaded`` to undo?
 _FROZEN = False
+
+
+def loaded_frozen() -> bool:
+    """Has ``freeze_loaded`` frozen, and ``thaw_loaded`` not yet thawed? Then what is made until the
+    command ends may be frozen too (kb/site.py, before forking page workers), and thawed with it."""
+    return _FROZEN
 
 
 def thaw_loaded() -> None:

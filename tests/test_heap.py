@@ -69,3 +69,40 @@ def test_a_command_run_in_this_process_leaves_nothing_frozen(tmp_path, monkeypat
     for _ in range(2):
         assert main(["--kb", str(root), "check"]) == 0
         assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("in_command", [False, True])
+def test_page_workers_leave_the_collector_as_they_found_it(tmp_path, monkeypatch, in_command):
+    """Building with page workers freezes the heap they share. Called by a command that froze what it
+    loaded, it leaves that to the command's thaw (unfreezing now would set off a collection of
+    everything: seconds at 100,000 claims); called on its own, it unfreezes when the workers are done."""
+    from conftest import copy_repo_kb
+
+    import kb.heap as heap
+    import kb.site as sitelib
+    from kb.graph import build_graph
+    from kb.load import load_kb
+
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    kb = load_kb(copy_repo_kb(tmp_path / "kb"))
+    graph = build_graph(kb)
+    calls = []
+    real_freeze, real_unfreeze = gc.freeze, gc.unfreeze
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze") or real_freeze())
+    monkeypatch.setattr(gc, "unfreeze", lambda: calls.append("unfreeze") or real_unfreeze())
+    real_unfreeze()
+    try:
+        if in_command:
+            heap.freeze_loaded()
+        calls.clear()
+        sitelib.build_site(kb, graph, tmp_path / "site", jobs=2)
+        assert (tmp_path / "site" / "index.html").is_file()
+        if in_command:
+            assert calls == ["freeze"] and heap.loaded_frozen() and gc.get_freeze_count() > 0  # left to the command
+            heap.thaw_loaded()
+        else:
+            assert calls == ["freeze", "unfreeze"]
+        assert gc.get_freeze_count() == 0
+    finally:
+        heap.thaw_loaded()
+        real_unfreeze()
