@@ -512,9 +512,13 @@ def effective_support(g: nx.DiGraph, *, without: str | None = None) -> dict[str,
 
 
 def _support(g: nx.DiGraph, cid: str, without: str | None = None, *, inherited: bool = True) -> frozenset[str]:
-    """Keys of the references supporting claim node ``cid``: directly, and with ``inherited`` through derived_from."""
-    if without is None and inherited:
-        return _full_support(g, cid)
+    """Keys of the references supporting claim node ``cid``: directly, and with ``inherited`` through derived_from.
+    ``without``: as if that reference were retracted. Inherited, that is the claim's full support less
+    that key (the walk ``_support_of`` would make finds the same references but that one), taken from the
+    memo: ``impact`` asks it for every claim resting on a reference (tens of thousands for a popular one)."""
+    if inherited:
+        full = _full_support(g, cid)
+        return full - {without} if without is not None and without in full else full
     return _support_of(g, cid, without, inherited)
 
 
@@ -575,7 +579,7 @@ def impact(g: nx.DiGraph, ref_key: str) -> Impact:
     records = []
     for cid, chain in via.items():  # only these claims can lose support: compute it for them alone
         before, after = _support(g, cid), _support(g, cid, without=ref_key)
-        edge = g.edges[origin[cid], rid]
+        edge = g._succ[origin[cid]][rid]
         records.append(ImpactLink(claim=_strip(cid), via=chain, relation=edge["relation"], certainty=edge["certainty"],
                                   orphaned=bool(before) and not after, remaining=tuple(sorted(after))))
     records.sort(key=lambda r: (len(r.via) > 0, r.claim))

@@ -509,3 +509,24 @@ def test_claim_certainties_say_what_why_says(source, g, tmp_path):
     expected = {cid: why(g, cid).certainty for cid in claim_ids(g)}
     assert got == expected
     assert len(set(expected.values())) >= 2  # more than one certainty, so a mix-up would show
+
+
+@pytest.mark.parametrize("source", ["fixture", "repository", "generated"])
+def test_support_without_a_reference_is_the_walk_without_it(source, g, tmp_path):
+    """``impact`` asks each claim's support as if the reference were retracted; taken from the memo (the
+    full support less that key), it must be what walking the claim's derivations without it finds."""
+    from conftest import copy_repo_kb, generated_kb
+
+    from kb.graph import _support, _support_of, node_id, ref_keys
+
+    if source != "fixture":
+        root = copy_repo_kb(tmp_path / "repo") if source == "repository" else generated_kb(tmp_path / "gen", claims=300, refs=60, seed=4)
+        g = build_graph(load_kb(root))
+    orphans = 0
+    for key in ref_keys(g):
+        for cid in claim_ids(g):
+            node = node_id("claim", cid)
+            walked = _support_of(g, node, key, True)
+            assert _support(g, node, key) == walked, (cid, key)
+            orphans += bool(_support(g, node)) and not walked
+    assert orphans  # some claim loses all its support with some reference: the case that matters
