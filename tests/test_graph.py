@@ -530,3 +530,28 @@ def test_support_without_a_reference_is_the_walk_without_it(source, g, tmp_path)
             assert _support(g, node, key) == walked, (cid, key)
             orphans += bool(_support(g, node)) and not walked
     assert orphans  # some claim loses all its support with some reference: the case that matters
+
+
+@pytest.mark.parametrize("source", ["fixture", "repository", "generated"])
+def test_the_graph_is_what_networkx_add_node_and_add_edge_make(source, g, tmp_path):
+    """build_graph fills networkx's adjacency dicts itself: the graph must be the one networkx's own
+    add_node/add_edge make from the same nodes and edges, in the same order, each edge's attributes one
+    dict shared by both directions."""
+    import networkx as nx
+
+    from conftest import copy_repo_kb, generated_kb
+
+    if source != "fixture":
+        root = copy_repo_kb(tmp_path / "repo") if source == "repository" else generated_kb(tmp_path / "gen", claims=300, refs=60, seed=4)
+        g = build_graph(load_kb(root))
+    made = nx.DiGraph(**g.graph)
+    for node, attrs in g.nodes(data=True):
+        made.add_node(node, **attrs)
+    for u, v, attrs in g.edges(data=True):
+        made.add_edge(u, v, **attrs)
+    assert g.graph == made.graph and list(g._node.items()) == list(made._node.items())
+    for adjacency, expected in ((g._succ, made._succ), (g._pred, made._pred)):
+        assert list(adjacency) == list(expected)
+        assert all(list(adjacency[n].items()) == list(expected[n].items()) for n in expected)
+    assert all(g._pred[v][u] is data for u in g._succ for v, data in g._succ[u].items())
+    assert g._adj is g._succ and g.number_of_edges() == made.number_of_edges() > 0
