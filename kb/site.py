@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator
 
 from markupsafe import Markup
 
-from .article import STRAIGHT_QUOTES, normalize_text
+from .article import normalize_text, straighten_quotes
 from .cite import format_reference
 from .errors import ExportError, RenderError
 from .heap import loaded_frozen, paused_collector
@@ -81,7 +81,6 @@ class Anchor:
 
 
 _RUN = re.compile(r"\S+")
-_QUOTES = str.maketrans(STRAIGHT_QUOTES)
 
 
 def _normalized_runs(text: str) -> tuple[str, list[int] | None, list[int] | None]:
@@ -89,7 +88,7 @@ def _normalized_runs(text: str) -> tuple[str, list[int] | None, list[int] | None
     normalised text and in ``text`` (enough to map any non-space character back); None and None when
     the text has no space to fold, so that every index maps to itself."""
     if " ".join(text.split()) == text:
-        return text.translate(_QUOTES), None, None
+        return straighten_quotes(text), None, None
     parts: list[str] = []
     starts: list[int] = []
     origins: list[int] = []
@@ -103,7 +102,7 @@ def _normalized_runs(text: str) -> tuple[str, list[int] | None, list[int] | None
         run = match.group()
         parts.append(run)
         length += len(run)
-    return "".join(parts).translate(_QUOTES), starts, origins
+    return straighten_quotes("".join(parts)), starts, origins
 
 
 def _original_index(starts: list[int] | None, origins: list[int] | None, position: int) -> int:
