@@ -212,8 +212,10 @@ def _read_signed(path: Path, expected: bytes) -> memoryview | None:
 
 
 def _write_signed(path: Path, expected: bytes, payload: bytes, key: bytes) -> None:
-    """Write ``payload`` for state ``expected``, checksummed with this user's ``key``; never fails."""
-    from .output import write_atomic
+    """Write ``payload`` for state ``expected``, checksummed with this user's ``key``; never fails. The
+    first write of a process into a folder also removes what writes killed half-way left there
+    (kb.output ``remove_stale_temps``)."""
+    from .output import remove_stale_temps, write_atomic
 
     checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
     try:
@@ -221,9 +223,16 @@ def _write_signed(path: Path, expected: bytes, payload: bytes, key: bytes) -> No
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ".gitignore").write_text("# kb's cache: safe to delete at any time\n*\n", encoding="utf-8")
+        elif str(folder) not in _SWEPT:
+            _SWEPT.add(str(folder))
+            remove_stale_temps(folder)
         write_atomic(path, b"".join((_MAGIC, expected, checksum, payload)))
     except Exception:  # a read-only knowledge base, a full disk: the cache is optional
         pass
+
+
+#: Folders ``_write_signed`` has swept of stale temporary files in this process.
+_SWEPT: set[str] = set()
 
 
 def read_blocks(path: Path, expected: bytes) -> tuple[dict[str, Entry], list[tuple[bytes, list[str]]]] | None:

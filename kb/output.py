@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import ExportError, KbError
 
-__all__ = ["read_user_text", "replace_tree", "write_atomic"]
+__all__ = ["STALE_TEMP_SECONDS", "read_user_text", "remove_stale_temps", "replace_tree", "write_atomic"]
 
 
 def read_user_text(path: str | os.PathLike, *, shown: str, what: str = "file") -> str:
@@ -78,6 +78,34 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = Tr
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+#: A temporary file ``write_atomic`` left behind (its process was killed while writing) is removed by
+#: ``remove_stale_temps`` once it is older than this, in seconds; a younger one may be a write going on.
+STALE_TEMP_SECONDS = 3600
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Remove from ``folder`` the temporary files of ``write_atomic`` (``.<name>.<random>.tmp``) older than
+    STALE_TEMP_SECONDS; returns how many. Never fails (a folder that cannot be listed: 0)."""
+    import time
+
+    removed = 0
+    limit = time.time() - STALE_TEMP_SECONDS
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3 and entry.is_file(follow_symlinks=False):
+                    try:
+                        if entry.stat(follow_symlinks=False).st_mtime < limit:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except OSError:
+                        pass
+    except OSError:
+        pass
+    return removed
 
 
 def replace_tree(staging: Path, target: Path) -> None:

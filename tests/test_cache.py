@@ -351,3 +351,29 @@ def test_a_failing_background_writer_leaves_the_parent_alone(tmp_path):
     cache.write_in_background([save])
     assert cache.wait_writers() == [1]  # the writer failed on its own; the parent goes on (the cache is optional)
     assert not cache._WRITERS
+
+
+def test_temporary_files_left_by_killed_writes_are_removed(tmp_path, monkeypatch):
+    """A process killed while writing a cache file leaves its temporary file (kb.output.write_atomic);
+    the next process writing into that folder removes those older than an hour, and nothing else."""
+    import os
+    import time
+
+    from kb import cache
+    from kb.output import STALE_TEMP_SECONDS
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    past = time.time() - STALE_TEMP_SECONDS - 60
+    left = folder / ".claims.pickle.k3j_x9.tmp"
+    going_on = folder / ".claims.pickle.q8w_e2.tmp"
+    kept = [folder / ".gitignore", folder / "notes.tmp", folder / ".x.tmp"]
+    for path in (left, going_on, *kept):
+        path.write_bytes(b"x")
+    for path in (left, *kept):
+        os.utime(path, (past, past))
+    monkeypatch.setattr(cache, "_SWEPT", set())
+    cache._write_signed(folder / "index.pickle", b"s" * 32, b"payload", b"k" * 32)
+    assert not left.exists()
+    assert going_on.exists() and all(path.exists() for path in kept)
+    assert (folder / "index.pickle").exists()
