@@ -134,3 +134,25 @@ def test_two_files_with_one_id_leave_the_answer_to_the_whole_load(generated):
     kb = load_kb(generated)
     assert session_of(kb).update is not None  # only a claim file was added: loaded lazily from the index
     assert focus(kb, claims=[source.stem]) is kb
+
+
+def test_a_part_too_big_to_read_file_by_file_is_left_to_the_whole_load(generated, monkeypatch, capsys):
+    """Reading claim files one by one costs several times what loading a claim from the cache does: a
+    reference most of the knowledge base rests on is answered by the whole knowledge base, a small part
+    still by its own files, and ``kb impact`` prints the same either way."""
+    import kb.load as loadlib
+
+    kb = lazy(generated)
+    sizes = {key: len(focus(kb, refs=[key]).claims) for key in kb.references}
+    big, small = max(sizes, key=sizes.get), min(sizes, key=sizes.get)
+    assert sizes[small] < sizes[big]
+    assert main(["--kb", str(generated), "impact", big]) == 0
+    printed = capsys.readouterr().out
+    monkeypatch.setattr(loadlib, "FOCUS_MAX_CLAIMS", sizes[small])
+    monkeypatch.setattr(loadlib, "FOCUS_MAX_SHARE", 10 ** 9)
+    kb = lazy(generated)
+    assert focus(kb, refs=[big]) is kb
+    part = focus(kb, refs=[small])
+    assert part is not kb and len(part.claims) == sizes[small]
+    assert main(["--kb", str(generated), "impact", big]) == 0
+    assert capsys.readouterr().out == printed and printed.count("\n") > 3
