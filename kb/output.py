@@ -81,8 +81,9 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = Tr
 
 
 #: A temporary file ``write_atomic`` left behind (its process was killed while writing) is removed by
-#: ``remove_stale_temps`` once it is older than this, in seconds; a younger one may be a write going on.
-STALE_TEMP_SECONDS = 3600
+#: ``remove_stale_temps`` once it is older than this, in seconds: a younger one may be a write going on,
+#: and a day leaves room for a file server whose clock is behind this machine's.
+STALE_TEMP_SECONDS = 24 * 3600
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> int:

@@ -1217,6 +1217,8 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: i
         gc.collect()
     _trim_heap()  # workers start as copies of this process: give back what loading freed first
     gc.freeze()
+    global _BUILDER
+    _BUILDER = os.getpid()
     try:
         for _ in range(jobs):
             receiver, sender = context.Pipe(duplex=False)
@@ -1292,6 +1294,8 @@ def _work_order(specs: list[_Spec], skip: int | None = None, only: set[str] | No
 
 
 def _worker(renderer: _Renderer, next_chunk, done, conn, skip: int | None = None) -> None:
+    _end_with_parent()
+
     def work() -> list[tuple]:
         out = []
         order, n_slow = _work_order(renderer.specs, skip, renderer.only)
@@ -1367,6 +1371,8 @@ class _AheadPage:
     def start(self) -> None:
         """Start the process (apart from making the object, so that the caller holds the object, and
         can ``stop`` it, before any process exists)."""
+        global _BUILDER
+        _BUILDER = os.getpid()
         self.process.start()
         for sender in self._senders:
             sender.close()
@@ -1406,7 +1412,12 @@ class _AheadPage:
 
 def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None)) -> None:
     import gc
+    import signal
 
+    _end_with_parent()
+    # Ctrl-C reaches the whole process group: the parent reports it and stops this process
+    # (``_AheadPage.stop``); this one says nothing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Forked while the parent's collector was paused (kb/heap.py), it stays paused here, on purpose:
     # this process makes one page and ends, reference counting frees what it drops, and a collection
     # would only walk (and so copy) the objects it shares with the parent.
@@ -1414,15 +1425,41 @@ def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None)) -> Non
     compute, shared_conn = share
     sending = _send_aside(shared_conn, compute) if compute is not None else None
     _send_outcome(conn, lambda: renderer.page(0))
-    if sending is not None:
-        sending.join()  # until the parent has read them, or stops this process (``_AheadPage.stop``)
+    # until the parent has read the figures or stops this process; no longer once the parent is gone
+    while sending is not None and sending.is_alive() and os.getppid() == _BUILDER:
+        sending.join(0.5)
+
+
+#: The process that forks page workers and the audit page's process (set just before it forks them):
+#: a child whose parent is no longer this process was left behind by a build killed from outside.
+_BUILDER = 0
+
+
+def _end_with_parent() -> None:
+    """In a forked child of a build: have the system end it when the build's process dies (Linux:
+    ``PR_SET_PDEATHSIG``), and end now if that already happened, so that a build killed from outside
+    (SIGKILL, SIGTERM, the out-of-memory killer) leaves no process behind blocked on a pipe nobody
+    reads, holding the command's output open. Elsewhere the callers' own checks of ``os.getppid()``
+    are all there is."""
+    import signal
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+    if _BUILDER and os.getppid() != _BUILDER:
+        os._exit(1)
 
 
 def _send_aside(conn, compute: Callable[[], Any]):
     """Send what ``compute`` returns on ``conn`` from a thread of its own (returned), so that this process
     goes on at once: the figures are bigger than a pipe holds, and the parent reads them only when it is
-    ready for them. Nothing is sent when ``compute`` fails (the page computes it again and reports why);
-    the parent closing its end ends the thread."""
+    ready for them. Nothing is sent when ``compute`` fails (the page computes it again and reports why).
+    The thread ends when the parent has read them; ``_ahead_worker`` stops waiting for it when the parent
+    is gone (the pipe's other end stays open in this process and in the page workers, so writing into
+    it would not fail)."""
     import pickle
     import threading
 

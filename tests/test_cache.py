@@ -355,7 +355,7 @@ def test_a_failing_background_writer_leaves_the_parent_alone(tmp_path):
 
 def test_temporary_files_left_by_killed_writes_are_removed(tmp_path, monkeypatch):
     """A process killed while writing a cache file leaves its temporary file (kb.output.write_atomic);
-    the next process writing into that folder removes those older than an hour, and nothing else."""
+    the next process writing into that folder removes those older than a day, and nothing else."""
     import os
     import time
 

@@ -772,18 +772,28 @@ def test_sanitizing_sanitized_html_changes_nothing(dirty):
     assert "<script" not in once and "javascript:" not in once
 
 
-def test_html_citations_are_formatted_sanitized(tmp_path):
-    """What ``format_reference(..., "html")`` gives, and keeps on disk, is already what the sanitizer makes
-    of it: a URL pybtex does not escape cannot make markup on any page."""
-    from kb.cite import format_reference, format_references
+def test_html_citations_are_formatted_sanitized(tmp_path, monkeypatch):
+    """What ``format_reference(..., "html")`` gives, and what the disk cache keeps and gives back, is
+    already what the sanitizer makes of it: a URL pybtex does not escape cannot make markup on any page."""
+    from kb import cite
 
-    kb = load_kb(copy_repo_kb(tmp_path / "kb"))
-    key = next(iter(kb.references))
-    entry = kb.bibliography.entries[key]
-    entry.fields["url"] = 'https://example.org/"><script>alert(1)</script>'
-    text, problem = format_reference(kb, key, kb.config.style, "html")
-    assert problem is None and "<script" not in text and text == str(sanitize_html(text))
-    assert format_references(kb, [key], kb.config.style, "html")[key] == (text, None)
+    monkeypatch.setenv("KB_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    root = copy_repo_kb(tmp_path / "kb")
+
+    def loaded():
+        kb = load_kb(root)
+        key = next(iter(kb.references))
+        kb.bibliography.entries[key].fields["doi"] = '10.1/x"><script>alert(1)</script>'  # pybtex puts it in a link as it is
+        return kb, key
+
+    kb, key = loaded()
+    text, problem = cite.format_references(kb, list(kb.references), kb.config.style, "html")[key]  # formatted and kept on disk
+    assert problem is None and "doi:10.1/x" in text and "<script" not in text and text == str(sanitize_html(text))
+    assert cite.format_reference(kb, key, kb.config.style, "html") == (text, None)
+    kb, key = loaded()  # nothing in memory: only the disk cache can answer
+    monkeypatch.setattr(cite, "_render", lambda *args, **kwargs: ("", "formatted again instead of read from disk"))
+    assert cite.format_references(kb, [key], kb.config.style, "html")[key] == (text, None)
 
 
 def test_the_real_knowledge_base_builds(tmp_path, capsys):

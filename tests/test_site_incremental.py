@@ -315,6 +315,81 @@ def test_the_audit_process_does_not_wait_for_its_figures_to_be_read(kb_copy, tmp
         ahead.stop()
 
 
+_ORPHAN_SCRIPT = """
+import os, sys, time
+import kb.site as sitelib
+
+class Spec:
+    path = "audit.html"
+
+class Renderer:
+    specs = [Spec()]
+    def page(self, index):
+        return ("audit.html", "digest", 1, True)
+
+ahead = sitelib._AheadPage(Renderer(), share=lambda: "figures " * 200_000)  # 1.6 MB: more than a pipe holds
+ahead.start()
+print(ahead.process.pid, flush=True)
+time.sleep(float(sys.argv[1]))
+os._exit(0)  # the build dies without stopping it: killed, out of memory
+"""
+
+
+@pytest.mark.parametrize("after", [0.0, 1.0])
+def test_the_audit_process_ends_when_the_build_is_killed(tmp_path, after):
+    """A build killed from outside must not leave its audit process behind, blocked on sending figures
+    nobody reads and holding the command's output open (``$(kb build)`` would never return)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(sitelib.__file__).resolve().parent.parent)}
+    build = subprocess.Popen([sys.executable, str(script), str(after)], stdout=subprocess.PIPE, text=True, env=env)
+    pid = int(build.stdout.readline())
+    build.wait(timeout=60)
+
+    def gone() -> bool:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                return handle.read().rsplit(")", 1)[-1].split()[0] == "Z"  # ended, not yet reaped by its new parent
+        except OSError:
+            return True
+
+    deadline = time.monotonic() + 10
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not gone():
+        os.kill(pid, 9)
+        raise AssertionError("the audit process outlived the build by 10 s")
+    assert build.stdout.read() == ""  # and nothing holds the build's output open any more
+
+
+def test_ctrl_c_is_left_to_the_build_not_the_audit_process(kb_copy, tmp_path, capfd):
+    """Ctrl-C reaches the whole process group; the audit page's process ignores it (the build reports
+    the interruption and stops that process), so it prints no traceback of its own, whatever it is doing."""
+    import os
+    import signal
+    import time
+
+    kb = load_kb(kb_copy)
+    graph = build_graph(kb)
+    env = sitelib.make_env(sitelib.template_dirs(kb.root, None))
+    renderer = sitelib._Renderer(env, kb, "nl", sitelib.site_info(kb, True), [sitelib._audit_spec(kb, graph)], tmp_path / "out", None,
+                                 tmp_path / "site")
+    ahead = sitelib._AheadPage(renderer, share=lambda: time.sleep(1.5) or "figures")
+    ahead.start()
+    try:
+        time.sleep(0.5)
+        os.kill(ahead.process.pid, signal.SIGINT)  # while it computes the figures
+        assert ahead.result()[0] == "audit.html"
+    finally:
+        ahead.stop()
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_the_home_page_uses_the_figures_the_audit_process_sent(kb_copy, tmp_path, monkeypatch):
     """The page workers take the coverage figures the audit page's process computed instead of computing
     them again (seconds at 100,000 claims): a build shows what ``_AheadPage.shared`` handed over."""
