@@ -379,10 +379,19 @@ def test_ctrl_c_is_left_to_the_build_not_the_audit_process(kb_copy, tmp_path, ca
     env = sitelib.make_env(sitelib.template_dirs(kb.root, None))
     renderer = sitelib._Renderer(env, kb, "nl", sitelib.site_info(kb, True), [sitelib._audit_spec(kb, graph)], tmp_path / "out", None,
                                  tmp_path / "site")
-    ahead = sitelib._AheadPage(renderer, share=lambda: time.sleep(1.5) or "figures")
+    started = tmp_path / "computing"
+
+    def figures():
+        started.write_text("now", encoding="utf-8")
+        time.sleep(1.5)
+        return "figures"
+
+    ahead = sitelib._AheadPage(renderer, share=figures)
     ahead.start()
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         os.kill(ahead.process.pid, signal.SIGINT)  # while it computes the figures
         assert ahead.result()[0] == "audit.html"
     finally:
