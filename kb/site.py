@@ -1217,13 +1217,11 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: i
         gc.collect()
     _trim_heap()  # workers start as copies of this process: give back what loading freed first
     gc.freeze()
-    global _BUILDER
-    _BUILDER = os.getpid()
     try:
         for _ in range(jobs):
             receiver, sender = context.Pipe(duplex=False)
             worker = context.Process(target=_worker, args=(renderer, next_chunk, done, sender, skip), daemon=True)
-            worker.start()
+            _start_child(worker)
             sender.close()
             pipes.append(receiver)
             workers.append(worker)
@@ -1371,9 +1369,7 @@ class _AheadPage:
     def start(self) -> None:
         """Start the process (apart from making the object, so that the caller holds the object, and
         can ``stop`` it, before any process exists)."""
-        global _BUILDER
-        _BUILDER = os.getpid()
-        self.process.start()
+        _start_child(self.process)
         for sender in self._senders:
             sender.close()
 
@@ -1430,9 +1426,17 @@ def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None)) -> Non
         sending.join(0.5)
 
 
-#: The process that forks page workers and the audit page's process (set just before it forks them):
-#: a child whose parent is no longer this process was left behind by a build killed from outside.
+#: The process that forks page workers and the audit page's process (``_start_child``): a child whose
+#: parent is no longer this process was left behind by a build killed from outside.
 _BUILDER = 0
+
+
+def _start_child(process) -> None:
+    """Start a forked child of the build (a page worker, the audit page's process), which then knows its
+    builder (``_end_with_parent``)."""
+    global _BUILDER
+    _BUILDER = os.getpid()
+    process.start()
 
 
 def _end_with_parent() -> None:
