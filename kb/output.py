@@ -40,6 +40,10 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
+#: ``write_atomic`` writes into ``.<name>.<random><_TEMP_SUFFIX>`` next to the file, then renames it.
+_TEMP_SUFFIX = ".tmp"
+
+
 def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = True) -> None:
     """Write ``data`` to ``path`` atomically: readers see the old file or the new one, never half of one.
 
@@ -58,7 +62,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = Tr
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         mode = target.stat().st_mode & 0o7777 if target.exists() else _default_mode()
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -86,8 +90,13 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = Tr
 STALE_TEMP_SECONDS = 24 * 3600
 
 
+def _is_temp_name(name: str) -> bool:
+    """Could ``name`` be one of ``write_atomic``'s temporary files?"""
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX) and name.count(".") >= 3
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Remove from ``folder`` the temporary files of ``write_atomic`` (``.<name>.<random>.tmp``) older than
+    """Remove from ``folder`` the temporary files of ``write_atomic`` (``_is_temp_name``) older than
     STALE_TEMP_SECONDS; returns how many. Never fails (a folder that cannot be listed: 0)."""
     import time
 
@@ -96,8 +105,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
-                name = entry.name
-                if name.startswith(".") and name.endswith(".tmp") and name.count(".") >= 3 and entry.is_file(follow_symlinks=False):
+                if _is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
                     try:
                         if entry.stat(follow_symlinks=False).st_mtime < limit:
                             os.unlink(entry.path)
