@@ -269,6 +269,15 @@ def test_the_audit_page_is_made_ahead_in_a_process_of_its_own(kb_copy, tmp_path,
     assert snapshot(tmp_path / "site") == snapshot(tmp_path / "single")
 
 
+def audit_renderer(root: Path, tmp_path: Path):
+    """(knowledge base, graph, a renderer of its audit page alone): what ``_AheadPage`` is given."""
+    kb = load_kb(root)
+    graph = build_graph(kb)
+    env = sitelib.make_env(sitelib.template_dirs(kb.root, None))
+    site = sitelib.site_info(kb, True)
+    return kb, graph, sitelib._Renderer(env, kb, "nl", site, [sitelib._audit_spec(kb, graph)], tmp_path / "out", None, tmp_path / "site")
+
+
 def test_the_process_making_the_audit_page_sends_its_coverage_figures(kb_copy, tmp_path):
     """The audit page starts with the coverage figures; the process making it sends them as soon as it
     has them, the same figures this process would compute."""
@@ -276,11 +285,7 @@ def test_the_process_making_the_audit_page_sends_its_coverage_figures(kb_copy, t
 
     from kb import graph as graphlib
 
-    kb = load_kb(kb_copy)
-    graph = build_graph(kb)
-    env = sitelib.make_env(sitelib.template_dirs(kb.root, None))
-    renderer = sitelib._Renderer(env, kb, "nl", sitelib.site_info(kb, True), [sitelib._audit_spec(kb, graph)], tmp_path / "out", None,
-                                 tmp_path / "site")
+    kb, graph, renderer = audit_renderer(kb_copy, tmp_path)
     ahead = sitelib._AheadPage(renderer, share=lambda: graphlib.stats(kb, graph))
     assert graph not in graphlib._MEMO or not any(key[0] == "_stats" for key in graphlib._MEMO[graph])  # not computed here
     ahead.start()
@@ -299,11 +304,7 @@ def test_the_process_making_the_audit_page_sends_its_coverage_figures(kb_copy, t
 def test_the_audit_process_does_not_wait_for_its_figures_to_be_read(kb_copy, tmp_path):
     """Figures bigger than a pipe holds (as at 100,000 claims) do not hold the audit page up until this
     process reads them: the page comes first here, and the figures can still be read after it."""
-    kb = load_kb(kb_copy)
-    graph = build_graph(kb)
-    env = sitelib.make_env(sitelib.template_dirs(kb.root, None))
-    renderer = sitelib._Renderer(env, kb, "nl", sitelib.site_info(kb, True), [sitelib._audit_spec(kb, graph)], tmp_path / "out", None,
-                                 tmp_path / "site")
+    _, _, renderer = audit_renderer(kb_copy, tmp_path)
     big = "figures " * 1_000_000  # 8 MB; a pipe holds 64 KB
     ahead = sitelib._AheadPage(renderer, share=lambda: big)
     ahead.start()
@@ -374,11 +375,7 @@ def test_ctrl_c_is_left_to_the_build_not_the_audit_process(kb_copy, tmp_path, ca
     import signal
     import time
 
-    kb = load_kb(kb_copy)
-    graph = build_graph(kb)
-    env = sitelib.make_env(sitelib.template_dirs(kb.root, None))
-    renderer = sitelib._Renderer(env, kb, "nl", sitelib.site_info(kb, True), [sitelib._audit_spec(kb, graph)], tmp_path / "out", None,
-                                 tmp_path / "site")
+    _, _, renderer = audit_renderer(kb_copy, tmp_path)
     started = tmp_path / "computing"
 
     def figures():
