@@ -812,7 +812,7 @@ def _alive(pid: int) -> bool:
 
 #: The record of the last build, kept in the site folder (see ``build_site``).
 MANIFEST = ".kb-site.json"
-_MANIFEST_FORMAT = 3
+_MANIFEST_FORMAT = 4
 #: Changed claim files up to which a build looks only at the pages that can show them (``_affected_pages``):
 #: this many or 1 % of the claims, whichever is more; beyond that it makes every page's view model and compares digests.
 _FEW_CHANGES = 200
@@ -992,6 +992,13 @@ def claim_facets() -> Callable[[Claim], str]:
     return facet
 
 
+def claim_place(claim: Claim) -> str:
+    """A digest of what places a claim in its article's text (its article, section and Dutch text: what
+    ``anchor_claims`` reads). An edit that leaves it as it was cannot move the claim in reading order."""
+    return hashlib.blake2b("\x00".join((claim.article, claim.section, claim.text.nl)).encode("utf-8", "surrogatepass"),
+                           digest_size=8).hexdigest()
+
+
 def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
     """What the next build compares to find the claims that changed, or None when it cannot be known
     cheaply (no cache: ``KB_CACHE=0``; a folder that could not be listed; a non-claim file changed
@@ -999,8 +1006,8 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
 
     ``claims``: per claim, in reading order, [id, size and modification time of its file (as the
     load's walk saw them; -1 for a file changed too recently to trust, or saved again since the walk),
-    article, cited references, derived_from, the file's path, ``claim_facets``]: the file says whether
-    the claim changed, the rest which other pages showed it.
+    article, cited references, derived_from, the file's path, ``claim_facets``, ``claim_place``]: the
+    file says whether the claim changed, the rest which other pages showed it.
     ``rest``: a digest of the size and modification time of every other input file (kb.yaml,
     articles, BibTeX)."""
     from .cache import session_of
@@ -1018,15 +1025,17 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
         rel = claim.location.path
         seen = files.get(rel, (-1, -1))
         _, cites, derived = claim_record(claim)
-        rows.append([cid, seen[0], _stat_now(root + rel, seen), claim.article, list(cites), list(derived), rel, facet(claim)])
+        rows.append([cid, seen[0], _stat_now(root + rel, seen), claim.article, list(cites), list(derived), rel, facet(claim),
+                     claim_place(claim)])
     return {"claims": rows, "rest": rest}
 
 
 def _manifest_row(row) -> bool:
     """Is ``row`` shaped as ``_inputs`` writes a claim's row (a manifest edited by hand may not be)?"""
-    return (isinstance(row, list) and len(row) == 8 and isinstance(row[0], str) and isinstance(row[1], int)
+    return (isinstance(row, list) and len(row) == 9 and isinstance(row[0], str) and isinstance(row[1], int)
             and isinstance(row[2], int) and isinstance(row[3], str) and isinstance(row[4], list) and isinstance(row[5], list)
-            and all(isinstance(x, str) for x in row[4] + row[5]) and isinstance(row[6], str) and isinstance(row[7], str))
+            and all(isinstance(x, str) for x in row[4] + row[5]) and isinstance(row[6], str) and isinstance(row[7], str)
+            and isinstance(row[8], str))
 
 
 def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before: dict | None, now: dict | None) -> set[str] | None:
@@ -1042,8 +1051,11 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
     says what would remain of each summary); the claims index, the home page and the audit; the
     references index when c's sources changed or c is new or gone (it counts citing claims). So: the
     changed claims with their old and new derived_from targets, the claims that named them before
-    (a claim that is gone has no "summarised by" list any more), and all the claims of their articles
-    (a margin: anchoring is per claim today), then everything those lead down to, then everything
+    (a claim that is gone has no "summarised by" list any more), and, when a changed claim is new, gone
+    or placed otherwise in its article's text (``claim_place``: article, section, Dutch text), all the
+    claims of its articles (a margin: anchoring is per claim today; an edit of a verdict, status, kind,
+    source or link keeps the claim where it was and needs none: at 100,000 claims the margin brought
+    in the pages of popular references, seconds of work), then everything those lead down to, then everything
     that leads up to that; their neighbours in reading order; the articles and references of all of
     them. tests/test_site_affected.py compares the result with a full build after every kind of
     edit. Every page outside the set keeps its digest; a file missing or of another size is made
@@ -1062,14 +1074,18 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
         return None
     claims = kb.claims
     articles: set[str] = set()
+    moved: set[str] = set()  # the articles of claims new, gone or placed otherwise
     seeds = set(changed)
     for cid in changed:
-        for row in (old.get(cid), new.get(cid)):
+        old_row, new_row = old.get(cid), new.get(cid)
+        for row in (old_row, new_row):
             if row is not None:
                 articles.add(row[3])
                 seeds.update(row[5])
+                if old_row is None or new_row is None or old_row[8] != new_row[8]:
+                    moved.add(row[3])
     seeds.update(row[0] for row in before["claims"] if not changed.isdisjoint(row[5]))  # they named one that may be gone now
-    for article in articles:
+    for article in moved:
         seeds.update(claim.id for claim in views.claims_of.get(article, ()))
     down = reachable(seeds, lambda cid: views.derived_by.get(cid, ()))
     affected = reachable(down, lambda cid: claims[cid].derived_from if cid in claims else ())

@@ -217,6 +217,32 @@ def test_one_edit_looks_at_few_pages_and_builds_the_full_site(generated, tmp_pat
     assert_same_as_full_build(generated, site, tmp_path)
 
 
+@pytest.mark.parametrize("moves", [False, True], ids=["verdict", "text"])
+def test_every_claim_of_the_article_is_looked_at_only_when_a_claim_may_have_moved(generated, tmp_path, decided, moves):
+    """An edit of a claim's Dutch text may move it in its article's reading order: the pages of all the
+    article's claims are looked at (a margin). An edit of its verdict leaves it in place: not them."""
+    site = tmp_path / "site"
+    build(generated, site)
+    texts = _texts(generated)
+    path = next(p for p in claims_with(generated, "verdict: supported") if "conclusie" not in p.stem)
+    article = texts[path][0]
+    if moves:
+        other = next(q for q in texts if q != path and texts[q][0] == article and texts[q][1] == texts[path][1])
+        rewrite(path, r'^  nl: ".*"$', texts[other][2])
+    else:
+        rewrite(path, r"^verdict: supported$", "verdict: overstated")
+    build(generated, site)
+    looked_at = decided[-1]
+    assert looked_at is not None
+    article_pages = {f"claims/{p.stem}.html" for p in texts if texts[p][0] == article}
+    assert len(article_pages) > 5
+    if moves:
+        assert article_pages <= looked_at
+    else:
+        assert f"claims/{path.stem}.html" in looked_at and not article_pages <= looked_at
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
 def test_a_source_change_reaches_the_references_of_claims_summarised_alongside(generated, tmp_path, decided):
     """Claim b and claim a (in another article) are both summarised by s. A new source for b changes what
     would remain of s if a's reference were retracted: a's reference page (its impact list) must change."""
