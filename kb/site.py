@@ -1078,11 +1078,12 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
     seeds = set(changed)
     for cid in changed:
         old_row, new_row = old.get(cid), new.get(cid)
+        placed_otherwise = old_row is None or new_row is None or old_row[8] != new_row[8]
         for row in (old_row, new_row):
             if row is not None:
                 articles.add(row[3])
                 seeds.update(row[5])
-                if old_row is None or new_row is None or old_row[8] != new_row[8]:
+                if placed_otherwise:
                     moved.add(row[3])
     seeds.update(row[0] for row in before["claims"] if not changed.isdisjoint(row[5]))  # they named one that may be gone now
     for article in moved:
