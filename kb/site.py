@@ -1183,7 +1183,7 @@ def _cores() -> int:
 
 def _render_all(renderer: _Renderer, jobs: int, progress: Callable[[int, int, str], None] | None, total: int,
                 ahead: _AheadPage | None = None) -> list[tuple]:
-    """Every page through ``renderer``, in ``jobs`` forked worker processes (one process: in this one);
+    """Every page through ``renderer``, in ``jobs`` processes (this one and ``jobs - 1`` forked workers; one: in this one alone);
     the page ``ahead`` makes (if any) is taken from it. Returns the page results in page order."""
     n = len(renderer.specs)
     skip = next((i for i, spec in enumerate(renderer.specs) if spec.path == ahead.path), None) if ahead is not None else None
@@ -1212,9 +1212,10 @@ def _start_methods() -> list[str]:
 
 def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: int | None = None,
                    ahead: _AheadPage | None = None) -> list[tuple]:
-    """Worker processes take chunks of pages from a shared counter (the slow pages first, so the load
-    evens out) and send their results back; the first error stops the build, an error of the page
-    made ``ahead`` too."""
+    """This process and ``jobs - 1`` forked workers take chunks of pages from a shared counter (the slow
+    pages first, so the load evens out); the workers send their results back; the first error stops the
+    build, an error of the page made ``ahead`` too. The parent makes pages too rather than wait: each
+    worker costs a copy of every page of the parent's memory it touches (kb/heap.py)."""
     import gc
     import multiprocessing
     import multiprocessing.connection
@@ -1235,7 +1236,7 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: i
     _trim_heap()  # workers start as copies of this process: give back what loading freed first
     gc.freeze()
     try:
-        for _ in range(jobs):
+        for _ in range(jobs - 1):  # and this process makes pages too
             receiver, sender = context.Pipe(duplex=False)
             worker = context.Process(target=_worker, args=(renderer, next_chunk, done, sender, skip), daemon=True)
             _start_child(worker)
@@ -1245,20 +1246,25 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: i
         results: list = [None] * n
         pending = list(pipes) + ([ahead.conn] if ahead is not None else [])
         last_path = ""
-        while pending:
-            ready = multiprocessing.connection.wait(pending, timeout=0.1)
-            for conn in ready:
+
+        def collect(timeout: float) -> None:
+            """Take what the workers and the page made ahead have sent (raising the first error), and show progress."""
+            nonlocal last_path
+            for conn in multiprocessing.connection.wait(pending, timeout=timeout) if pending else ():
+                pending.remove(conn)
                 if ahead is not None and conn is ahead.conn:
-                    pending.remove(conn)
                     ahead.result()  # kept for _render_all; raises now if the page failed
                     continue
-                payload = _receive_outcome(conn)
-                pending.remove(conn)
-                for index, result in payload:
+                for index, result in _receive_outcome(conn):
                     results[index] = result
                     last_path = result[0]
             if progress and done.value:
                 progress(min(done.value, n), total, last_path or renderer.specs[min(done.value, n) - 1].path)
+
+        for index, result in _take_chunks(renderer, next_chunk, done, skip, between=lambda: collect(0)):
+            results[index] = result
+        while pending:
+            collect(0.1)
         for worker in workers:
             worker.join()
         return results
@@ -1310,24 +1316,30 @@ def _work_order(specs: list[_Spec], skip: int | None = None, only: set[str] | No
 
 def _worker(renderer: _Renderer, next_chunk, done, conn, skip: int | None = None) -> None:
     _end_with_parent()
+    _send_outcome(conn, lambda: _take_chunks(renderer, next_chunk, done, skip))
 
-    def work() -> list[tuple]:
-        out = []
-        order, n_slow = _work_order(renderer.specs, skip, renderer.only)
-        n = len(order)
-        while True:
-            with next_chunk.get_lock():
-                start = next_chunk.value
-                size = 1 if start < n_slow else _CHUNK  # the pages taken first one at a time (``_work_order``)
-                next_chunk.value = start + size
-            if start >= n:
-                break
-            for index in order[start:start + size]:
-                out.append((index, renderer.page(index)))
-                done.value += 1  # approximate across workers; only for the progress bar
-        return out
 
-    _send_outcome(conn, work)
+def _take_chunks(renderer: _Renderer, next_chunk, done, skip: int | None = None,
+                 between: Callable[[], None] | None = None) -> list[tuple]:
+    """Make pages, a chunk at a time from the shared counter, until none are left: the loop of every
+    page worker and of the build's own process (``_render_forked``), which calls ``between`` after each
+    chunk. Returns (page index, ``_Renderer.page`` result) pairs."""
+    out = []
+    order, n_slow = _work_order(renderer.specs, skip, renderer.only)
+    n = len(order)
+    while True:
+        with next_chunk.get_lock():
+            start = next_chunk.value
+            size = 1 if start < n_slow else _CHUNK  # the pages taken first one at a time (``_work_order``)
+            next_chunk.value = start + size
+        if start >= n:
+            break
+        for index in order[start:start + size]:
+            out.append((index, renderer.page(index)))
+            done.value += 1  # approximate across workers; only for the progress bar
+        if between is not None:
+            between()
+    return out
 
 
 def _send_outcome(conn, work: Callable[[], Any]) -> None:

@@ -216,6 +216,32 @@ def test_the_slow_pages_go_to_different_workers(kb_copy, tmp_path, monkeypatch):
     assert made_by["index.html"] != made_by["audit.html"] != str(os.getpid())
 
 
+def test_the_build_process_makes_pages_too_beside_jobs_minus_one_workers(kb_copy, tmp_path, monkeypatch):
+    """Waiting while two workers render would cost a second copy of the parent's memory (page faults)."""
+    import os
+
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+    monkeypatch.setattr(sitelib, "_CHUNK", 2)
+    log = tmp_path / "made-by"
+    real = sitelib._Renderer.page
+
+    def page(self, index):
+        if self.specs[index].path != "audit.html":  # made ahead, in a process of its own
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write(f"{os.getpid()}\n")
+            import time
+
+            time.sleep(0.01)  # so that no process takes every chunk before the other starts
+        return real(self, index)
+
+    monkeypatch.setattr(sitelib._Renderer, "page", page)
+    build(kb_copy, tmp_path / "site", jobs=2)
+    makers = log.read_text(encoding="utf-8").split()
+    assert str(os.getpid()) in makers
+    assert len(set(makers)) == 2
+    assert snapshot(tmp_path / "site") == snapshot(build(kb_copy, tmp_path / "single", jobs=1).target)
+
+
 def test_in_an_incremental_build_the_workers_take_the_pages_to_make_first():
     """The pages a change can reach come before the ones only looked at, one at a time, a reference page
     (its impact list: a second at 100,000 claims) before the others, so no worker ends with a long one."""

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--style", help="citation style for the bibliographies (default: the knowledge base's; see kb render --help)")
     p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name (before <kb>/templates)")
     p.add_argument("-j", "--jobs", type=_jobs, metavar="N",
-                   help="worker processes that render pages (default: one per core; used for sites of 2,000 pages or more; "
+                   help="processes that render pages: kb's own and N-1 forked workers (default: one per core; used for sites of 2,000 pages or more; "
                         "with more than one, the audit page of a big site gets a process of its own besides)")
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only errors")
     p.set_defaults(handler=cmd_build)
