@@ -1140,16 +1140,18 @@ class _LazyAttributes:
         return getattr(data, name)
 
 
-def lazy_kb(root: Path, summary: dict, loader: Callable[[Path], Any], *, claims: tuple | None = None, diagnostics: tuple | None = None):
+def lazy_kb(root: Path, summary: dict, loader: Callable[..., Any], *, claims: tuple | None = None, diagnostics: tuple | None = None,
+            scan: Scan | None = None):
     """A KnowledgeBase with the keys and load diagnostics of ``summary`` whose values come from one full
-    ``loader(root)`` on first use (the same files, so the same keys)."""
+    ``loader(root, scan=scan)`` on first use. ``scan``: the walk the keys were found by, so that the
+    full load reads the same files (and does not walk the folders again: 0.4 s at 100,000 claims)."""
     from .model import Config, KnowledgeBase
 
     full: dict = {}
 
     def real():
         if "kb" not in full:
-            full["kb"] = loader(root)
+            full["kb"] = loader(root) if scan is None else loader(root, scan=scan)
         return full["kb"]
 
     return KnowledgeBase(
@@ -1221,7 +1223,7 @@ def remember_kb(root: str | os.PathLike, loader: Callable[..., Any], update: Cal
     journal = read_journal(root_path)
     summary = summary_of(journal, root_path)
     if digest is not None and summary is not None and summary.get("digest") == digest:
-        kb = lazy_kb(root_path, summary, loader)
+        kb = lazy_kb(root_path, summary, loader, scan=scan)
         _register(kb, Session(root_path, scan, result=[decode(t) for t in summary["result"]]))
         return kb
     if update is not None and not scan.errors and summary is not None:

@@ -730,7 +730,7 @@ def _load_changes(root: Path, scan: Scan, index) -> tuple[KnowledgeBase, Change]
     for problems in dup_diags.values():
         encoded += problems
     diagnostics = tuple(sorted(map(decode_diagnostic, encoded), key=lambda d: d.sort_key))
-    return lazy_kb(root, summary, _load_kb, claims=change.claims, diagnostics=diagnostics), change
+    return lazy_kb(root, summary, _load_kb, claims=change.claims, diagnostics=diagnostics, scan=scan), change
 
 
 def full_index(kb: KnowledgeBase, session, validated: dict) -> None:
