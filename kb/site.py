@@ -884,7 +884,20 @@ def _read_manifest_data(target: Path, text: str | None = None) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT or not isinstance(data.get("pages"), dict):
         return None
+    if not all(map(_page_entry, data["pages"].items())):
+        return None  # edited by hand, or not written by kb: never act on it (a build removes pages it lists)
     return data
+
+
+def _page_entry(item: tuple[Any, Any]) -> bool:
+    """Is ``item`` a page of the manifest as kb writes it: a path inside the site (relative, "/"
+    between names, none of them empty, "." or "..") and [digest, size]? A build removes the pages of
+    the last build it did not make again, so a path from a manifest is only used once it is one that
+    cannot reach outside the site (tests/test_site_incremental.py)."""
+    path, value = item
+    return (type(path) is str and type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is int
+            and path[:1] != "/" and "\\" not in path and "\0" not in path
+            and all(part not in ("", ".", "..") for part in path.split("/")))
 
 
 def _read_manifest(target: Path, fingerprint: str, data: dict | None = None) -> tuple[dict[str, list], dict | None] | None:

@@ -147,6 +147,33 @@ def test_a_changed_style_template_or_manifest_means_a_full_build(kb_copy, tmp_pa
     assert not build(kb_copy, site, style="apa", templates=own).incremental
 
 
+@pytest.mark.parametrize("entry", [
+    ("../outside.txt", ["0" * 32, 9]),
+    ("{outside}", ["0" * 32, 9]),  # an absolute path
+    ("claims/../../outside.txt", ["0" * 32, 9]),
+    ("claims/a-page.html", ["abc"]),
+    ("claims/a-page.html", 5),
+    ("claims/a-page.html", [None, 9]),
+])
+def test_a_manifest_not_as_kb_writes_it_is_not_acted_on(kb_copy, tmp_path, entry):
+    """A build removes the pages of the last build it did not make again: a path from a manifest
+    edited by hand (or made elsewhere) must never reach outside the site, and an odd entry must not
+    end in a traceback. Such a manifest counts as none: the next build is a full one."""
+    site = tmp_path / "site"
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not kb's", encoding="utf-8")
+    build(kb_copy, site)
+    manifest = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    path, value = entry
+    manifest["pages"][path.format(outside=outside)] = value
+    (site / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    edit(a_claim(kb_copy), r"^verdict: .*$", "verdict: overstated")
+    result = build(kb_copy, site)
+    assert not result.incremental
+    assert outside.read_text(encoding="utf-8") == "not kb's"
+    same_as_full_build(kb_copy, site, tmp_path)
+
+
 def test_a_build_interrupted_while_moving_pages_leaves_whole_pages_and_a_full_build_next(kb_copy, tmp_path, monkeypatch):
     site = tmp_path / "site"
     build(kb_copy, site)
