@@ -1340,11 +1340,19 @@ def _take_chunks(renderer: _Renderer, next_chunk, done, skip: int | None = None,
     out = []
     order, n_slow = _work_order(renderer.specs, skip, renderer.only)
     n = len(order)
+    lock = next_chunk.get_lock()
     while True:
-        with next_chunk.get_lock():
+        if between is None:
+            lock.acquire()
+        else:  # a worker killed while it held the lock (the out-of-memory killer) would leave this process waiting for ever
+            while not lock.acquire(timeout=0.2):
+                between()  # raises when a worker ended without sending its pages
+        try:
             start = next_chunk.value
             size = 1 if start < n_slow else _CHUNK  # the pages taken first one at a time (``_work_order``)
             next_chunk.value = start + size
+        finally:
+            lock.release()
         if start >= n:
             break
         for index in order[start:start + size]:

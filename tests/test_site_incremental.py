@@ -269,6 +269,45 @@ def test_the_build_process_makes_pages_too_beside_jobs_minus_one_workers(kb_copy
     assert snapshot(tmp_path / "site") == snapshot(build(kb_copy, tmp_path / "single", jobs=1).target)
 
 
+def test_a_worker_killed_while_it_holds_the_page_counter_stops_the_build(kb_copy, tmp_path, monkeypatch):
+    """The build's own process takes pages from the same counter as the workers: a worker killed while
+    it held the counter's lock (the out-of-memory killer) must end the build with an error, not leave
+    it waiting for the lock for ever."""
+    import os
+    import signal
+
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", 0)
+
+    def dying_worker(renderer, next_chunk, done, conn, skip=None):
+        next_chunk.get_lock().acquire()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    real_take = sitelib._take_chunks
+
+    def late_take(*args, **options):
+        import time
+
+        time.sleep(0.5)  # the worker takes the lock first
+        return real_take(*args, **options)
+
+    def too_long(signum, frame):
+        raise TimeoutError("the build waited for the lock of a dead worker")
+
+    monkeypatch.setattr(sitelib, "_worker", dying_worker)
+    monkeypatch.setattr(sitelib, "_take_chunks", late_take)
+    site = tmp_path / "site"
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(20)
+    try:
+        with pytest.raises(RenderError, match="ended unexpectedly"):
+            build(kb_copy, site, jobs=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not site.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == []
+
+
 def test_in_an_incremental_build_the_workers_take_the_pages_to_make_first():
     """The pages a change can reach come before the ones only looked at, one at a time, a reference page
     (its impact list: a second at 100,000 claims) before the others, so no worker ends with a long one."""
