@@ -128,6 +128,25 @@ def test_a_lazy_load_used_whole_reads_the_files_its_walk_listed(root, monkeypatc
     assert _snapshot(again) == expected
 
 
+@pytest.mark.parametrize("change", ["claim removed", "BibTeX file added", "article added"])
+def test_files_removed_or_added_before_a_lazy_load_is_used_stop_it_with_an_error(root, change):
+    """Between the walk and the first use of a lazily loaded knowledge base (seconds at 100,000 claims)
+    someone saves: a clear error (run again), not a KeyError further on, nor files nobody validated."""
+    from kb.errors import LoadError
+
+    warm(root)
+    again = load_kb(root)
+    assert type(again.claims).__name__ == "_Lazy"
+    if change == "claim removed":
+        next((root / "claims").glob("*.yaml")).unlink()
+    elif change == "BibTeX file added":
+        (root / "references" / "zz-added.bib").write_text("@article{zzadded2020, title={Added}, year={2020}}\n", encoding="utf-8")
+    else:
+        shutil.copy(next((root / "articles").glob("*.md")), root / "articles" / "zz-added.md")
+    with pytest.raises(LoadError, match="changed while kb was reading it"):
+        dict(again.claims.items())
+
+
 def test_an_edited_claim_is_read_again(root, monkeypatch):
     warm(root)
     path = root / "claims" / "pijn-weerstandstraining-chronische-klachten.yaml"
