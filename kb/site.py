@@ -1336,7 +1336,7 @@ def _take_chunks(renderer: _Renderer, next_chunk, done, skip: int | None = None,
                  between: Callable[[], None] | None = None) -> list[tuple]:
     """Make pages, a chunk at a time from the shared counter, until none are left: the loop of every
     page worker and of the build's own process (``_render_forked``), which calls ``between`` after each
-    chunk. Returns (page index, ``_Renderer.page`` result) pairs."""
+    chunk and while it waits for the counter. Returns (page index, ``_Renderer.page`` result) pairs."""
     out = []
     order, n_slow = _work_order(renderer.specs, skip, renderer.only)
     n = len(order)
