@@ -388,7 +388,8 @@ class FileLoading:
             self._misses = misses
 
     def _check(self, entry: Entry, path: str) -> Entry | None:
-        """The entry if the file is unchanged (by stat, or by hash when stat disagrees), else None."""
+        """The entry if the file is unchanged (by stat, or by hash when stat disagrees) and can still be
+        read, else None."""
         try:
             _, size, mtime, digest, claim, diagnostics = entry
             info = os.stat(path)
@@ -396,6 +397,8 @@ class FileLoading:
             return None
         if not stat.S_ISREG(info.st_mode) or info.st_size != size or size < 0:
             return None
+        if info.st_mode & 0o444 != 0o444 and not os.access(path, os.R_OK):
+            return None  # made unreadable since (a chmod keeps size and time): the load reports it, as a cold one would
         if info.st_mtime_ns == mtime:
             self.stats["cached"] += 1
             return entry

@@ -428,7 +428,7 @@ def _validate_changes(kb: KnowledgeBase, session) -> list[Diagnostic]:
         else:
             check_diags.pop(rel, None)
 
-    if derived_changed or linked:
+    if derived_changed or linked or index.cycles:  # a cycle error names the file and line of a claim that may have moved
         cycles = list(cycle_problems(derived_edges(((cid, targets) for cid, (_, targets) in derived.items()), kb.claims),
                                      lambda cid: change.claim_at(derived[cid][0])))
     else:

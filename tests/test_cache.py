@@ -147,6 +147,37 @@ def test_files_removed_or_added_before_a_lazy_load_is_used_stop_it_with_an_error
         dict(again.claims.items())
 
 
+@pytest.mark.parametrize("folder", ["articles", "references"])
+def test_a_file_made_unreadable_is_not_served_from_the_cache(root, monkeypatch, folder):
+    """``chmod 000`` keeps a file's size and time: the cache must not answer for a file the load cannot
+    read any more (a cold run reports it, exit 1). The tests may run as root, whom permissions do not
+    stop, so reading the file is refused here as the system would refuse it to anyone else."""
+    import builtins
+    import io
+
+    expected_before = warm(root)
+    path = next((root / folder).glob("*.md" if folder == "articles" else "*.bib"))
+    path.chmod(0)
+    real_open, real_access = builtins.open, os.access
+
+    def refused(file, *args, **kwargs):
+        if os.fspath(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(file, *args, **kwargs)
+
+    with monkeypatch.context() as refusing:
+        refusing.setattr(builtins, "open", refused)
+        refusing.setattr(io, "open", refused)
+        refusing.setattr(os, "access", lambda file, mode, **kw: os.fspath(file) != str(path) and real_access(file, mode, **kw))
+        after = warm(root)
+        assert after == cold(root, monkeypatch)
+        assert after != expected_before
+        assert any("[unreadable]" in d for d in after["diagnostics"])
+        assert warm(root) == after  # and the index remembers the error, not the old answer
+    path.chmod(0o644)
+    assert warm(root) == expected_before
+
+
 def test_an_edited_claim_is_read_again(root, monkeypatch):
     warm(root)
     path = root / "claims" / "pijn-weerstandstraining-chronische-klachten.yaml"

@@ -254,6 +254,19 @@ def test_a_derived_cycle_appears_and_goes(primed, monkeypatch):
     edit(claim(primed, "herstel-gerichte-krachttraining"), "\nevidence:", "\nderived_from: [conclusie-herstel]\nevidence:")
     cyclic = same(primed, monkeypatch, "incremental")
     assert any("[derived-cycle]" in d for d in cyclic["diagnostics"])
+    # the claim the error points at moves down two lines, then to another file: the error follows it
+    summary = claim(primed, "conclusie-herstel")
+    text = summary.read_text(encoding="utf-8")
+    summary.write_text("# a note\n# another\n" + text, encoding="utf-8")
+    _settle(summary)
+    moved = same(primed, monkeypatch, "incremental")
+    assert moved["diagnostics"] != cyclic["diagnostics"] and any("[derived-cycle]" in d for d in moved["diagnostics"])
+    summary.rename(primed / "claims" / "sub" / "conclusie-herstel.yaml")
+    assert any("claims/sub/conclusie-herstel.yaml" in d and "[derived-cycle]" in d
+               for d in same(primed, monkeypatch, "incremental")["diagnostics"])
+    (primed / "claims" / "sub" / "conclusie-herstel.yaml").rename(summary)
+    _settle(summary)
+    same(primed, monkeypatch, "incremental")
     edit(claim(primed, "herstel-gerichte-krachttraining"), "\nderived_from: [conclusie-herstel]\nevidence:", "\nevidence:")
     assert not any("[derived-cycle]" in d for d in same(primed, monkeypatch, "incremental")["diagnostics"])
 
