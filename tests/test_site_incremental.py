@@ -252,13 +252,17 @@ def test_the_build_process_makes_pages_too_beside_jobs_minus_one_workers(kb_copy
     log = tmp_path / "made-by"
     real = sitelib._Renderer.page
 
+    parent = str(os.getpid())
+
     def page(self, index):
         if self.specs[index].path != "audit.html":  # made ahead, in a process of its own
             with open(log, "a", encoding="utf-8") as handle:
                 handle.write(f"{os.getpid()}\n")
             import time
 
-            time.sleep(0.01)  # so that no process takes every chunk before the other starts
+            deadline = time.monotonic() + 10  # the parent's first page waits for the worker's first, however slow its start
+            while str(os.getpid()) == parent and time.monotonic() < deadline and set(log.read_text(encoding="utf-8").split()) == {parent}:
+                time.sleep(0.01)
         return real(self, index)
 
     monkeypatch.setattr(sitelib._Renderer, "page", page)
