@@ -782,6 +782,19 @@ def common_context(kb: KnowledgeBase, page_path: str, lang: str, has_audit: bool
     }
 
 
+def _holds_kb_site(target: Path) -> bool:
+    """Did ``kb build`` make the folder ``target``: it has kb's manifest, or an ``index.html`` that says kb
+    generated it (a build killed while it swapped manifests leaves none)? Only such a folder is replaced."""
+    if (target / MANIFEST).is_file():
+        return True
+    try:
+        with open(target / "index.html", "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b'<meta name="generator" content="kb ' in head
+
+
 def _staging_dir(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(target)
@@ -789,12 +802,13 @@ def _staging_dir(target: Path) -> Path:
 
 
 def _remove_stale_staging(target: Path) -> None:
-    """Remove staging folders left by builds that were killed (their process no longer runs)."""
-    for stale in target.parent.glob(f".{target.name}.build-*"):
-        match = re.match(rf"\.{re.escape(target.name)}\.build-(\d+)-", stale.name)
-        if not match or not stale.is_dir():
+    """Remove staging folders, and old sites put aside (``replace_tree``), left by builds that were killed
+    (their process no longer runs)."""
+    for stale in target.parent.glob(f".{target.name}.*"):
+        match = re.match(rf"\.{re.escape(target.name)}\.(?:build-(\d+)-|old-(\d+)$)", stale.name)
+        if not match or not stale.is_dir() or stale.is_symlink():
             continue
-        pid = int(match.group(1))
+        pid = int(match.group(1) or match.group(2))
         if pid == os.getpid() or _alive(pid):
             continue
         shutil.rmtree(stale, ignore_errors=True)
@@ -1585,9 +1599,11 @@ def build_site(
                           hint="choose a site folder of its own with -o, such as build")
     if target.exists() and not target.is_dir():
         raise ExportError(f"{str(target)!r} exists and is not a folder", hint="choose another output folder with -o")
-    if target.is_dir() and any(target.iterdir()) and not (target / "index.html").exists():
+    if target.is_dir() and any(target.iterdir()) and not _holds_kb_site(target):
         raise ExportError(f"{str(target)!r} is a folder that does not hold a kb site; refusing to replace it",
                           hint="choose an empty or new folder with -o")
+    if target.is_symlink():
+        target = resolved  # a link to the site folder stays one: the folder it names is replaced, not the link
     env = make_env(template_dirs(kb.root, templates))
     has_audit = _has_audit() and _template_exists(env, "audit.html.j2")
     site = site_info(kb, has_audit)

@@ -567,6 +567,83 @@ def test_refuses_to_replace_a_folder_that_is_not_a_site(site_kb, tmp_path, capsy
     assert (precious / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
+def test_refuses_a_folder_whose_index_html_kb_did_not_write(site_kb, tmp_path, capsys):
+    """A hand-made site (its own index.html) is not kb's to replace; one kb built still is, with or
+    without its manifest (a build killed while it swapped manifests leaves none)."""
+    precious = tmp_path / "mysite"
+    (precious / "blog").mkdir(parents=True)
+    (precious / "index.html").write_text("<p>my own home page</p>", encoding="utf-8")
+    (precious / "blog" / "post.md").write_text("keep me", encoding="utf-8")
+    assert build(site_kb, precious) == 1
+    assert "refusing to replace it" in capsys.readouterr().err
+    assert (precious / "blog" / "post.md").read_text(encoding="utf-8") == "keep me"
+    ours = tmp_path / "site"
+    assert build(site_kb, ours, "-q") == 0
+    (ours / ".kb-site.json").unlink()
+    (ours / "mine.txt").write_text("added by hand", encoding="utf-8")
+    assert build(site_kb, ours, "-q") == 0
+    assert not (ours / "mine.txt").exists() and (ours / ".kb-site.json").is_file()
+
+
+def test_a_site_folder_that_is_a_link_stays_a_link(site_kb, tmp_path):
+    real = tmp_path / "real"
+    assert build(site_kb, real, "-q") == 0
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    (real / ".kb-site.json").unlink()  # the next build is a full one: it replaces the folder as a whole
+    assert build(site_kb, link, "-q") == 0
+    assert link.is_symlink() and (real / ".kb-site.json").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert build(site_kb, dangling, "-q") == 0
+    assert dangling.is_symlink() and (tmp_path / "elsewhere" / "index.html").is_file()
+
+
+def test_what_the_system_refuses_is_one_line_and_the_site_is_kept(site, site_kb, tmp_path, capsys, monkeypatch):
+    """A site folder that is a mount point (a container volume) cannot be renamed (EBUSY); a folder
+    that is not writable refuses (EACCES): one line with the reason and a hint, exit 1, the old site kept."""
+    import errno
+
+    import kb.output
+
+    def busy(src, dst):
+        raise OSError(errno.EBUSY, "Device or resource busy", str(dst))
+
+    (site / ".kb-site.json").unlink()  # the next build is a full one: it replaces the folder as a whole
+    before = _snapshot(site)
+    monkeypatch.setattr(kb.output.os, "replace", busy)
+    assert build(site_kb, site) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the site in" in err and "Device or resource busy" in err and "mount point" in err
+    assert "Traceback" not in err and len([line for line in err.splitlines() if "error" in line]) == 1
+    assert _snapshot(site) == before
+    assert [p.name for p in tmp_path.iterdir() if ".build-" in p.name or ".old-" in p.name] == []
+
+
+def test_old_sites_put_aside_by_killed_builds_are_removed(site_kb, tmp_path):
+    site = tmp_path / "site"
+    assert build(site_kb, site, "-q") == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    aside = tmp_path / f".site.old-{dead.pid}"
+    (aside / "claims").mkdir(parents=True)  # what a build killed right after swapping the folders leaves
+    mine = tmp_path / f".site.old-{os.getpid()}-not-one"
+    mine.mkdir()
+    (site / ".kb-site.json").unlink()
+    assert build(site_kb, site, "-q") == 0
+    assert not aside.exists() and mine.exists()
+
+
+def test_an_asset_that_is_not_utf8_is_one_line(site_kb, tmp_path, capsys):
+    own = tmp_path / "own"
+    (own / "assets").mkdir(parents=True)
+    (own / "assets" / "site.css").write_bytes(b"\xff\xfe body {}")
+    assert build(site_kb, tmp_path / "site", "--templates", str(own)) == 1
+    err = capsys.readouterr().err
+    assert "site.css" in err and "not UTF-8" in err and "Traceback" not in err
+
+
 def test_refuses_to_replace_the_knowledge_base_itself(site_kb, tmp_path, capsys, monkeypatch):
     (site_kb / "index.html").write_text("<p>not a site</p>", encoding="utf-8")
     for target in (site_kb, tmp_path):

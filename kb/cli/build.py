@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ..errors import ConfigError, Severity
+from ..errors import ConfigError, ExportError, Severity
 from ..model import UI_LANGUAGES
 from ._common import check_templates_dir, graph_for, has_errors, load_checked, print_diagnostics
 
@@ -89,6 +89,18 @@ def _build(kb, args, lang: str, quiet: bool):
         progress.finish()
 
 
+def _site_error(output: str, exc: OSError) -> ExportError:
+    """A one-line error for what the system refused while the site in ``output`` was written."""
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    hint = "check that the folder and the folder it is in are writable, and that the disk is not full"
+    if exc.errno in (errno.EBUSY, errno.EXDEV):
+        hint = (f"the site folder is a mount point (a container volume, say), which kb cannot replace as a whole: "
+                f"build into a folder inside it, such as -o {os.path.join(output, 'site')}")
+    return ExportError(f"cannot write the site in {output!r}: {exc.strerror or exc}{where}", hint=hint)
+
+
 def cmd_build(args) -> int:
     from ..cite import get_style
     from ..siteupdate import update_site
@@ -109,9 +121,12 @@ def cmd_build(args) -> int:
     check_templates_dir(args)
     if args.style:
         get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
-    result = update_site(kb, args.output, lang=lang, style=args.style, templates=args.templates)  # None: a few claims' pages will not do
-    if result is None:
-        result = _build(kb, args, lang, quiet)
+    try:
+        result = update_site(kb, args.output, lang=lang, style=args.style, templates=args.templates)  # None: a few claims' pages will not do
+        if result is None:
+            result = _build(kb, args, lang, quiet)
+    except OSError as exc:  # the system refused a folder or file of the site (the previous site is left as it was)
+        raise _site_error(args.output, exc) from None
     if not quiet:
         seconds = time.monotonic() - started
         index = os.path.join(args.output, "index.html")
