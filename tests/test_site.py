@@ -621,6 +621,28 @@ def test_what_the_system_refuses_is_one_line_and_the_site_is_kept(site, site_kb,
     assert [p.name for p in tmp_path.iterdir() if ".build-" in p.name or ".old-" in p.name] == []
 
 
+def test_a_second_build_of_a_site_waits_for_the_first(site_kb, tmp_path):
+    """Each build trusts the manifest it read: two writing one site at once could leave a page no later
+    build makes again. A build holds a lock on the site's folder; the second waits, then builds."""
+    import fcntl
+
+    site = tmp_path / "site"
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a running build holds it
+        waiting = subprocess.Popen([sys.executable, "-m", "kb", "--kb", str(site_kb), "build", "-o", str(site)],
+                                   stderr=subprocess.PIPE, text=True, env={**os.environ, "KB_CACHE": "0"})
+        end = time.monotonic() + 3
+        while waiting.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        assert waiting.poll() is None and not site.exists()  # still waiting after 3 s, nothing written
+    finally:
+        os.close(fd)
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert "waiting for it to end" in err and (site / "index.html").is_file()
+
+
 def test_old_sites_put_aside_by_killed_builds_are_removed(site_kb, tmp_path):
     site = tmp_path / "site"
     assert build(site_kb, site, "-q") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -89,6 +90,32 @@ def _build(kb, args, lang: str, quiet: bool):
         progress.finish()
 
 
+@contextlib.contextmanager
+def _one_build_at_a_time(output: str, quiet: bool):
+    """Hold a lock on the folder the site folder is in while the site is written: a second ``kb build``
+    of the same site waits for the first (each build trusts the manifest it read; two at once could
+    leave a page that no later build makes again). ``flock`` on the folder itself: no lock file is left
+    anywhere. Where there is no ``flock``, nothing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    parent = os.path.dirname(os.path.abspath(os.path.realpath(output))) or "."
+    os.makedirs(parent, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not quiet:
+                print(f"kb: another kb build is writing a site in {parent}; waiting for it to end ...", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock (forked helpers of the build have ended by now)
+
+
 def _site_error(output: str, exc: OSError) -> ExportError:
     """A one-line error for what the system refused while the site in ``output`` was written."""
     import errno
@@ -122,9 +149,10 @@ def cmd_build(args) -> int:
     if args.style:
         get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
     try:
-        result = update_site(kb, args.output, lang=lang, style=args.style, templates=args.templates)  # None: a few claims' pages will not do
-        if result is None:
-            result = _build(kb, args, lang, quiet)
+        with _one_build_at_a_time(args.output, quiet):
+            result = update_site(kb, args.output, lang=lang, style=args.style, templates=args.templates)  # None: a few claims' pages will not do
+            if result is None:
+                result = _build(kb, args, lang, quiet)
     except OSError as exc:  # the system refused a folder or file of the site (the previous site is left as it was)
         raise _site_error(args.output, exc) from None
     if not quiet:
