@@ -101,7 +101,7 @@ def _one_build_at_a_time(output: str, quiet: bool):
     except ImportError:
         yield
         return
-    parent = os.path.dirname(os.path.abspath(os.path.realpath(output))) or "."
+    parent = os.path.dirname(os.path.realpath(output))  # absolute: the folder the (linked) site folder is in
     os.makedirs(parent, exist_ok=True)
     fd = os.open(parent, os.O_RDONLY)
     try:
