@@ -1221,6 +1221,13 @@ def store_value(root: str | os.PathLike, name: str, state: bytes, value) -> None
         _write_pickle(Path(root) / CACHE_DIR / name, hashlib.blake2b(state, digest_size=32).digest(), value)
 
 
+def _same_styles(recorded: Any) -> bool:
+    """Are the installed citation styles the ones recorded (kb/load.py ``styles_relied_on``)?"""
+    from .cite import style_names
+
+    return isinstance(recorded, (tuple, list)) and tuple(style_names()) == tuple(recorded)
+
+
 def remember_kb(root: str | os.PathLike, loader: Callable[..., Any], update: Callable[..., Any] | None = None):
     """Load the knowledge base at ``root`` using what the index remembers.
 
@@ -1236,6 +1243,8 @@ def remember_kb(root: str | os.PathLike, loader: Callable[..., Any], update: Cal
     digest = scan.digest()
     journal = read_journal(root_path)
     summary = summary_of(journal, root_path)
+    if summary is not None and summary.get("styles") is not None and not _same_styles(summary["styles"]):
+        summary = None  # kb.yaml names a plugin style, and the installed styles changed: read it again
     if digest is not None and summary is not None and summary.get("digest") == digest:
         kb = lazy_kb(root_path, summary, loader, scan=scan)
         _register(kb, Session(root_path, scan, result=[decode(t) for t in summary["result"]]))

@@ -47,18 +47,22 @@ from . import styles as _styles  # noqa: F401  (registers vancouver and apa with
 from .errors import ConfigError, did_you_mean
 from .model import KnowledgeBase
 
-__all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_in_background", "format_reference", "format_references", "get_style", "in_text", "is_author_year", "MarkdownBackend", "style_names"]
+__all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_in_background", "format_reference", "format_references", "formatting_state", "get_style", "in_text", "is_author_year", "MarkdownBackend", "style_names"]
 
 #: Output format -> pybtex backend name.
 BACKENDS = {"text": "text", "html": "html", "md": "markdown", "markdown": "markdown", "latex": "latex"}
+
+
+#: The styles that are always there: pybtex's own and kb's (kb/styles). Others come from installed plugins.
+FIXED_STYLES = frozenset({"plain", "unsrt", "alpha", "unsrtalpha"} | {name for group, name, _ in _styles.PLUGINS
+                                                                       if group == "pybtex.style.formatting"})
 
 
 def style_names() -> list[str]:
     """Every formatting style pybtex can find (built-in, kb's own, and registered through entry points)."""
     from importlib.metadata import entry_points
 
-    names = {"plain", "unsrt", "alpha", "unsrtalpha"}
-    names.update(name for group, name, _ in _styles.PLUGINS if group == "pybtex.style.formatting")
+    names = set(FIXED_STYLES)
     names.update(ep.name for ep in entry_points(group="pybtex.style.formatting"))
     return sorted(names)
 
@@ -286,7 +290,7 @@ def _source_files(classes) -> set[str]:
 
 
 @lru_cache(maxsize=None)
-def _code_state(style: str, backend: str) -> bytes:
+def formatting_state(style: str, backend: str) -> bytes:
     """What formatted text for ``style``/``backend`` depends on besides the entry: versions, and the
     source of every module defining the style, its name/label/sorting styles and the backend."""
     from importlib.metadata import PackageNotFoundError, version
@@ -440,7 +444,7 @@ def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend
         digests: dict = {}
         misses = todo
         if root:
-            name, state = _disk_name(style, backend), _code_state(style, backend)
+            name, state = _disk_name(style, backend), formatting_state(style, backend)
             stored = load_value(root, name, state)
             stored = stored if type(stored) is dict else {}
             digests = {key: _entry_state(key, bibliography.entries[key]) for key in todo}

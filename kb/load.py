@@ -131,21 +131,28 @@ def _claim_from_data(data: Any, positions: dict, rel: str, stem: str) -> tuple[C
     return claim, []
 
 
-def _load_config(root: Path) -> tuple[Config, list[Diagnostic]]:
+def _load_config(root: Path) -> tuple[Config, list[Diagnostic], tuple[str, ...] | None]:
+    """kb.yaml's settings and problems, and the installed style names the answer relied on when
+    installing or removing a style plugin could change it (kb.yaml names a style that is neither
+    pybtex's nor kb's own: found, or reported as ``unknown-style``), else None. The cache remembers
+    those names and reads kb.yaml again when the installed styles differ (kb/cache.py ``remember_kb``)."""
     path = root / "kb.yaml"
     if not path.exists():
-        return Config(), []
+        return Config(), [], None
     data, positions, diagnostics = read_yaml_file(path, "kb.yaml")
     if data is None:
-        return Config(), diagnostics
+        return Config(), diagnostics, None
     problems = check_document(data, positions, "kb.yaml", "kb")
     if problems:
-        return Config(), diagnostics + problems
+        return Config(), diagnostics + problems, None
     defaults = Config()
+    relied = None
     if "style" in data:  # a typo here would otherwise surface only when a report is rendered
-        from .cite import style_names
+        from .cite import FIXED_STYLES, style_names
 
         names = style_names()
+        if data["style"] not in FIXED_STYLES:
+            relied = tuple(names)
         if data["style"] not in names:
             diagnostics.append(Diagnostic(Severity.ERROR, "unknown-style", f"unknown citation style {data['style']!r}",
                                           location("kb.yaml", positions, ("style",)),
@@ -160,6 +167,7 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic]]:
             old_source_years=data.get("old_source_years", defaults.old_source_years),
         ),
         diagnostics,
+        relied,
     )
 
 
@@ -294,8 +302,9 @@ def load_kb(root: str | os.PathLike) -> KnowledgeBase:
 
 def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | None = None) -> KnowledgeBase:
     """The full load. ``scan``: the walk of the root, if already made; ``files``: a dict that receives
-    "files" (rel, claim or None, diagnostics) for every claim file and "other", the diagnostics not
-    of one claim file (for the index, ``full_index``)."""
+    "files" (rel, claim or None, diagnostics) for every claim file, "other", the diagnostics not
+    of one claim file, and "styles", the installed style names kb.yaml's answer relied on (for the
+    index, ``full_index``)."""
     root_path = Path(root)
     if not root_path.is_dir():
         what = "is not a folder" if root_path.exists() else "does not exist"
@@ -307,7 +316,7 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
                 hint="create it, or pass --kb DIR to name the knowledge-base folder",
             )
     other: list[Diagnostic] = []
-    config, problems = _load_config(root_path)
+    config, problems, styles = _load_config(root_path)
     other += problems
 
     claim_files, problems = _claim_files(scan if scan is not None else scan_inputs(root_path), root_path)
@@ -332,7 +341,7 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
     diagnostics += duplicates
     claims = {claim.id: claim for rel, claim, _ in results if claim is not None and first_seen[claim.id] == rel}
     if files is not None:
-        files["files"], files["other"] = results, other
+        files["files"], files["other"], files["styles"] = results, other, styles
 
     return KnowledgeBase(
         root=str(root_path),
@@ -768,7 +777,8 @@ def full_index(kb: KnowledgeBase, session, validated: dict) -> None:
                   "other": tuple(map(encode, loaded["other"]))},
         "summary": {"root": str(session.root), "digest": scan.digest(), "config": dataclasses.asdict(kb.config),
                     "claims": tuple(kb.claims), "references": tuple(kb.references), "articles": tuple(kb.articles),
-                    "load_diagnostics": tuple(map(encode, kb.diagnostics)), "unloaded": validated["unloaded"], "result": validated["result"]},
+                    "load_diagnostics": tuple(map(encode, kb.diagnostics)), "unloaded": validated["unloaded"], "result": validated["result"],
+                    "styles": loaded.get("styles")},
     })
 
 

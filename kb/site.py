@@ -860,20 +860,23 @@ class _HashWriter:
 
 def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict[str, Any], has_audit: bool) -> str:
     """What every page depends on: kb's code, the templates and assets on the search path, the language,
-    the style, the parts of the context that every page shares, and what renders and escapes (Jinja2's
-    version, MarkupSafe's code). A change here rebuilds every page."""
+    the style and what formats it (pybtex's version, the style's own code: a style plugin upgraded
+    formats citations otherwise), the parts of the context that every page shares, and what renders
+    and escapes (Jinja2's version, MarkupSafe's code). A change here rebuilds every page."""
     import pickle
 
     import jinja2
     import markupsafe
 
     from . import __version__
+    from .cite import formatting_state
 
     h = hashlib.blake2b(digest_size=16)
     pickler = pickle.Pickler(_HashWriter(h), protocol=5)
     pickler.fast = True  # no memo: equal values give equal bytes (``site`` may come from the manifest: kb/siteupdate.py)
     pickler.dump((_MANIFEST_FORMAT, __version__, lang, style, has_audit, site, ui_words(lang), jinja2.__version__))
     h.update(Path(markupsafe.__file__).read_bytes())
+    h.update(formatting_state(style, "html"))
     package = Path(__file__).resolve().parent
     folders = [package] + [Path(folder) for folder in env.loader.searchpath]
     for number, folder in enumerate(folders):

@@ -350,6 +350,34 @@ def test_validation_is_remembered_only_for_the_same_files(root, monkeypatch):
     assert after["diagnostics"] != first["diagnostics"] and any("extra2020" in d for d in after["diagnostics"])
 
 
+@pytest.mark.parametrize("installed_first", [True, False])
+def test_a_style_plugin_installed_or_removed_is_noticed(root, monkeypatch, installed_first):
+    """kb.yaml naming a plugin's style is right or wrong depending on what is installed, which no input
+    file says: the remembered answer is used only while the installed styles are the same."""
+    import kb.cite
+
+    real = kb.cite.style_names
+    kb_yaml = root / "kb.yaml"
+    kb_yaml.write_text(kb_yaml.read_text(encoding="utf-8").replace("style: vancouver", "style: fancyplugin"), encoding="utf-8")
+    os.utime(kb_yaml, ns=(OLD, OLD))
+
+    def codes() -> set[str]:
+        return {d.code for d in validate(load_kb(root))}
+
+    def install(yes: bool) -> None:
+        monkeypatch.setattr(kb.cite, "style_names", (lambda: sorted([*real(), "fancyplugin"])) if yes else real)
+
+    install(installed_first)
+    first = codes()
+    assert ("unknown-style" in first) is not installed_first
+    assert codes() == first and type(load_kb(root).claims).__name__ == "_Lazy"  # same styles: remembered
+    install(not installed_first)
+    assert ("unknown-style" in codes()) is installed_first
+    with monkeypatch.context() as m:
+        m.setenv("KB_CACHE", "0")
+        assert {d.code for d in validate(load_kb(root))} == codes()
+
+
 def test_positions_behave_like_the_plain_mapping(root, monkeypatch):
     with monkeypatch.context() as m:
         m.setenv("KB_CACHE", "0")

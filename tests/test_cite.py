@@ -168,21 +168,21 @@ def test_a_changed_style_source_formats_everything_again(tmp_path, cache_on, ren
 
     register_plugin("pybtex.style.formatting", "kbtest", TestStyle)
     cite.get_style.cache_clear()
-    cite._code_state.cache_clear()
+    cite.formatting_state.cache_clear()
     try:
         keys = ["one", "two"]
         first = cite.format_references(make(tmp_path), keys, "kbtest", "text")
         assert str(module) in cite._source_files([TestStyle])
         rendered.clear()
-        cite._code_state.cache_clear()  # a new run
+        cite.formatting_state.cache_clear()  # a new run
         assert cite.format_references(make(tmp_path), keys, "kbtest", "text") == first and rendered == []
         module.write_text(module.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
-        cite._code_state.cache_clear()
+        cite.formatting_state.cache_clear()
         assert cite.format_references(make(tmp_path), keys, "kbtest", "text") == first
         assert sorted(rendered) == keys
     finally:
         cite.get_style.cache_clear()
-        cite._code_state.cache_clear()
+        cite.formatting_state.cache_clear()
         sys.modules.pop("kbtest_style", None)
 
 
@@ -192,7 +192,7 @@ def test_the_cache_key_covers_kbs_styles_and_this_module():
     for name in ("cite.py", "render.py", "styles/_common.py", "styles/vancouver.py", "styles/apa.py"):
         assert str(kb_dir / name) in files
     assert any(f.endswith("pybtex/style/formatting/unsrt.py") for f in files)  # plain's base class
-    assert cite._code_state("vancouver", "html") != cite._code_state("apa", "html") != cite._code_state("apa", "text")
+    assert cite.formatting_state("vancouver", "html") != cite.formatting_state("apa", "html") != cite.formatting_state("apa", "text")
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty"])
@@ -231,7 +231,7 @@ def test_no_cache_folder_is_made_for_a_knowledge_base_without_a_folder(tmp_path,
 def test_the_disk_cache_does_not_grow_without_bound(tmp_path, cache_on, monkeypatch):
     from kb.cache import load_value
 
-    monkeypatch.setattr(cite, "_code_state", lambda style, backend: b"fixed")
+    monkeypatch.setattr(cite, "formatting_state", lambda style, backend: b"fixed")
     for n in range(4):  # every entry edited each time: old results are dropped beyond the limit
         text = "".join(f"@article{{k{i}, author={{Doe, Jane}}, title={{T{i} v{n}}}, journal={{J}}, year={{2020}}}}\n" for i in range(600))
         kb = make(tmp_path, text)

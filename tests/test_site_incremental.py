@@ -147,6 +147,18 @@ def test_a_changed_style_template_or_manifest_means_a_full_build(kb_copy, tmp_pa
     assert not build(kb_copy, site, style="apa", templates=own).incremental
 
 
+def test_a_style_formatted_otherwise_means_a_full_build(kb_copy, tmp_path, monkeypatch):
+    """A style plugin or pybtex upgraded formats citations otherwise, and every page may show one."""
+    import kb.cite
+
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    assert build(kb_copy, site).incremental
+    real = kb.cite.formatting_state
+    monkeypatch.setattr(kb.cite, "formatting_state", lambda style, backend: real(style, backend) + b"upgraded")
+    assert not build(kb_copy, site).incremental
+
+
 @pytest.mark.parametrize("entry", [
     ("../outside.txt", ["0" * 32, 9]),
     ("{outside}", ["0" * 32, 9]),  # an absolute path
