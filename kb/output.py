@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .errors import ExportError, KbError
 
-__all__ = ["STALE_TEMP_SECONDS", "read_user_text", "remove_stale_temps", "replace_tree", "write_atomic"]
+__all__ = ["STALE_TEMP_SECONDS", "read_user_text", "remove_stale_folders", "remove_stale_temps", "replace_tree", "staging_folder",
+           "write_atomic"]
 
 
 def read_user_text(path: str | os.PathLike, *, shown: str, what: str = "file") -> str:
@@ -117,15 +118,55 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
     return removed
 
 
+def staging_folder(target: Path) -> Path:
+    """A new, empty folder next to ``target`` (``.NAME.build-PID-XXXX``) to make its replacement in, for
+    ``replace_tree`` or to move files from one by one; the ones left by killed processes go first."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_folders(target)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", dir=target.parent))
+
+
+def _aside(target: Path) -> Path:
+    """Where ``replace_tree`` puts the old ``target`` until the new one is in place."""
+    return target.with_name(f".{target.name}.old-{os.getpid()}")
+
+
+def remove_stale_folders(target: Path) -> None:
+    """Remove the staging folders (``staging_folder``) and the old trees put aside (``replace_tree``) of
+    ``target`` that processes left when they were killed (their process no longer runs)."""
+    import re
+
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?:build-(\d+)-|old-(\d+)$)")
+    for stale in target.parent.glob(f".{target.name}.*"):
+        match = pattern.match(stale.name)
+        if not match or not stale.is_dir() or stale.is_symlink():
+            continue
+        pid = int(match.group(1) or match.group(2))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def replace_tree(staging: Path, target: Path) -> None:
     """Move the finished folder ``staging`` to ``target``, replacing what was there.
 
     The old tree is first renamed aside, so at every instant ``target`` is either the complete old
-    site or the complete new one; the old one is deleted only after the swap.
+    site or the complete new one; the old one is deleted only after the swap (a killed process leaves
+    it aside, and ``remove_stale_folders`` removes it later).
     """
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        old = _aside(target)
         os.replace(target, old)
     try:
         os.replace(staging, target)

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from .errors import ExportError, RenderError
 from .heap import loaded_frozen, paused_collector
 from .load import claim_record, reachable
 from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
-from .output import replace_tree
+from .output import replace_tree, staging_folder
 from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
 
 __all__ = [
@@ -793,35 +792,6 @@ def _holds_kb_site(target: Path) -> bool:
     except OSError:
         return False
     return b'<meta name="generator" content="kb ' in head
-
-
-def _staging_dir(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(target)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", dir=target.parent))
-
-
-def _remove_stale_staging(target: Path) -> None:
-    """Remove staging folders, and old sites put aside (``replace_tree``), left by builds that were killed
-    (their process no longer runs)."""
-    for stale in target.parent.glob(f".{target.name}.*"):
-        match = re.match(rf"\.{re.escape(target.name)}\.(?:build-(\d+)-|old-(\d+)$)", stale.name)
-        if not match or not stale.is_dir() or stale.is_symlink():
-            continue
-        pid = int(match.group(1) or match.group(2))
-        if pid == os.getpid() or _alive(pid):
-            continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 #: The record of the last build, kept in the site folder (see ``build_site``).
@@ -1612,7 +1582,7 @@ def build_site(
     site = site_info(kb, has_audit)
     fingerprint = _build_fingerprint(env, kb, lang, style, site, has_audit)
     audit = _audit_inputs(kb) if has_audit else None
-    staging = _staging_dir(target)
+    staging = staging_folder(target)
     ahead = None
     try:
         with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py

@@ -256,7 +256,8 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     make is not in the manifest. ``manifest``: (its text as read, the fingerprint, the digest of the
     other inputs, ``kb.audit.audit_inputs``)."""
     from .graph import build_graph
-    from .site import _manifest_text, _Renderer, _Spec, _staging_dir, _stat_now, _update_in_place, _Views
+    from .output import staging_folder
+    from .site import _manifest_text, _Renderer, _Spec, _stat_now, _update_in_place, _Views
 
     if any(path not in previous for path, _, _ in part.pages):
         return None
@@ -266,7 +267,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
         make = (lambda c=subject: views.claim(c)) if template == "site/claim.html.j2" else (lambda a=subject: views.article(a))
         specs.append(_Spec(path, template, make))
     text, fingerprint, rest, audit = manifest
-    staging = _staging_dir(target)
+    staging = staging_folder(target)
     try:
         renderer = _Renderer(env, part.kb, lang, site, specs, staging, previous, target)
         results = [renderer.page(i) for i in range(len(specs))]

@@ -130,3 +130,28 @@ def test_replace_tree_failure_restores_the_old_site(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         replace_tree(staging, site)
     assert (site / "index.html").read_text(encoding="utf-8") == "old"
+
+
+def test_what_killed_processes_left_next_to_a_folder_is_removed_and_nothing_else(tmp_path, monkeypatch):
+    """The folders ``staging_folder`` and ``replace_tree`` make next to a site, of a process that no
+    longer runs, go; those of running processes, other names and files stay."""
+    import subprocess
+    import sys
+
+    import kb.output as output
+
+    target = tmp_path / "site"
+    target.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with monkeypatch.context() as m:
+        m.setattr(output.os, "getpid", lambda: dead.pid)
+        left = [output.staging_folder(target), output._aside(target)]
+    left[1].mkdir()
+    running = output.staging_folder(target)  # this process's own
+    other = [tmp_path / ".site.backup", tmp_path / f".other.old-{dead.pid}", tmp_path / f".site.old-{dead.pid}x"]
+    for path in other:
+        path.mkdir()
+    output.remove_stale_folders(target)
+    assert not any(path.exists() for path in left)
+    assert running.is_dir() and all(path.is_dir() for path in other) and target.is_dir()
