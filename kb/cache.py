@@ -1222,7 +1222,7 @@ def store_value(root: str | os.PathLike, name: str, state: bytes, value) -> None
 
 
 def _same_styles(recorded: Any) -> bool:
-    """Are the installed citation styles the ones recorded (kb/load.py ``styles_relied_on``)?"""
+    """Are the installed citation styles the ones recorded when kb.yaml was read (kb/load.py ``_load_config``)?"""
     from .cite import style_names
 
     return isinstance(recorded, (tuple, list)) and tuple(style_names()) == tuple(recorded)
