@@ -1658,8 +1658,16 @@ def _update_in_place(target: Path, staging: Path, results: list[tuple], assets: 
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
             os.replace(staging / name, target / name)
-    for path in set(previous) - {r[0] for r in results} if all_pages else ():
+    gone = set(previous) - {r[0] for r in results} if all_pages else set()
+    for path in gone:
         (target / path).unlink(missing_ok=True)
+    for folder in sorted({os.path.dirname(path) for path in gone} - {""}, key=lambda f: -f.count("/")):
+        while folder:  # a folder the pages that are gone leave empty goes too (claims/page/ when the index fits one page)
+            try:
+                (target / folder).rmdir()
+            except OSError:  # not empty (or not there)
+                break
+            folder = os.path.dirname(folder)
     (staging / MANIFEST).write_text(manifest, encoding="utf-8")
     os.replace(staging / MANIFEST, target / MANIFEST)
     shutil.rmtree(staging, ignore_errors=True)

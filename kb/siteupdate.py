@@ -52,6 +52,8 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
                        _read_manifest_data, _scanned_inputs, _template_exists, site_info)
 
     target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()  # as build_site does: the staging folder goes next to the folder the link names
     lang = lang or kb.config.language
     style = style or kb.config.style
     session = session_of(kb)

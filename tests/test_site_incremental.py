@@ -631,6 +631,20 @@ def test_long_indexes_are_split_into_pages(kb_copy, tmp_path, monkeypatch):
     same_as_full_build(kb_copy, site, tmp_path)
 
 
+def test_a_shorter_index_leaves_no_empty_folder(kb_copy, tmp_path, monkeypatch):
+    """Pages that are gone go with the folders they leave empty, as a full build has none of them."""
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 10)
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    assert (site / "claims" / "page" / "2.html").is_file()
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 1000)
+    assert build(kb_copy, site).incremental
+    fresh = build(kb_copy, tmp_path / "fresh").target
+    folders = lambda root: sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())  # noqa: E731
+    assert not (site / "claims" / "page").exists() and folders(site) == folders(fresh)
+    assert snapshot(site) == snapshot(fresh)
+
+
 def test_the_home_page_names_a_bounded_number_of_single_source_claims(kb_copy, tmp_path, monkeypatch):
     from kb.graph import stats
 

@@ -88,6 +88,25 @@ def test_an_own_page_edit_is_made_from_a_part_and_gives_the_full_site(generated,
     assert_same_as_full_build(generated, site, tmp_path)  # the manifest too
 
 
+def test_a_linked_site_folder_is_updated_from_beside_the_folder_it_names(generated, tmp_path, monkeypatch):
+    """As build_site does: pages made next to the link and moved into a folder on another file system
+    would fail (EXDEV) after the manifest was removed."""
+    import kb.output
+
+    real, link = tmp_path / "real-site", tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    build(generated, link)
+    staged_next_to = []
+    real_staging = kb.output.staging_folder
+    monkeypatch.setattr(kb.output, "staging_folder", lambda target: staged_next_to.append(target) or real_staging(target))
+    path = with_verdict(generated, "supported")[3]
+    OWN_PAGE_EDITS["notes"](path)
+    result = build(generated, link)
+    assert result.quick and staged_next_to == [real.resolve()]
+    assert link.is_symlink() and "Checked against the full text." in (real / "claims" / f"{path.stem}.html").read_text(encoding="utf-8")
+    assert_same_as_full_build(generated, real, tmp_path)
+
+
 @pytest.mark.parametrize("field", sorted(OWN_PAGES_ONLY - {"positions", "plain"}))
 def test_own_page_fields_change_no_other_page_in_a_full_comparison(generated, tmp_path, field):
     """The premise of the quick update, checked by the build that compares every page's view model."""
