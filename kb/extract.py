@@ -433,7 +433,7 @@ def claim_id_for(statement: Statement, taken: set[str]) -> str:
     if not re.match(r"^[a-z0-9]", base):
         base = "c-" + base
     candidate, number = base, 2
-    while candidate in taken:
+    while candidate in taken or candidate == "index":  # "index": the claims index's page (schema/claim.schema.json)
         candidate, number = f"{base}-{number}", number + 1
     taken.add(candidate)
     return candidate

@@ -271,7 +271,8 @@ def _translate(error: jsonschema.ValidationError, field_path: tuple, positions: 
     if kind == "pattern":
         if "a-z0-9" in error.validator_value and (field_path[:1] in (("id",), ("derived_from",))):
             return [diag("bad-id", f"invalid claim id {error.instance!r}" + (f" in {name}" if field_path != ("id",) else ""),
-                         "a claim id is also a file name: lower-case letters, digits and hyphens only, no '/' or '..'")]
+                         "a claim id is also a file name: lower-case letters, digits and hyphens only, no '/' or '..', "
+                         "and not 'index' (the site's claims index is claims/index.html)")]
         hint = None
         if "a-z0-9" in error.validator_value:
             hint = "use lower-case letters, digits and hyphens"

@@ -219,8 +219,9 @@ def _paragraph_tokens(text: str, spans: list[tuple[str, int, int, bool, bool]]) 
 
 def reference_filename(key: str) -> str:
     """A file name for a reference page: the key itself when it is a safe name, else a slug plus a
-    short hash (BibTeX keys may contain characters such as ':' or '/')."""
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", key) and not key.endswith("."):
+    short hash (BibTeX keys may contain characters such as ':' or '/'; a key ``index``, in any case,
+    would be the references index's own page)."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}", key) and not key.endswith(".") and key.lower() != "index":
         return f"{key}.html"
     slug = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-")[:60] or "ref"
     return f"{slug}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}.html"

@@ -344,3 +344,12 @@ def test_any_text_gives_an_article_whose_statements_kb_check_finds(text, name):
     for statement in extract(source, Resolver([])).statements:
         assert normalize_text(statement.text) in body
         assert article.section(statement.section) is not None
+
+
+def test_a_draft_claim_is_never_given_the_reserved_id_index():
+    """``index`` is the claims index's page on the site (schema/claim.schema.json refuses it as an id)."""
+    from kb.extract import Statement, claim_id_for
+
+    taken: set[str] = set()
+    ids = [claim_id_for(Statement(section="s", text=text, sentence=text, line=1), taken) for text in ("Index", "Index!", "Other")]
+    assert "index" not in ids and len(set(ids)) == 3

@@ -275,6 +275,20 @@ def test_build_writes_every_page(site, site_kb):
     assert [p.name for p in site.parent.iterdir() if p.name.startswith(".site")] == []
 
 
+@pytest.mark.parametrize("key", ["index", "Index", "INDEX"])
+def test_a_reference_keyed_index_does_not_take_the_references_index_page(tmp_path, capsys, key):
+    """Its page would be references/index.html (as a claim id ``index`` would be claims/index.html,
+    which kb check refuses: tests/bad/kb-reserved-claim-id)."""
+    kb_dir = write_kb(tmp_path / "kb", bib=BIB + f"@article{{{key}, author = {{Doe, Jane}}, title = {{A title}}, journal = {{J}}, year = {{2020}}}}\n")
+    out = tmp_path / "site"
+    assert build(kb_dir, out) == 0, capsys.readouterr().err
+    own = reference_filename(key)
+    assert own.lower() != "index.html" and (out / "references" / own).is_file()
+    assert "Doe" in (out / "references" / own).read_text(encoding="utf-8")
+    index = (out / "references" / "index.html").read_text(encoding="utf-8")
+    assert 'class="page page-references' in index and f'href="../references/{own}"' in index
+
+
 def test_every_claim_marked_exactly_once(site, site_kb):
     kb = load_kb(site_kb)
     page = Page(site / "article" / "test.html")
