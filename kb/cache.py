@@ -3,13 +3,16 @@
 Parsing and schema-checking a claim file costs about 0.2 ms; at 100,000 files that is 20 s, every
 time. This module does that work once per file and keeps the result:
 
-* ``<kb>/.kb-cache/claims.pickle`` holds, for every claim file, its size, modification time
-  (ns), a BLAKE2b hash of its bytes, and the outcome of loading it: the ``Claim`` (or None) and
-  the file's own diagnostics (syntax, schema, id). Cross-file results live in the index (below).
-* A cached entry is used when size and modification time are unchanged. When they changed, the
-  file is read and its hash decides (a ``touch`` or ``git checkout`` that keeps the bytes costs a
-  read, not a parse). A file changed within a second of being cached ("racy": a second edit in the
-  same clock tick would keep its mtime) is always confirmed by hash, as git does with its index.
+* ``<kb>/.kb-cache/claims.pickle`` holds, for every claim file, its size and stamp (``file_stamp``:
+  modification time, change time, inode and device), a BLAKE2b hash of its bytes, and the outcome
+  of loading it: the ``Claim`` (or None) and the file's own diagnostics (syntax, schema, id).
+  Cross-file results live in the index (below).
+* A cached entry is used when size and stamp are unchanged. When they changed, the file is read and
+  its hash decides (a ``touch``, a ``chmod`` or a ``git checkout`` that keeps the bytes costs a read,
+  not a parse). Like git's index, the stamp holds what a replacement changes even when it keeps the
+  size and the modification time (``mv`` or ``ln -sf`` of another file, ``cp -p``, an archive
+  unpacked with its times). A file changed within a second of being cached ("racy": a second edit
+  in the same clock tick would keep its times) is always confirmed by hash, as git does.
 * The cache file carries a magic line, a fingerprint and a checksum. The fingerprint covers the
   cache format, the kb version, the Python version, the claim schema and the source of the modules
   that turn a file into a ``Claim``; the checksum covers the payload. Any mismatch, or any error
@@ -48,7 +51,8 @@ from typing import Any, Callable, Iterator
 
 from .errors import Diagnostic, Location
 
-__all__ = ["CACHE_DIR", "FORMAT_VERSION", "PARALLEL_MIN_FILES", "FileLoading", "Positions", "cache_enabled", "load_value", "start_loading", "store_value"]
+__all__ = ["CACHE_DIR", "FORMAT_VERSION", "PARALLEL_MIN_FILES", "FileLoading", "Positions", "cache_enabled", "file_stamp", "load_value", "start_loading",
+           "store_value"]
 
 #: Bump when the layout of the cache file changes.
 FORMAT_VERSION = 1
@@ -60,10 +64,34 @@ PARALLEL_MIN_FILES = 2000
 _MIN_CHUNK = 200
 #: A file modified less than this long before it was read is confirmed by hash next time.
 _RACY_NS = 1_000_000_000
+#: ``file_stamp`` values are below this (so never -1, the mark of a time too recent to trust).
+_STAMP_MASK = (1 << 62) - 1
+
+
+def file_stamp(info: os.stat_result) -> int:
+    """What says that a file is still the one seen before, besides its size: its modification time
+    (ns) with what a replacement changes even when it keeps that time and the size, as git's index
+    has them: the inode and device (another file moved or linked over it: ``mv``, ``ln -sf``) and the
+    change time (a copy that keeps times: ``cp -p``, an archive unpacked; an owner or mode changed).
+    One number, never negative; comparable only with stamps of the same Python (tuples of ints hash
+    the same in every process of one version, which the cache fingerprint holds)."""
+    return hash((info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)) & _STAMP_MASK
+
+
+def _recent(info: os.stat_result, limit: int) -> bool:
+    """Was the file modified after ``limit`` (ns)? Then its stamp cannot be trusted yet: a second edit
+    in the same clock tick could keep it. As in git, by the modification time alone: a file whose
+    times were set back (``touch -d``, ``cp -p``, an archive unpacked) has a change time of now, and
+    would count as too recent for a second after every such copy. Two replacements of one file by
+    ``cp -p`` within one tick of the clock (a few milliseconds), the first of them read by kb in
+    between, would go unnoticed; a replacement by ``mv`` or ``ln`` never does (the inode)."""
+    return info.st_mtime_ns > limit
+
+
 #: The modules whose code decides what a claim file loads to; editing any of them invalidates the cache.
 _CODE = ("cache.py", "load.py", "model.py", "yamlsafe.py", "schema.py", "errors.py", "bib.py", "article.py")
 
-#: (path, size, mtime_ns, digest, claim or None, diagnostics) as stored for each file.
+#: (path, size, stamp (``file_stamp``), digest, claim or None, diagnostics) as stored for each file.
 Entry = tuple
 
 
@@ -310,8 +338,8 @@ def _load_fresh(load_one: LoadOne, path: str, rel: str, stem: str, started_ns: i
         claim, diagnostics = load_one(path, rel, stem, None)
         return (rel, -1, -1, b"", _compact(claim, rel), tuple(diagnostics)), False
     claim, diagnostics = load_one(path, rel, stem, raw)
-    racy = info.st_mtime_ns > started_ns - _RACY_NS
-    return (rel, info.st_size, -1 if racy else info.st_mtime_ns, _digest(raw), _compact(claim, rel), tuple(diagnostics)), True
+    racy = _recent(info, started_ns - _RACY_NS)
+    return (rel, info.st_size, -1 if racy else file_stamp(info), _digest(raw), _compact(claim, rel), tuple(diagnostics)), True
 
 
 def _load_chunk(chunk: list[tuple[str, str, str]], started_ns: int, max_bytes: int) -> list[tuple[Entry, bool]]:
@@ -391,7 +419,7 @@ class FileLoading:
         """The entry if the file is unchanged (by stat, or by hash when stat disagrees) and can still be
         read, else None."""
         try:
-            _, size, mtime, digest, claim, diagnostics = entry
+            _, size, stamp, digest, claim, diagnostics = entry
             info = os.stat(path)
         except (OSError, ValueError, TypeError):
             return None
@@ -399,7 +427,7 @@ class FileLoading:
             return None
         if info.st_mode & 0o444 != 0o444 and not os.access(path, os.R_OK):
             return None  # made unreadable since (a chmod keeps size and time): the load reports it, as a cold one would
-        if info.st_mtime_ns == mtime:
+        if file_stamp(info) == stamp:
             self.stats["cached"] += 1
             return entry
         try:
@@ -410,8 +438,8 @@ class FileLoading:
         if len(raw) != size or _digest(raw) != digest:
             return None
         self.stats["rehashed"] += 1
-        racy = info.st_mtime_ns > self.started_ns - _RACY_NS
-        return (entry[0], size, -1 if racy else info.st_mtime_ns, digest, claim, diagnostics)
+        racy = _recent(info, self.started_ns - _RACY_NS)
+        return (entry[0], size, -1 if racy else file_stamp(info), digest, claim, diagnostics)
 
     def _start_pool(self, misses: list[tuple[str, str, str]], cores: int) -> None:
         """Fork ``cores - 1`` workers that take chunks of files from a shared counter; this process
@@ -668,12 +696,12 @@ def _position(owner, name: str) -> int | None:
 
 
 class Scan:
-    """Every input file's size, mtime (ns) and mode, by name relative to the root, from one walk.
+    """Every input file's size, stamp (``file_stamp``) and mode, by name relative to the root, from one walk.
 
-    ``names``: a tuple in walk order; ``packed``: an ``array('q')`` of (size, mtime, mode) per name.
+    ``names``: a tuple in walk order; ``packed``: an ``array('q')`` of (size, stamp, mode) per name.
     Folders end with ``/`` and carry (0, 0, mode) (their size and mtime change with their listing,
     which is already here); a missing kb.yaml or top folder is (-1, -1, 0). ``racy``: names
-    modified less than ``_RACY_NS`` before the walk (their mtime cannot be trusted yet).
+    modified less than ``_RACY_NS`` before the walk (their stamp cannot be trusted yet: ``_recent``).
     ``errors``: (name, OSError) for folders that could not be listed and files that could not be stat'ed.
     """
 
@@ -701,7 +729,7 @@ class Scan:
         return None if i is None else tuple(self.packed[3 * i:3 * i + 3])
 
     def recorded(self) -> bytes:
-        """``packed`` as it may be remembered: a racy file's mtime as -1, so that it counts as changed next time."""
+        """``packed`` as it may be remembered: a racy file's stamp as -1, so that it counts as changed next time."""
         if not self.racy:
             return self.packed.tobytes()
         copy = array("q", self.packed)
@@ -797,17 +825,16 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
                     finally:
                         close(sub)
                     continue
-            mtime = info.st_mtime_ns
             add_name(prefix + entry)
-            add_stat((info.st_size, mtime, mode))
-            if mtime > limit:
+            add_stat((info.st_size, file_stamp(info), mode))
+            if _recent(info, limit):
                 racy.add(prefix + entry)
 
     try:
         info = os.stat(os.path.join(root, "kb.yaml"))
         add_name("kb.yaml")
-        add_stat((info.st_size, info.st_mtime_ns, info.st_mode))
-        if info.st_mtime_ns > limit:
+        add_stat((info.st_size, file_stamp(info), info.st_mode))
+        if _recent(info, limit):
             racy.add("kb.yaml")
     except OSError as exc:
         add_name("kb.yaml")

@@ -433,7 +433,7 @@ def _bib_state(root_path: Path, paths: list[Path]) -> bytes | None:
     None when one changed within the last two seconds (its time cannot be trusted yet) or cannot be read."""
     import time
 
-    from .cache import fingerprint
+    from .cache import file_stamp, fingerprint
 
     parts = [fingerprint()]
     soon = time.time_ns() - 2 * 10**9
@@ -444,7 +444,7 @@ def _bib_state(root_path: Path, paths: list[Path]) -> bytes | None:
             return None
         if st.st_mtime_ns > soon:
             return None
-        parts.append(f"{path.relative_to(root_path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
+        parts.append(f"{path.relative_to(root_path).as_posix()}\0{st.st_size}\0{file_stamp(st)}\0".encode("utf-8", "surrogateescape"))
     return b"".join(parts)
 
 

@@ -910,36 +910,39 @@ def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str, site: 
 
 
 def _scanned_inputs(scan) -> tuple[dict[str, tuple[int, int]], str] | None:
-    """From the load's walk: (claims/ file -> (size, modification time; -1 when changed too recently to
-    trust)), a digest of the size and modification time of every other input file); None when a
-    non-claim file changed too recently to trust its time or a folder could not be listed."""
+    """From the load's walk: (claims/ file -> (size, stamp (kb/cache.py ``file_stamp``: modification
+    time, change time, inode); -1 when changed too recently to trust)), a digest of the size and stamp
+    of every other input file); None when a non-claim file changed too recently to trust its stamp or
+    a folder could not be listed."""
     if scan is None or scan.errors:
         return None
     rest = hashlib.blake2b(digest_size=16)
     files = {}
-    for name, size, mtime in zip(scan.names, scan.packed[0::3], scan.packed[1::3]):
+    for name, size, stamp in zip(scan.names, scan.packed[0::3], scan.packed[1::3]):
         if name.startswith("claims/"):
-            files[name] = (size, -1 if name in scan.racy else mtime)
+            files[name] = (size, -1 if name in scan.racy else stamp)
         elif name in scan.racy:
             return None
         else:
-            rest.update(f"{name}\0{size}\0{mtime}\0".encode("utf-8", "surrogateescape"))
+            rest.update(f"{name}\0{size}\0{stamp}\0".encode("utf-8", "surrogateescape"))
     return files, rest.hexdigest()
 
 
 def _changed_since(path: str, seen: tuple[int, int]) -> bool:
-    """Is the file at ``path`` no longer as the walk saw it (``seen``: size, modification time; a time of
-    -1, too recent to trust, never matches)?"""
+    """Is the file at ``path`` no longer as the walk saw it (``seen``: size, stamp; a stamp of -1, too
+    recent to trust, never matches)?"""
+    from .cache import file_stamp
+
     try:
         now = os.stat(path)
     except OSError:
         return True
-    return (now.st_size, now.st_mtime_ns) != seen
+    return (now.st_size, file_stamp(now)) != seen
 
 
 def _stat_now(path: str, seen: tuple[int, int]) -> int:
-    """The modification time the manifest records for a claim file the walk saw as ``seen`` (size,
-    time): -1 when it was saved again since (the claim read may be newer than the walk says)."""
+    """The stamp the manifest records for a claim file the walk saw as ``seen`` (size, stamp): -1 when
+    it was saved again since (the claim read may be newer than the walk says)."""
     return -1 if _changed_since(path, seen) else seen[1]
 
 
@@ -1005,11 +1008,11 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
     cheaply (no cache: ``KB_CACHE=0``; a folder that could not be listed; a non-claim file changed
     within the last second).
 
-    ``claims``: per claim, in reading order, [id, size and modification time of its file (as the
+    ``claims``: per claim, in reading order, [id, size and stamp (``file_stamp``) of its file (as the
     load's walk saw them; -1 for a file changed too recently to trust, or saved again since the walk),
     article, cited references, derived_from, the file's path, ``claim_facets``, ``claim_place``]: the
     file says whether the claim changed, the rest which other pages showed it.
-    ``rest``: a digest of the size and modification time of every other input file (kb.yaml,
+    ``rest``: a digest of the size and stamp of every other input file (kb.yaml,
     articles, BibTeX)."""
     from .cache import session_of
 

@@ -207,6 +207,42 @@ def test_a_same_size_edit_within_the_same_second_is_caught(root, monkeypatch):
     assert after == cold(root, monkeypatch)
 
 
+def _same_size_and_time_other_bytes(path: Path) -> tuple[str, str]:
+    """(the claim file's text, a text of the same length with another verdict)."""
+    text = path.read_text(encoding="utf-8")
+    assert "verdict: overstated" in text
+    return text, text.replace("verdict: overstated", "verdict: uncited   ")
+
+
+@pytest.mark.parametrize("how", ["mv", "symlink", "copy keeping times"])
+def test_a_file_replaced_keeping_its_size_and_time_is_read_again(root, monkeypatch, how):
+    """As git does: what replaces a file (mv, ln -sf, cp -p, an archive unpacked) may keep its size and
+    modification time, but not its inode or change time."""
+    path = root / "claims" / "pijn-weerstandstraining-chronische-klachten.yaml"
+    text, other = _same_size_and_time_other_bytes(path)
+    stat_before = path.stat()
+    times = (stat_before.st_atime_ns, stat_before.st_mtime_ns)
+    spare = root / "spare.txt"  # outside claims/: not an input
+    spare.write_text(other, encoding="utf-8")
+    os.utime(spare, ns=times)
+    warm(root)
+    load_kb(root)  # the index remembers the files as they are
+    if how == "mv":
+        os.replace(spare, path)
+    elif how == "symlink":
+        spare.rename(root / "claims.txt")
+        path.unlink()
+        path.symlink_to(root / "claims.txt")
+    else:
+        path.write_text(other, encoding="utf-8")  # the same inode, new bytes
+        os.utime(path, ns=times)
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stat_before.st_size, stat_before.st_mtime_ns)
+    after = warm(root)
+    assert after == cold(root, monkeypatch)
+    assert after["claims"]["pijn-weerstandstraining-chronische-klachten"][0].verdict == "uncited"
+    assert load_kb(root).claims["pijn-weerstandstraining-chronische-klachten"].verdict == "uncited"  # and remembered so
+
+
 def test_touching_a_file_costs_a_hash_not_a_parse(root, monkeypatch):
     warm(root)
     path = root / "claims" / "pijn-weerstandstraining-chronische-klachten.yaml"

@@ -107,6 +107,29 @@ def test_a_linked_site_folder_is_updated_from_beside_the_folder_it_names(generat
     assert_same_as_full_build(generated, real, tmp_path)
 
 
+def test_a_claim_file_replaced_keeping_its_size_and_time_is_noticed(generated, tmp_path):
+    """mv of a file with the same size and modification time (as an archive unpacked leaves them):
+    the manifest records each claim file's stamp (inode, change time), not its time alone."""
+    import os
+
+    site = tmp_path / "site"
+    build(generated, site)
+    path = with_verdict(generated, "supported")[3]
+    text = path.read_text(encoding="utf-8")
+    reason = re.search(r"^verdict_reason: (.*)$", text, flags=re.MULTILINE).group(1)
+    other = text.replace(f"verdict_reason: {reason}", "verdict_reason: " + "R" * len(reason), 1)
+    assert other != text and len(other) == len(text)
+    spare = generated / "spare.txt"
+    spare.write_text(other, encoding="utf-8")
+    before = path.stat()
+    os.utime(spare, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(spare, path)
+    result = build(generated, site)
+    assert result.quick and f"claims/{path.stem}.html" in result.rendered
+    assert "R" * len(reason) in (site / "claims" / f"{path.stem}.html").read_text(encoding="utf-8")
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
 @pytest.mark.parametrize("field", sorted(OWN_PAGES_ONLY - {"positions", "plain"}))
 def test_own_page_fields_change_no_other_page_in_a_full_comparison(generated, tmp_path, field):
     """The premise of the quick update, checked by the build that compares every page's view model."""
