@@ -650,6 +650,12 @@ class Change:
         return self._read[rel]
 
 
+#: Changed files (or a quarter of all, if more) beyond which ``_load_changes`` leaves the work to the
+#: full load: it parses every changed file, while the full load's per-file cache only hashes those
+#: whose bytes are the same (after a ``chmod -R`` or ``touch`` of everything, say).
+_MANY_CHANGES = 2000
+
+
 def _load_changes(root: Path, scan: Scan, index) -> tuple[KnowledgeBase, Change] | None:
     """The knowledge base when, since ``index`` was written, only claim files changed (edited, added,
     deleted, renamed; files the loader ignores may change too): the changed files are read, everything
@@ -657,6 +663,8 @@ def _load_changes(root: Path, scan: Scan, index) -> tuple[KnowledgeBase, Change]
     folders): then only a full load is right."""
     summary = index.summary
     names = index.changed(scan)
+    if len(names) > max(_MANY_CHANGES, len(scan.names) // 4):
+        return None  # a chmod -R, a checkout of another branch: the full load reads them through the per-file cache
     changed = []
     for name in names:
         if not name.startswith("claims/") or _undecodable(name) is not None:
@@ -679,13 +687,21 @@ def _load_changes(root: Path, scan: Scan, index) -> tuple[KnowledgeBase, Change]
     old_records = {rel: index.record(rel) for rel in changed}
     touched = {record[0] for record in old_records.values() if record is not None and record[0] is not None}
     touched |= {found[0].id for found in fresh.values() if found is not None and found[0] is not None}
+    old_files: dict[str, list[str]] = {}  # claim id -> the changed files that held it, in ``changed`` order
+    for rel, record in old_records.items():
+        if record is not None and record[0] is not None:
+            old_files.setdefault(record[0], []).append(rel)
+    new_files: dict[str, list[str]] = {}  # claim id -> the changed files that hold it now
+    for rel in changed:
+        if fresh[rel] is not None and fresh[rel][0] is not None:
+            new_files.setdefault(fresh[rel][0].id, []).append(rel)
     before: dict[str, list[str]] = {}
     search = set()
     for cid in touched:
         if cid in index.dups:
             before[cid] = list(index.dups[cid])
         else:
-            known = [rel for rel, record in old_records.items() if record is not None and record[0] == cid]
+            known = old_files.get(cid, [])
             at = bisect.bisect_left(keys, cid)
             if known:
                 before[cid] = known
@@ -706,7 +722,7 @@ def _load_changes(root: Path, scan: Scan, index) -> tuple[KnowledgeBase, Change]
                     {}, {}, dups, dup_diags, ())
     for cid in sorted(touched):
         members = [rel for rel in before[cid] if rel not in change_set]
-        members += [rel for rel in changed if fresh[rel] is not None and fresh[rel][0] is not None and fresh[rel][0].id == cid]
+        members += new_files.get(cid, [])
         members.sort(key=_path_key)
         was = min(before[cid], key=_path_key) if before[cid] else None
         owners[cid] = (was, members[0] if members else None)

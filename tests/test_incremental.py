@@ -408,3 +408,21 @@ def test_the_walk_lists_every_entry_once_with_or_without_descriptor_calls(root, 
     monkeypatch.setattr(os, "supports_dir_fd", set())
     slow = cache.scan_inputs(root)
     assert (slow.names, slow.packed, slow.racy, slow.errors) == (fast.names, fast.packed, fast.racy, fast.errors)
+
+
+def test_many_changed_files_go_to_the_full_load(root, monkeypatch):
+    """After a chmod -R or a touch of everything, parsing each "changed" file again costs more than the
+    full load, whose per-file cache only hashes files whose bytes are the same."""
+    import kb.load
+
+    cached(root)
+    cached(root, "warm")
+    claims = sorted((root / "claims").glob("*.yaml"))
+    monkeypatch.setattr(kb.load, "_MANY_CHANGES", 5)
+    for path in claims[:5]:
+        _settle(path)
+    same(root, monkeypatch, "incremental")
+    for path in claims[5:10] + claims[-20:]:
+        _settle(path)
+    same(root, monkeypatch, "full")
+    same(root, monkeypatch, "warm")
