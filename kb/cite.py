@@ -270,6 +270,9 @@ def _entry_state(key: str, entry) -> bytes:
 
 
 def _source_files(classes) -> set[str]:
+    """The source files the classes are defined in, with their bases; for a class of a style plugin
+    (any package but pybtex, whose version counts, and kb), every module of the plugin's package, so
+    that a helper module changed by an upgrade counts too."""
     import inspect
 
     files = set()
@@ -281,6 +284,12 @@ def _source_files(classes) -> set[str]:
                 files.add(inspect.getsourcefile(klass) or "")
             except TypeError:  # defined in C or interactively: its module's version is what we have
                 files.add(f"<{klass.__module__}.{klass.__qualname__}>")
+                continue
+            top = klass.__module__.partition(".")[0]
+            package = getattr(sys.modules.get(top), "__path__", None)
+            if top not in ("pybtex", "kb") and package:
+                for folder in package:
+                    files.update(str(p) for p in Path(folder).rglob("*.py") if "__pycache__" not in p.parts)
     here = Path(__file__).resolve().parent
     for name in _OWN_CODE:
         path = here / name

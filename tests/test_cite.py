@@ -186,6 +186,24 @@ def test_a_changed_style_source_formats_everything_again(tmp_path, cache_on, ren
         sys.modules.pop("kbtest_style", None)
 
 
+def test_the_cache_key_covers_every_module_of_a_style_plugins_package(tmp_path, monkeypatch):
+    """An upgrade may change only a helper module the style class calls."""
+    package = tmp_path / "plugin" / "kbtest_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from kb.styles.vancouver import VancouverStyle\n\n\nclass PkgStyle(VancouverStyle):\n    pass\n",
+                                         encoding="utf-8")
+    (package / "helper.py").write_text("PREFIX = ''\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(package.parent))
+    from kbtest_pkg import PkgStyle
+
+    try:
+        files = cite._source_files([PkgStyle])
+        assert str(package / "helper.py") in files and str(package / "__init__.py") in files
+        assert not any("/pybtex/database/" in f for f in files)  # pybtex counts by its version, not every module
+    finally:
+        sys.modules.pop("kbtest_pkg", None)
+
+
 def test_the_cache_key_covers_kbs_styles_and_this_module():
     files = cite._source_files([type(cite.get_style("plain"))])
     kb_dir = Path(cite.__file__).resolve().parent
