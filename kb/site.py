@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 from markupsafe import Markup
 
 from .article import normalize_text, straighten_quotes
+from .cache import file_stamp
 from .cite import format_reference
 from .errors import ExportError, RenderError
 from .heap import loaded_frozen, paused_collector
@@ -931,8 +932,6 @@ def _scanned_inputs(scan) -> tuple[dict[str, tuple[int, int]], str] | None:
 def _changed_since(path: str, seen: tuple[int, int]) -> bool:
     """Is the file at ``path`` no longer as the walk saw it (``seen``: size, stamp; a stamp of -1, too
     recent to trust, never matches)?"""
-    from .cache import file_stamp
-
     try:
         now = os.stat(path)
     except OSError:
