@@ -275,7 +275,7 @@ def _source_files(classes) -> set[str]:
     that a helper module changed by an upgrade counts too."""
     import inspect
 
-    files = set()
+    files, packages = set(), set()
     for cls in classes:
         for klass in type.mro(cls):
             if klass.__module__ == "builtins":
@@ -287,7 +287,8 @@ def _source_files(classes) -> set[str]:
                 continue
             top = klass.__module__.partition(".")[0]
             package = getattr(sys.modules.get(top), "__path__", None)
-            if top not in ("pybtex", "kb") and package:
+            if top not in ("pybtex", "kb") and package and top not in packages:
+                packages.add(top)  # its classes' bases often come from the same package: walk it once
                 for folder in package:
                     files.update(str(p) for p in Path(folder).rglob("*.py") if "__pycache__" not in p.parts)
     here = Path(__file__).resolve().parent
