@@ -528,29 +528,27 @@ class _Views:
         return {"ref": brief}
 
     def claims_index_pages(self) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
-        """(path, view maker) of each page of the claims index: every claim grouped by verdict, in reading
-        order within a group, ``INDEX_ROWS`` to a page."""
-        by_verdict: dict[str, list[str]] = {v: [] for v in VERDICTS}
-        for cid in self.sequence:
-            by_verdict.setdefault(self.kb.claims[cid].verdict, []).append(cid)
-        rows = [(verdict, cid) for verdict, ids in by_verdict.items() for cid in ids]
-        chunks = [rows[i:i + INDEX_ROWS] for i in range(0, len(rows), INDEX_ROWS)] or [[]]
+        """(path, view maker) of each page of the claims index: every claim in reading order,
+        ``INDEX_ROWS`` to a page, and on each page grouped by verdict (in reading order within a group).
+        Which claims a page holds does not depend on their verdicts, so an edit of a verdict changes
+        one page of the index, not every page after the claim (kb/siteupdate.py): the counts per
+        verdict on a page are that page's; the home page has those of the whole knowledge base."""
+        sequence = self.sequence
+        chunks = [sequence[i:i + INDEX_ROWS] for i in range(0, len(sequence), INDEX_ROWS)] or [[]]
         paths = _index_paths("claims", len(chunks))
-        first_page: dict[str, int] = {}
-        for number, chunk in enumerate(chunks, 1):
-            for verdict, _ in chunk:
-                first_page.setdefault(verdict, number)
 
         def view(number: int) -> dict[str, Any]:
-            groups: list[dict[str, Any]] = []
-            for verdict, cid in chunks[number - 1]:
-                if not groups or groups[-1]["verdict"] != verdict:
-                    groups.append({"verdict": verdict, "claims": [], "total": len(by_verdict[verdict]),
-                                   "continued": first_page[verdict] < number})
-                groups[-1]["claims"].append(self.claim_brief(self.kb.claims[cid]))
-            toc = [{"verdict": v, "count": len(by_verdict[v]), "page": None if first_page[v] == number else paths[first_page[v] - 1]}
-                   for v in by_verdict if by_verdict[v]]
-            return {"groups": groups, "n_claims": len(self.kb.claims), "toc": toc, "pager": _pager(paths, number)}
+            chunk = chunks[number - 1]
+            by_verdict: dict[str, list[str]] = {v: [] for v in VERDICTS}
+            for cid in chunk:
+                by_verdict.setdefault(self.kb.claims[cid].verdict, []).append(cid)
+            groups = [{"verdict": verdict, "claims": [self.claim_brief(self.kb.claims[cid]) for cid in ids], "total": len(ids),
+                       "continued": False}
+                      for verdict, ids in by_verdict.items() if ids]
+            toc = [{"verdict": group["verdict"], "count": group["total"], "page": None} for group in groups]
+            first = (number - 1) * INDEX_ROWS + 1
+            return {"groups": groups, "n_claims": len(self.kb.claims), "first": first, "last": first + len(chunk) - 1,
+                    "toc": toc, "pager": _pager(paths, number)}
 
         return [(path, lambda number=number: view(number)) for number, path in enumerate(paths, 1)]
 
@@ -1051,8 +1049,9 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
     the pages of the claims it summarises (their "summarised by" list) and of every claim that
     rests on it at any depth (support inherited through derived_from); the page of a reference cited
     by c or by anything that shares a summary with it, at any depth (a reference page's impact list
-    says what would remain of each summary); the claims index, the home page and the audit; the
-    references index when c's sources changed or c is new or gone (it counts citing claims). So: the
+    says what would remain of each summary); the home page and the audit; the page of the claims
+    index that lists c (every page of it when the reading order changed: the pages after a claim
+    added, removed or moved hold other claims); the references index when c's sources changed or c is new or gone (it counts citing claims). So: the
     changed claims with their old and new derived_from targets, the claims that named them before
     (a claim that is gone has no "summarised by" list any more), and, when a changed claim is new, gone
     or placed otherwise in its article's text (``claim_place``: article, section, Dutch text), all the
@@ -1112,7 +1111,12 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
     pages.update(f"claims/{cid}.html" for cid in affected)
     pages.update(f"article/{article}.html" for article in articles)
     pages.update(f"references/{views.ref_files[key]}" for key in refs if key in views.ref_files)
-    indexes = {"site/claims.html.j2"}
+    if views.sequence == old_order:  # a page of the claims index holds the same claims: only a changed claim's brief differs
+        paths = _index_paths("claims", max(-(-len(old_order) // INDEX_ROWS), 1))
+        pages.update(paths[views.index_of[cid] // INDEX_ROWS] for cid in changed if cid in views.index_of)
+        indexes = set()
+    else:
+        indexes = {"site/claims.html.j2"}
     if any(cid not in old or cid not in new or old[cid][4] != new[cid][4] for cid in changed):
         indexes.add("site/references.html.j2")  # it counts the claims citing each reference
     pages.update(spec.path for spec in specs if spec.template in indexes)

@@ -202,7 +202,8 @@ EDITS = [_edit_reason, _edit_verdict, _edit_text_en, _edit_source, _drop_a_deriv
 
 
 @pytest.mark.parametrize("edit", EDITS, ids=lambda f: f.__name__.strip("_"))
-def test_one_edit_looks_at_few_pages_and_builds_the_full_site(generated, tmp_path, decided, edit):
+def test_one_edit_looks_at_few_pages_and_builds_the_full_site(generated, tmp_path, decided, edit, monkeypatch):
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 50)  # a claims index of 6 pages: an edit that moves no claim reaches one
     site = tmp_path / "site"
     first = build(generated, site)
     assert not first.incremental
@@ -218,9 +219,11 @@ def test_one_edit_looks_at_few_pages_and_builds_the_full_site(generated, tmp_pat
 
 
 @pytest.mark.parametrize("moves", [False, True], ids=["verdict", "text"])
-def test_every_claim_of_the_article_is_looked_at_only_when_a_claim_may_have_moved(generated, tmp_path, decided, moves):
+def test_every_claim_of_the_article_is_looked_at_only_when_a_claim_may_have_moved(generated, tmp_path, decided, moves, monkeypatch):
     """An edit of a claim's Dutch text may move it in its article's reading order: the pages of all the
-    article's claims are looked at (a margin). An edit of its verdict leaves it in place: not them."""
+    article's claims are looked at (a margin). An edit of its verdict leaves it in place: not them, and
+    of the claims index only the page that lists the claim."""
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 50)
     site = tmp_path / "site"
     build(generated, site)
     texts = _texts(generated)
@@ -240,6 +243,8 @@ def test_every_claim_of_the_article_is_looked_at_only_when_a_claim_may_have_move
         assert article_pages <= looked_at
     else:
         assert f"claims/{path.stem}.html" in looked_at and not article_pages <= looked_at
+        index_pages = {p for p in looked_at if p == "claims/index.html" or p.startswith("claims/page/")}
+        assert len(index_pages) == 1
     assert_same_as_full_build(generated, site, tmp_path)
 
 
@@ -262,7 +267,8 @@ def test_a_source_change_reaches_the_references_of_claims_summarised_alongside(g
     assert_same_as_full_build(generated, site, tmp_path)
 
 
-def test_a_run_of_mixed_edits_gives_the_full_site_after_each(generated, tmp_path, decided):
+def test_a_run_of_mixed_edits_gives_the_full_site_after_each(generated, tmp_path, decided, monkeypatch):
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 50)
     rng = random.Random(7)
     site = tmp_path / "site"
     build(generated, site)

@@ -631,6 +631,37 @@ def test_long_indexes_are_split_into_pages(kb_copy, tmp_path, monkeypatch):
     same_as_full_build(kb_copy, site, tmp_path)
 
 
+def test_a_verdict_edit_changes_the_one_index_page_that_lists_the_claim(kb_copy, tmp_path, monkeypatch):
+    """The claims index is cut into pages in reading order and grouped by verdict within a page, so a
+    claim keeps its page when its verdict changes: the other pages stay as they were."""
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 10)
+    site = tmp_path / "site"
+    build(kb_copy, site)
+    kb = load_kb(kb_copy)
+    views = sitelib._Views(kb, build_graph(kb), kb.config.language, kb.config.style)
+    path = a_claim(kb_copy)
+    number = views.index_of[path.stem] // 10 + 1
+    holder = "claims/index.html" if number == 1 else f"claims/page/{number}.html"
+    html = (site / holder).read_text(encoding="utf-8")
+    first, last = (number - 1) * 10 + 1, min(number * 10, len(kb.claims))
+    assert f"{first}–{last}" in html  # "Beweringen 11–20 van 43 ..."
+    listed = re.findall(r'<tr><td><a href="[./]*claims/([^"/]+)\.html">', html)
+    assert sorted(listed) == sorted(views.sequence[first - 1:last])
+    verdict = kb.claims[path.stem].verdict
+    other = "unsupported" if verdict != "unsupported" else "overstated"
+    edit(path, r"^verdict: .*$", f"verdict: {other}")
+    before = snapshot(site)
+    result = build(kb_copy, site)
+    assert result.incremental
+    index_pages = [p for p in result.rendered if p.startswith(("claims/index", "claims/page/"))]
+    assert index_pages == [holder]
+    after = snapshot(site)
+    assert [p for p in after if after[p] != before.get(p) and p.startswith(("claims/index", "claims/page/"))] == [holder]
+    section = re.search(rf'<section id="v-{other}".*?</section>', (site / holder).read_text(encoding="utf-8"), flags=re.S)
+    assert section is not None and f"claims/{path.stem}.html" in section.group(0)
+    same_as_full_build(kb_copy, site, tmp_path)
+
+
 def test_a_shorter_index_leaves_no_empty_folder(kb_copy, tmp_path, monkeypatch):
     """Pages that are gone go with the folders they leave empty, as a full build has none of them."""
     monkeypatch.setattr(sitelib, "INDEX_ROWS", 10)
