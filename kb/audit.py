@@ -200,6 +200,11 @@ class Audit:
     by_code: dict[str, int]
     as_of: int
     old_source_years: int
+    #: None: ``problems`` holds every problem. Else the number of problems of each code that
+    #: ``problems`` keeps (the first of the code in report order; ``by_code`` and ``counts`` stay
+    #: complete): the site's record of its audit page (``audit_record``), enough for ``listing`` up
+    #: to that many per code, and for nothing that needs every problem.
+    kept: dict[str, int] | None = None
 
     def at_or_above(self, level: str) -> tuple[Problem, ...]:
         """Problems of severity ``level`` or worse (``level`` in SEVERITIES)."""
@@ -218,16 +223,20 @@ class Audit:
         problems are one run whose length ``by_code`` gives: the page takes slices and never walks
         all the problems (there may be hundreds of thousands)."""
         listing = []
-        start = sum(self.counts.get(s, 0) for s in SEVERITIES[:SEVERITIES.index(severity)])
-        number = 1
-        for code in (c for c, level in CODES.items() if level == severity and self.by_code.get(c)):
-            n = self.by_code[code]
-            if self.problems[start].code != code or self.problems[start + n - 1].code != code:
-                return self._listing_unsorted(severity, limit)
-            rows = self.problems[start:start + (min(n, limit) if limit else n)]
-            listing.append((code, list(enumerate(rows, number)), n - len(rows)))
-            start += n
-            number += n
+        start = number = 0
+        for code, level in CODES.items():
+            n = self.by_code.get(code, 0)
+            have = n if self.kept is None else self.kept.get(code, 0)
+            if level == severity and n:
+                if have and (self.problems[start].code != code or self.problems[start + have - 1].code != code):
+                    return self._listing_unsorted(severity, limit)
+                shown = min(have, limit) if limit else have
+                if shown < (min(n, limit) if limit else n):
+                    raise ValueError(f"this audit keeps {have} of the {n} problems of {code}; {limit or 'all'} asked for")
+                rows = self.problems[start:start + shown]
+                listing.append((code, list(enumerate(rows, number + 1)), n - len(rows)))
+                number += n
+            start += have
         return listing
 
     def _listing_unsorted(self, severity: str, limit: int) -> list[tuple[str, list[tuple[int, Problem]], int]]:
@@ -245,6 +254,7 @@ class Audit:
     def as_dict_without_problems(self) -> dict[str, Any]:
         """``as_dict`` with ``problems`` empty (the key in its place)."""
         data = asdict(replace(self, problems=()))  # dataclasses.asdict deep-copies field by field: slow for many problems
+        del data["kept"]  # how much of the problems this object holds, not a part of the report
         data["coverage"]["most_relied_on"] = [{"ref": k, "claims": n} for k, n in self.coverage.most_relied_on]
         return {"kb_audit_version": 1, **data}
 
@@ -394,6 +404,42 @@ def _loc(location: Location) -> str:
 #: ``claim_facets`` relies on this to know which edits can change the audit page).
 REASON_SHOWN = frozenset({"unsupported", "source-misdescribed", "overstated", "uncited"})
 
+#: The problem codes whose rows a claim's verdict and verdict reason decide (``_verdict_problems``):
+#: the three verdicts that are problems, and ``uncited``, whose row shows the reason of an uncited claim.
+VERDICT_CODES = ("unsupported", "source-misdescribed", "overstated", "uncited")
+
+
+class _Adder:
+    """``add(code, kind, subject, parts, **extra)``: append a Problem to ``problems``, composing its
+    message in every interface language once per distinct message (many problems share one)."""
+
+    def __init__(self, problems: list[Problem], page_name: Any) -> None:
+        self.problems = problems
+        self.page_name = page_name  # kb.site.reference_filename
+        self.composed: dict[tuple, dict[str, str]] = {}
+
+    def __call__(self, code: str, kind: str, subject: str, parts: list[tuple[str, dict]], **extra) -> None:
+        key = tuple((part, tuple(params.items())) for part, params in parts)
+        messages = self.composed.get(key)
+        if messages is None:
+            messages = self.composed[key] = {lang: _compose(lang, parts) for lang in UI_LANGUAGES}
+        href = f"claims/{subject}.html" if kind == "claim" else f"references/{self.page_name(subject)}"
+        self.problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=messages["en"],
+                                     messages=messages, href=href, **extra))
+
+
+def _verdict_problems(claim: Any, where: str, add: _Adder) -> None:
+    """The problems of ``claim`` whose rows its verdict and verdict reason decide (``VERDICT_CODES``);
+    they depend on nothing else but the claim's own evidence and derived_from (kb/site.py's quick update
+    patches them after a verdict edit: ``patched_audit``)."""
+    reason = claim.verdict_reason if claim.verdict in REASON_SHOWN else ""
+    if claim.verdict in ("unsupported", "source-misdescribed", "overstated"):
+        add(claim.verdict, "claim", claim.id, [(claim.verdict, {})], detail=reason, location=where)
+    if not claim.derived_from and not any(ev.cited_in_article for ev in claim.evidence):
+        added = sorted({ev.ref for ev in claim.evidence if not ev.cited_in_article})
+        message = [("uncited", {})] + ([("uncited.added", {"refs": ", ".join(added)})] if added else [])
+        add("uncited", "claim", claim.id, message, detail=reason if claim.verdict == "uncited" else "", location=where)
+
 
 def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: Wording | None = None) -> Audit:
     """Every problem of ``kb`` (ranked: error > warning > info, then by code and subject), coverage
@@ -417,34 +463,14 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
             found = seen_wording[lang, text] = tuple(f"{p} ({lang})" for p in matchers[lang].find(text))
         return found
 
-    composed: dict[tuple, dict[str, str]] = {}  # many problems share a message: compose each once
-
-    def add(code: str, kind: str, subject: str, parts: list[tuple[str, dict]], **extra) -> None:
-        key = tuple((part, tuple(params.items())) for part, params in parts)
-        messages = composed.get(key)
-        if messages is None:
-            messages = composed[key] = {lang: _compose(lang, parts) for lang in UI_LANGUAGES}
-        href = f"claims/{subject}.html" if kind == "claim" else f"references/{reference_filename(subject)}"
-        problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=messages["en"],
-                                messages=messages, href=href, **extra))
+    add = _Adder(problems, reference_filename)
 
     # -- claims ---------------------------------------------------------------------------
     for claim in kb.claims.values():
         where = _loc(claim.location)
-        reason = claim.verdict_reason if claim.verdict in REASON_SHOWN else ""
-        if claim.verdict == "unsupported":
-            add("unsupported", "claim", claim.id, [("unsupported", {})], detail=reason, location=where)
-        elif claim.verdict == "source-misdescribed":
-            add("source-misdescribed", "claim", claim.id, [("source-misdescribed", {})], detail=reason, location=where)
-        elif claim.verdict == "overstated":
-            add("overstated", "claim", claim.id, [("overstated", {})], detail=reason, location=where)
+        _verdict_problems(claim, where, add)
         if claim.id in unsupported:
             add("no-support", "claim", claim.id, [("no-support", {})], location=where)
-        cited = any(ev.cited_in_article for ev in claim.evidence)
-        if not cited and not claim.derived_from:
-            added = sorted({ev.ref for ev in claim.evidence if not ev.cited_in_article})
-            message = [("uncited", {})] + ([("uncited.added", {"refs": ", ".join(added)})] if added else [])
-            add("uncited", "claim", claim.id, message, detail=reason if claim.verdict == "uncited" else "", location=where)
         if claim.id in single:
             (ref,) = kbgraph.supporting_refs(graph, claim.id)
             add("single-source", "claim", claim.id, [("single-source", {"ref": ref})], location=where)
@@ -510,6 +536,109 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
     )
     return Audit(title=kb.config.title, problems=tuple(problems), coverage=coverage, charts=charts, retractions=tuple(retractions),
                  counts=counts, by_code=by_code, as_of=as_of, old_source_years=kb.config.old_source_years)
+
+
+# --------------------------------------------------------------------------------------------
+# The site's record of its audit page (kb/site.py, kb/siteupdate.py)
+
+#: Reference problems whose ``claims`` are the claims citing the reference (``citing_claims``, sorted):
+#: ``audit_record`` leaves them out and ``audit_from_record`` asks for them again.
+_CITING_CODES = frozenset({"unidentified-reference", "unverified-reference", "metadata-discrepancy", "missing-doi",
+                           "missing-pmid", "old-source"})
+
+
+def audit_record(audit: Audit, keep: int) -> dict[str, Any] | None:
+    """What the audit page of the site shows of ``audit``, as JSON values, for ``audit_from_record``:
+    the first ``keep`` problems of each code, the complete counts, the figures, the charts and the
+    retractions. A few hundred problems instead of every one (235,000 at 100,000 claims), and without
+    the lists of citing claims, which the build's manifest has; None for an audit whose problems are
+    not in report order (built by hand) or that is trimmed already."""
+    if audit.kept is not None:
+        return None
+    problems, kept, start = [], {}, 0
+    for code in CODES:
+        n = audit.by_code.get(code, 0)
+        run = audit.problems[start:start + n]
+        if any(p.code != code for p in run):
+            return None
+        kept[code] = min(n, keep)
+        for p in run[:keep]:
+            problems.append([p.code, p.subject_kind, p.subject, p.message, p.detail, p.location, list(p.phrases),
+                             None if code in _CITING_CODES else list(p.claims), p.messages, p.href])
+        start += n
+    if start != len(audit.problems):
+        return None
+    coverage = asdict(audit.coverage)
+    return {"title": audit.title, "as_of": audit.as_of, "old_source_years": audit.old_source_years, "coverage": coverage,
+            "charts": [[c.id, c.label_prefix, {b.key: b.value for b in c.bars}] for c in audit.charts],
+            "retractions": [asdict(r) for r in audit.retractions], "by_code": dict(audit.by_code), "kept": kept, "problems": problems}
+
+
+def audit_from_record(record: dict[str, Any], citing: Any) -> Audit:
+    """The (trimmed) Audit that ``audit_record`` recorded. ``citing(key)``: the ids of the claims citing
+    a reference, sorted. Raises KeyError, TypeError or ValueError for a record not as written."""
+    problems = []
+    for code, kind, subject, message, detail, location, phrases, claims, messages, href in record["problems"]:
+        problems.append(Problem(severity=CODES[code], code=code, subject_kind=kind, subject=subject, message=message, detail=detail,
+                                location=location, phrases=tuple(phrases), claims=tuple(citing(subject) if claims is None else claims),
+                                messages=dict(messages), href=href))
+    coverage = dict(record["coverage"])
+    coverage["most_relied_on"] = tuple((key, n) for key, n in coverage["most_relied_on"])
+    by_code = {code: n for code, n in record["by_code"].items() if code in CODES}
+    return Audit(title=record["title"], problems=tuple(problems), coverage=Coverage(**coverage),
+                 charts=tuple(_chart(cid, prefix, counts) for cid, prefix, counts in record["charts"]),
+                 retractions=tuple(Retraction(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()})
+                                   for r in record["retractions"]),
+                 counts={s: sum(n for c, n in by_code.items() if CODES[c] == s) for s in SEVERITIES}, by_code=by_code,
+                 as_of=record["as_of"], old_source_years=record["old_source_years"], kept=dict(record["kept"]))
+
+
+def patched_audit(audit: Audit, changed: list[tuple[Any, str]], page_name: Any, need: int | None = None) -> Audit | None:
+    """A trimmed ``audit`` (``audit_from_record``) after claims changed only in their verdict or verdict
+    reason: ``changed`` holds (the claim as it is now, its verdict before). Their rows of
+    ``VERDICT_CODES`` are made again (``_verdict_problems``, as ``build_audit`` makes them), the counts
+    and the chart of verdicts follow; nothing else in an audit depends on a verdict or its reason
+    (support and certainty come from the evidence). None when a code would keep fewer than ``need``
+    (default ``PAGE_LIMIT``) problems while it has more (the rest were not recorded). ``page_name``:
+    kb.site.reference_filename."""
+    need = PAGE_LIMIT if need is None else need
+    if audit.kept is None:
+        raise ValueError("patched_audit works on a trimmed audit (audit_from_record)")
+    runs: dict[str, list[Problem]] = {code: [] for code in CODES}
+    for p in audit.problems:
+        runs[p.code].append(p)
+    by_code = {code: audit.by_code.get(code, 0) for code in CODES}
+    verdicts = {bar.key: bar.value for chart in audit.charts if chart.id == "by-verdict" for bar in chart.bars}
+    ids = {claim.id for claim, _ in changed}
+    was_kept = {(p.code, p.subject) for code in VERDICT_CODES for p in runs[code] if p.subject in ids}
+    complete = {code: len(runs[code]) == by_code[code] for code in CODES}
+    for claim, old in changed:
+        if old in VERDICT_CODES and old != "uncited":
+            by_code[old] -= 1
+        verdicts[old] = verdicts.get(old, 0) - 1
+        verdicts[claim.verdict] = verdicts.get(claim.verdict, 0) + 1
+    for code in VERDICT_CODES:
+        runs[code] = [p for p in runs[code] if p.subject not in ids]
+    made: list[Problem] = []
+    add = _Adder(made, page_name)
+    for claim, _ in changed:
+        _verdict_problems(claim, _loc(claim.location), add)
+    for p in made:
+        run = runs[p.code]
+        if p.code != "uncited":
+            by_code[p.code] += 1  # an uncited row's existence does not depend on the verdict: only its detail does
+        if complete[p.code] or (p.code, p.subject) in was_kept or (run and p.rank < run[-1].rank):
+            run.append(p)
+            run.sort(key=lambda q: q.rank)
+    if any(by_code[code] < 0 or len(runs[code]) < min(by_code[code], need) for code in CODES):
+        return None
+    problems = tuple(p for code in CODES for p in runs[code])
+    by_code = {code: n for code, n in by_code.items() if n}
+    charts = tuple(_chart(c.id, c.label_prefix, {b.key: verdicts[b.key] for b in c.bars}) if c.id == "by-verdict" else c
+                   for c in audit.charts)
+    return replace(audit, problems=problems, by_code=by_code, charts=charts,
+                   counts={s: sum(n for c, n in by_code.items() if CODES[c] == s) for s in SEVERITIES},
+                   kept={code: len(runs[code]) for code in CODES})
 
 
 # --------------------------------------------------------------------------------------------

@@ -210,6 +210,7 @@ def test_as_dict_is_what_dataclasses_asdict_gives(generated):
 
     _, _, audit = generated
     expected = asdict(audit)
+    del expected["kept"]  # how much of the problems the object holds: not a part of the report
     expected["coverage"]["most_relied_on"] = [{"ref": k, "claims": n} for k, n in audit.coverage.most_relied_on]
     got = audit.as_dict()
     assert got == {"kb_audit_version": 1, **expected} and list(got) == ["kb_audit_version", *expected]
@@ -282,3 +283,60 @@ def test_fail_on_counts_problems_the_page_leaves_out(run_kb, generated):
     assert code == 1
     n = len(audit.at_or_above("warning"))
     assert n > 20 and f"failing: {n} problems at or above 'warning'" in err
+
+
+# -- the site's record of its audit page (kb/siteupdate.py patches it after a verdict edit) -------
+
+def _page_of(audit):
+    """What the site's audit page shows of an audit."""
+    return ([audit.listing(severity, PAGE_LIMIT) for severity in SEVERITIES], audit.counts, audit.by_code, audit.charts,
+            audit.coverage, audit.retractions, audit.title, audit.as_of, audit.old_source_years)
+
+
+@pytest.mark.parametrize("keep", [PAGE_LIMIT + 5, 10_000])
+def test_a_recorded_audit_patched_after_verdict_edits_shows_what_a_new_audit_shows(generated, keep):
+    from kb.audit import VERDICT_CODES, audit_from_record, audit_record, patched_audit
+    from kb.site import reference_filename
+
+    kb, graph, audit = generated
+    record = json.loads(json.dumps(audit_record(audit, keep)))  # through JSON, as the manifest keeps it
+    citing = kb.citing_claims()
+    restored = audit_from_record(record, lambda key: tuple(sorted(citing.get(key, ()))))
+    assert _page_of(restored) == _page_of(audit)
+    assert len(restored.problems) < len(audit.problems) or keep > len(audit.problems)
+    # verdicts and reasons changed: into and out of every verdict that is a problem, early and late ids
+    claims = sorted(kb.claims.values(), key=lambda c: c.id)
+    assert Counter(c.verdict for c in claims)["overstated"] > PAGE_LIMIT  # some rows of the code are not on the page
+    ends = [claims[0], claims[1], claims[len(claims) // 2], claims[-1]]
+    picks = ends + [c for c in claims if c.verdict == "overstated" and c not in ends][:2]
+    picks += [c for c in claims if c.verdict == "uncited" and c not in ends][:1]
+    new_verdicts = ["overstated", "unsupported", "source-misdescribed", "supported", "supported", "overstated", "uncited"]
+    changed, claims_now = [], dict(kb.claims)
+    for claim, verdict in zip(picks, new_verdicts):
+        now = replace(claim, verdict=verdict, verdict_reason=f"new reason for {claim.id}")
+        changed.append((now, claim.verdict))
+        claims_now[claim.id] = now
+    assert {old for _, old in changed} | {c.verdict for c, _ in changed} >= set(VERDICT_CODES)
+    kb_now = replace(kb, claims=claims_now)
+    expected = build_audit(kb_now, build_graph(kb_now), as_of=2026)
+    patched = patched_audit(restored, changed, reference_filename)
+    assert patched is not None
+    assert _page_of(patched) == _page_of(expected)
+    assert patched.by_code == expected.by_code and patched.counts == expected.counts
+
+
+def test_a_patched_audit_that_lost_rows_of_the_page_is_refused(generated):
+    """With no rows kept beyond the page's, a verdict edit that takes one off the page leaves a gap
+    that only a new audit can fill: ``patched_audit`` says so (None) instead of showing too few."""
+    from kb.audit import audit_from_record, audit_record, patched_audit
+    from kb.site import reference_filename
+
+    kb, _, audit = generated
+    citing = kb.citing_claims()
+    restored = audit_from_record(audit_record(audit, PAGE_LIMIT), lambda key: tuple(sorted(citing.get(key, ()))))
+    first = restored.listing("warning", PAGE_LIMIT)
+    overstated = next(rows for code, rows, _ in first if code == "overstated")
+    claim = kb.claims[overstated[0][1].subject]
+    assert patched_audit(restored, [(replace(claim, verdict="supported"), "overstated")], reference_filename) is None
+    with pytest.raises(ValueError):
+        restored.listing("warning", PAGE_LIMIT + 1)
