@@ -552,20 +552,19 @@ def audit_record(audit: Audit, keep: int) -> dict[str, Any] | None:
     the first ``keep`` problems of each code, the complete counts, the figures, the charts and the
     retractions. A few hundred problems instead of every one (235,000 at 100,000 claims), and without
     the lists of citing claims, which the build's manifest has; None for an audit whose problems are
-    not in report order (built by hand) or that is trimmed already."""
-    if audit.kept is not None:
-        return None
+    not in report order (built by hand). A trimmed audit (``patched_audit``) gives what it keeps."""
     problems, kept, start = [], {}, 0
     for code in CODES:
         n = audit.by_code.get(code, 0)
-        run = audit.problems[start:start + n]
-        if any(p.code != code for p in run):
+        have = n if audit.kept is None else audit.kept.get(code, 0)
+        run = audit.problems[start:start + have]
+        if len(run) != have or any(p.code != code for p in run):
             return None
-        kept[code] = min(n, keep)
+        kept[code] = min(have, keep)
         for p in run[:keep]:
             problems.append([p.code, p.subject_kind, p.subject, p.message, p.detail, p.location, list(p.phrases),
                              None if code in _CITING_CODES else list(p.claims), p.messages, p.href])
-        start += n
+        start += have
     if start != len(audit.problems):
         return None
     coverage = asdict(audit.coverage)

@@ -374,24 +374,15 @@ class _Views:
 
     # -- pages ----------------------------------------------------------------------------
     def home(self) -> dict[str, Any]:
-        kb = self.kb
-        figures = self.g.stats(kb, self.graph)
-        single = [c for c in figures.single_source if c in kb.claims]
-        articles = []
-        for article in kb.articles.values():
-            articles.append({"id": article.id, "title": article.title, "publisher": article.publisher, "href": f"article/{article.id}.html",
-                             "n_claims": len(self.claims_of[article.id]), "n_sections": len(article.sections)})
-        return {
-            "articles": articles,
-            "stats": _coverage(figures),
-            "verdicts": [{"name": v, "count": figures.by_verdict.get(v, 0)} for v in VERDICTS],
-            "certainties": [{"name": c, "count": figures.by_certainty.get(c, 0)} for c in (*CERTAINTIES, "none")],
-            "study_types": [{"name": k, "count": v} for k, v in figures.references_by_study_type.items()],
-            "relied_on": [{"ref": self.ref_brief(key), "count": count} for key, count in figures.most_relied_on[:8]
-                          if key in kb.references],
-            "single_source": [self.claim_brief(kb.claims[c]) for c in single[:HOME_LIST]],
-            "single_source_more": max(len(single) - HOME_LIST, 0),
-        }
+        return self.home_from(home_record(self.kb, self.graph, self.claims_of))
+
+    def home_from(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The home page's view model from ``home_record``: with the briefs of the references and claims
+        it names (from this view index, which may be a part of the knowledge base: kb/siteupdate.py)."""
+        view = {key: value for key, value in record.items() if key not in ("relied_on", "single_source")}
+        view["relied_on"] = [{"ref": self.ref_brief(key), "count": count} for key, count in record["relied_on"]]
+        view["single_source"] = [self.claim_brief(self.kb.claims[c]) for c in record["single_source"]]
+        return view
 
     def article(self, article: Article) -> dict[str, Any]:
         claims = self.claims_of[article.id]
@@ -547,7 +538,7 @@ class _Views:
                       for verdict, ids in by_verdict.items() if ids]
             toc = [{"verdict": group["verdict"], "count": group["total"], "page": None} for group in groups]
             first = (number - 1) * INDEX_ROWS + 1
-            return {"groups": groups, "n_claims": len(self.kb.claims), "first": first, "last": first + len(chunk) - 1,
+            return {"groups": groups, "n_claims": len(sequence), "first": first, "last": first + len(chunk) - 1,
                     "toc": toc, "pager": _pager(paths, number)}
 
         return [(path, lambda number=number: view(number)) for number, path in enumerate(paths, 1)]
@@ -573,6 +564,29 @@ class _Views:
 #: Claims listed by name on the home page (single-source claims); the rest are counted, and the
 #: audit page lists them.
 HOME_LIST = 100
+
+
+def home_record(kb: KnowledgeBase, graph: Any, claims_of: dict[str, list[Claim]]) -> dict[str, Any]:
+    """What the home page shows, as JSON values, with references and claims by key and id
+    (``_Views.home_from`` adds their briefs): kept in the build's manifest, so that a quick update
+    after a verdict edit (kb/siteupdate.py) makes the page from it without the whole knowledge base.
+    ``claims_of``: ``kb.claims_by_article()``."""
+    from . import graph as graphlib
+
+    figures = graphlib.stats(kb, graph)
+    single = [c for c in figures.single_source if c in kb.claims]
+    articles = [{"id": article.id, "title": article.title, "publisher": article.publisher, "href": f"article/{article.id}.html",
+                 "n_claims": len(claims_of[article.id]), "n_sections": len(article.sections)} for article in kb.articles.values()]
+    return {
+        "articles": articles,
+        "stats": _coverage(figures),
+        "verdicts": [{"name": v, "count": figures.by_verdict.get(v, 0)} for v in VERDICTS],
+        "certainties": [{"name": c, "count": figures.by_certainty.get(c, 0)} for c in (*CERTAINTIES, "none")],
+        "study_types": [{"name": k, "count": v} for k, v in figures.references_by_study_type.items()],
+        "relied_on": [[key, count] for key, count in figures.most_relied_on[:8] if key in kb.references],
+        "single_source": single[:HOME_LIST],
+        "single_source_more": max(len(single) - HOME_LIST, 0),
+    }
 
 #: Claims listed on a reference page (resting on it, and what its retraction would touch); the rest
 #: are counted, and ``kb list --ref KEY`` and ``kb impact KEY`` list them all.
@@ -692,7 +706,7 @@ class _Spec:
 
 
 def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool,
-                format_now: bool = True) -> tuple[_Views, list[_Spec]]:
+                format_now: bool = True, kept: dict[str, Any] | None = None) -> tuple[_Views, list[_Spec]]:
     """Every page of the site, in order, with its view model still to be made (so that worker processes
     can each make their share). The references are formatted first (``_Views.format_all``), or, with
     ``format_now`` false, by the caller before any view model is made."""
@@ -707,17 +721,43 @@ def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: 
     specs += [_Spec(f"references/{views.ref_files[r.key]}", "site/reference.html.j2", lambda r=r: views.reference(r))
               for r in kb.references.values()]
     if audit and _has_audit():
-        specs.append(_audit_spec(kb, graph))
+        specs.append(_audit_spec(kb, graph, kept))
     return views, specs
 
 
-def _audit_spec(kb: KnowledgeBase, graph: Any) -> _Spec:
+def _audit_spec(kb: KnowledgeBase, graph: Any, kept: dict[str, Any] | None = None) -> _Spec:
     """The audit page: it needs the knowledge base and its graph only (no view index, no formatted
-    reference), so a build can make it while it prepares the other pages (``_AheadPage``)."""
+    reference), so a build can make it while it prepares the other pages (``_AheadPage``). ``kept``:
+    the audit is put there as "audit" when the page's view model is made (for ``_site_records``)."""
     from . import audit as auditlib
 
     ref_files = {key: reference_filename(key) for key in kb.references}
-    return _Spec("audit.html", "audit.html.j2", lambda: {"audit": auditlib.build_audit(kb, graph), "ref_files": ref_files})
+
+    def make() -> dict[str, Any]:
+        audit = auditlib.build_audit(kb, graph)
+        if kept is not None:
+            kept["audit"] = audit
+        return {"audit": audit, "ref_files": ref_files}
+
+    return _Spec("audit.html", "audit.html.j2", make)
+
+
+#: Problems of each code that the manifest keeps of the audit (``kb.audit.audit_record``): the page's
+#: (``kb.audit.PAGE_LIMIT``) and as many as a quick update may take off it (kb/siteupdate.py ``MAX_CHANGED``).
+AUDIT_KEPT = 150
+
+
+def _site_records(kb: KnowledgeBase, graph: Any, kept: dict[str, Any]) -> dict[str, Any] | None:
+    """What the manifest keeps of the whole-knowledge-base pages, for a quick update after a verdict
+    edit (kb/siteupdate.py): the home page's ``home_record`` and the audit's ``audit_record``. None
+    when the audit page was not made in this process (``kept``: what ``_audit_spec`` kept)."""
+    from .audit import audit_record
+
+    audit = kept.get("audit")
+    record = audit_record(audit, AUDIT_KEPT) if audit is not None else None
+    if record is None:
+        return None
+    return {"home": home_record(kb, graph, kb.claims_by_article()), "audit": record}
 
 
 def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool = True) -> Iterator[Page]:
@@ -796,7 +836,7 @@ def _holds_kb_site(target: Path) -> bool:
 
 #: The record of the last build, kept in the site folder (see ``build_site``).
 MANIFEST = ".kb-site.json"
-_MANIFEST_FORMAT = 4
+_MANIFEST_FORMAT = 5
 #: Changed claim files up to which a build looks only at the pages that can show them (``_affected_pages``):
 #: this many or 1 % of the claims, whichever is more; beyond that it makes every page's view model and compares digests.
 _FEW_CHANGES = 200
@@ -898,13 +938,14 @@ def _read_manifest(target: Path, fingerprint: str, data: dict | None = None) -> 
     return data["pages"], inputs if ok else None
 
 
-def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str, site: dict[str, Any], audit: str | None) -> str:
+def _manifest_text(fingerprint: str, pages: dict[str, list], inputs: str, site: dict[str, Any], audit: str | None,
+                   records: dict[str, Any] | None = None) -> str:
     """The manifest; ``inputs``: ``_inputs`` already as JSON text (a few MB of text instead of
     100,000 small lists kept alive, and copied into every worker, while the pages are made). ``site``:
     ``site_info``, which kb/siteupdate.py takes from here instead of reading every article; ``audit``:
-    ``kb.audit.audit_inputs`` (None: no audit page)."""
-    head = json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "site": site, "audit": audit, "pages": pages},
-                      separators=(",", ":"))
+    ``kb.audit.audit_inputs`` (None: no audit page); ``records``: ``_site_records`` (None: not made)."""
+    head = json.dumps({"format": _MANIFEST_FORMAT, "fingerprint": fingerprint, "site": site, "audit": audit, "records": records,
+                       "pages": pages}, separators=(",", ":"))
     return head[:-1] + ',"inputs":' + inputs + "}"
 
 
@@ -945,9 +986,10 @@ def _stat_now(path: str, seen: tuple[int, int]) -> int:
 
 #: Claim fields that only the claim's own page and its article's page show, and that nothing shown on
 #: any other page is computed from (kb/site.py views, templates/site/*.j2, kb/graph.py stats, kb/audit.py);
-#: except that the audit shows the verdict reason of claims with a verdict in kb.audit.REASON_SHOWN.
-#: Evidence locations (line numbers) are shown nowhere. ``claim_facets`` digests every other field, so
-#: a field added to Claim later counts as shown everywhere until it is listed here.
+#: except that the audit shows the verdict reason of claims with a verdict in kb.audit.REASON_SHOWN
+#: (``verdict_mark``). Evidence locations (line numbers) are shown nowhere. ``claim_facets`` digests
+#: every other field but the verdict, so a field added to Claim later counts as shown everywhere until
+#: it is listed here.
 OWN_PAGES_ONLY = frozenset({"verdict_reason", "reviewer", "reviewed_on", "notes", "tags", "plain", "positions"})
 
 
@@ -963,13 +1005,13 @@ def _plain_fields(value: Any) -> Any:
 
 def claim_facets() -> Callable[[Claim], str]:
     """``facet(claim)``: a digest of every field of a claim that a page other than its own and its
-    article's shows or is computed from (see ``OWN_PAGES_ONLY``). When only claims whose facet stayed
-    the same changed, only their own and their articles' pages can differ (kb/siteupdate.py). About
-    6 us a claim (a full build makes 100,000)."""
+    article's shows or is computed from (see ``OWN_PAGES_ONLY``), but its verdict (``verdict_mark``).
+    When only claims whose facet and verdict mark stayed the same changed, only their own and their
+    articles' pages can differ; when their verdict marks changed, the pages ``kb/siteupdate.py``
+    lists for a verdict edit. About 6 us a claim (a full build makes 100,000)."""
     import marshal
     from operator import attrgetter
 
-    from .audit import REASON_SHOWN
     from .errors import Location
     from .model import Evidence, Text
 
@@ -979,11 +1021,10 @@ def claim_facets() -> Callable[[Claim], str]:
 
     text, location = getter(Text), getter(Location)
     evidence = getter(Evidence, frozenset({"location"}))  # line numbers of evidence are shown nowhere
-    rest = getter(Claim, OWN_PAGES_ONLY | {"text", "location", "evidence"})
+    rest = getter(Claim, OWN_PAGES_ONLY | {"text", "location", "evidence", "verdict"})
 
     def facet(claim: Claim) -> str:
-        values = (rest(claim), text(claim.text), location(claim.location), tuple(map(evidence, claim.evidence)),
-                  claim.verdict_reason if claim.verdict in REASON_SHOWN else None)
+        values = (rest(claim), text(claim.text), location(claim.location), tuple(map(evidence, claim.evidence)))
         try:  # version 2: no back-references to objects seen before, which depend on sharing, not on values
             data = marshal.dumps(values, 2)
         except ValueError:  # a field holding a record of its own, added to Claim since
@@ -991,6 +1032,16 @@ def claim_facets() -> Callable[[Claim], str]:
         return hashlib.blake2b(data, digest_size=12).hexdigest()
 
     return facet
+
+
+def verdict_mark(claim: Claim) -> str:
+    """What pages other than the claim's own and its article's show of its verdict: the verdict, and
+    when the audit shows its reason (kb.audit.REASON_SHOWN), a digest of the reason ("overstated:<digest>")."""
+    from .audit import REASON_SHOWN
+
+    if claim.verdict not in REASON_SHOWN:
+        return claim.verdict
+    return claim.verdict + ":" + hashlib.blake2b(claim.verdict_reason.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def claim_place(claim: Claim) -> str:
@@ -1007,8 +1058,8 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
 
     ``claims``: per claim, in reading order, [id, size and stamp (``file_stamp``) of its file (as the
     load's walk saw them; -1 for a file changed too recently to trust, or saved again since the walk),
-    article, cited references, derived_from, the file's path, ``claim_facets``, ``claim_place``]: the
-    file says whether the claim changed, the rest which other pages showed it.
+    article, cited references, derived_from, the file's path, ``claim_facets``, ``claim_place``,
+    ``verdict_mark``]: the file says whether the claim changed, the rest which other pages showed it.
     ``rest``: a digest of the size and stamp of every other input file (kb.yaml,
     articles, BibTeX)."""
     from .cache import session_of
@@ -1027,16 +1078,16 @@ def _inputs(kb: KnowledgeBase, views: _Views) -> dict | None:
         seen = files.get(rel, (-1, -1))
         _, cites, derived = claim_record(claim)
         rows.append([cid, seen[0], _stat_now(root + rel, seen), claim.article, list(cites), list(derived), rel, facet(claim),
-                     claim_place(claim)])
+                     claim_place(claim), verdict_mark(claim)])
     return {"claims": rows, "rest": rest}
 
 
 def _manifest_row(row) -> bool:
     """Is ``row`` shaped as ``_inputs`` writes a claim's row (a manifest edited by hand may not be)?"""
-    return (isinstance(row, list) and len(row) == 9 and isinstance(row[0], str) and isinstance(row[1], int)
+    return (isinstance(row, list) and len(row) == 10 and isinstance(row[0], str) and isinstance(row[1], int)
             and isinstance(row[2], int) and isinstance(row[3], str) and isinstance(row[4], list) and isinstance(row[5], list)
             and all(isinstance(x, str) for x in row[4] + row[5]) and isinstance(row[6], str) and isinstance(row[7], str)
-            and isinstance(row[8], str))
+            and isinstance(row[8], str) and isinstance(row[9], str))
 
 
 def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before: dict | None, now: dict | None) -> set[str] | None:
@@ -1396,19 +1447,22 @@ class _AheadPage:
     this one to anchor the claims, record them for the manifest and format the references. The
     process makes, compares and writes the page exactly as a page worker would (``_Renderer.page``)."""
 
-    def __init__(self, renderer: _Renderer, share: Callable[[], Any] | None = None) -> None:
+    def __init__(self, renderer: _Renderer, share: Callable[[], Any] | None = None, after: Callable[[], Any] | None = None) -> None:
         """``share``: a computation the page starts with that the other pages need too (the coverage
         figures, which the home page shows): the process sends its result as soon as it has it, and
-        ``shared`` hands it over, so that the page workers do not compute it again."""
+        ``shared`` hands it over, so that the page workers do not compute it again. ``after``: a
+        computation the process makes once the page is made (``_site_records``), sent with the page's
+        result; ``after_result`` has it."""
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         self.path = renderer.specs[0].path
         self._result: tuple | None = None
+        self.after_result: Any = None
         self.conn, self._sender = context.Pipe(duplex=False)
         self._shared_conn, shared_sender = context.Pipe(duplex=False) if share is not None else (None, None)
         self._senders = [c for c in (self._sender, shared_sender) if c is not None]
-        self.process = context.Process(target=_ahead_worker, args=(renderer, self._sender, (share, shared_sender)), daemon=True)
+        self.process = context.Process(target=_ahead_worker, args=(renderer, self._sender, (share, shared_sender), after), daemon=True)
 
     def start(self) -> None:
         """Start the process (apart from making the object, so that the caller holds the object, and
@@ -1435,7 +1489,7 @@ class _AheadPage:
         the process raised."""
         if self._result is None:
             try:
-                self._result = _receive_outcome(self.conn)
+                self._result, self.after_result = _receive_outcome(self.conn)
             finally:
                 self.stop()
         return self._result
@@ -1450,7 +1504,7 @@ class _AheadPage:
                 conn.close()
 
 
-def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None)) -> None:
+def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None), after: Callable[[], Any] | None = None) -> None:
     import gc
     import signal
 
@@ -1464,7 +1518,7 @@ def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None)) -> Non
     gc.freeze()
     compute, shared_conn = share
     sending = _send_aside(shared_conn, compute) if compute is not None else None
-    _send_outcome(conn, lambda: renderer.page(0))
+    _send_outcome(conn, lambda: (renderer.page(0), after() if after is not None else None))
     # until the parent has read the figures or stops this process; no longer once the parent is gone
     while sending is not None and sending.is_alive() and os.getppid() == _BUILDER:
         sending.join(0.5)
@@ -1595,11 +1649,14 @@ def build_site(
         with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py
             recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
             previous, before = recorded if recorded is not None else (None, None)
+            kept: dict[str, Any] = {}  # the audit, when this process makes its page
             if has_audit and _ahead_worthwhile(kb, jobs):
-                ahead = _AheadPage(_Renderer(env, kb, lang, site, [_audit_spec(kb, graph)], staging, previous, target),
-                                   share=lambda: graphlib.stats(kb, graph))  # the audit's figures: the home page's too
+                ahead_kept: dict[str, Any] = {}  # in the forked process
+                ahead = _AheadPage(_Renderer(env, kb, lang, site, [_audit_spec(kb, graph, ahead_kept)], staging, previous, target),
+                                   share=lambda: graphlib.stats(kb, graph),  # the audit's figures: the home page's too
+                                   after=lambda: _site_records(kb, graph, ahead_kept))
                 ahead.start()
-            views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False)
+            views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False, kept=kept)
             inputs = _inputs(kb, views)
             only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
             inputs = json.dumps(inputs, separators=(",", ":"))
@@ -1615,6 +1672,7 @@ def build_site(
         total = len(specs) + len(ASSETS)
         renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target, only)
         results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total, ahead)
+        records = ahead.after_result if ahead is not None else _site_records(kb, graph, kept)
         ahead = None
         written = [r[0] for r in results]
         assets = {}
@@ -1628,11 +1686,11 @@ def build_site(
             for name, data in assets.items():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
-            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs, site, audit), encoding="utf-8")
+            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs, site, audit, records), encoding="utf-8")
             os.chmod(staging, 0o755)
             replace_tree(staging, target)
         else:
-            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site, audit))
+            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site, audit, records))
     except BaseException:
         if ahead is not None:
             ahead.stop()

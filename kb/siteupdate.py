@@ -91,11 +91,15 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
         return None
     if not plan.changed:
         return SiteResult(target=target, pages=tuple(previous) + ASSETS, lang=lang, incremental=True, quick=True)
+    records = data.get("records")
+    if plan.verdicts and not _records_usable(records, env, has_audit):
+        return None
     with paused_collector():
-        part = _part(kb, session, plan)
+        part = _part(kb, session, plan, records, has_audit)
     if part is None:
         return None
-    results = _make_pages(env, part, plan, lang, style, site, previous, target, (text, fingerprint, before["rest"], audit))
+    results = _make_pages(env, part, plan, lang, style, site, previous, target,
+                          (text, fingerprint, before["rest"], audit, records))
     if results is None:
         return None
     return SiteResult(target=target, pages=tuple(previous) + ASSETS, lang=lang, rendered=tuple(r[0] for r in results if r[3]),
@@ -108,12 +112,13 @@ class _Plan:
     changed: dict  # claim id -> its claim, read now
     changed_rows: list  # their indexes in ``rows``
     files: dict  # claims/ file -> (size, time) as the walk saw it
+    verdicts: dict  # claim id -> its verdict before, for the changed claims whose verdict mark changed (site.verdict_mark)
 
 
 def _plan(kb: KnowledgeBase, session, before: dict, scanned: tuple) -> _Plan | None:
     """Which claims changed since the manifest, read now; None when more than that changed."""
     from .load import _claim_file_kind, _stem, load_claim_file
-    from .site import _manifest_row, claim_facets
+    from .site import _manifest_row, claim_facets, verdict_mark
 
     files, rest = scanned
     rows = before["claims"]
@@ -138,7 +143,7 @@ def _plan(kb: KnowledgeBase, session, before: dict, scanned: tuple) -> _Plan | N
     change = session.update
     facet = claim_facets()
     root = os.path.join(str(session.root), "")
-    changed = {}
+    changed, verdicts = {}, {}
     for n in changed_rows:
         row = rows[n]
         rel = row[6]
@@ -148,46 +153,112 @@ def _plan(kb: KnowledgeBase, session, before: dict, scanned: tuple) -> _Plan | N
             claim = load_claim_file(root + rel, rel, _stem(rel))[0]
         if claim is None or claim.id != row[0] or facet(claim) != row[7]:
             return None  # what other pages show of it changed (or its id): build_site decides
+        if verdict_mark(claim) != row[9]:
+            verdicts[claim.id] = row[9].partition(":")[0]
         changed[claim.id] = claim
-    return _Plan(rows=rows, changed=changed, changed_rows=changed_rows, files=files)
+    return _Plan(rows=rows, changed=changed, changed_rows=changed_rows, files=files, verdicts=verdicts)
+
+
+def _records_usable(records: Any, env, has_audit: bool) -> bool:
+    """Can the whole-knowledge-base pages be made from the manifest's ``records`` (site._site_records)?
+    The audit's record keeps the first problems of each code only, enough for the built-in audit
+    template, which lists ``kb.audit.PAGE_LIMIT`` of each: a template of the user's may list more."""
+    from .resources import resource_dir
+
+    if not isinstance(records, dict) or not isinstance(records.get("home"), dict) or not isinstance(records.get("audit"), dict):
+        return False
+    if not has_audit:
+        return True
+    try:
+        _, filename, _ = env.loader.get_source(env, "audit.html.j2")
+        return Path(filename).resolve() == (resource_dir("templates") / "audit.html.j2").resolve()
+    except Exception:  # noqa: BLE001 (a loader that cannot say: make every page)
+        return False
+
+
+#: Claims a quick update reads one by one, at most (about 0.4 ms a file); beyond that ``build_site``,
+#: which takes every claim from the per-file cache, is as quick. A verdict edit of a claim citing a
+#: reference that thousands of claims rest on reaches that many (the reference's page lists what its
+#: retraction would touch).
+MAX_PART = 4000
 
 
 @dataclasses.dataclass
 class _Part:
     kb: KnowledgeBase  # the claims, articles and references the pages show
     order: list  # every claim id in reading order
-    pages: list  # (path, template, claim or article)
+    pages: list  # (path, template, what the page shows: a claim, an article, a reference, a page number, or None)
+    records: dict | None  # the manifest's records of the whole-knowledge-base pages, as they are now
+    audit: Any  # the audit page's (trimmed) Audit, or None
 
 
-def _part(kb: KnowledgeBase, session, plan: _Plan) -> _Part | None:
-    """The part of the knowledge base the changed claims' pages and their articles' pages show; None
-    when a file no longer matches what the manifest and the walk say (saved again just now)."""
+def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_audit: bool) -> _Part | None:
+    """The part of the knowledge base the pages to make show, and those pages: the changed claims' pages
+    and their articles' pages; after a verdict edit also the pages that show the claim's verdict (its
+    neighbours', the claims it summarises and that summarise it, and their articles', the reference
+    pages that list it (it rests on them, at any depth), its page of the claims index, the home page
+    and the audit). None when a file no longer matches what the manifest and the walk say (saved again
+    just now), or when the part is too big to read file by file (``MAX_PART``)."""
     from .cache import read_index, read_journal
     from .load import _load_article_file, _stem, claim_record, load_claim_file, reachable, some_references
-    from .site import _changed_since
+    from .site import INDEX_ROWS, _changed_since, reference_filename
 
     rows = plan.rows
+    verdicts = plan.verdicts
     try:  # the rows come from the manifest, which may have been edited by hand
         order = [row[0] for row in rows]
         row_of = {row[0]: row for row in rows}
         if len(row_of) != len(rows) or not all(type(cid) is str for cid in order):
             return None
         derived_by: dict[str, list[str]] = {}
+        members_of: dict[str, list[str]] = {}
         for row in rows:
+            members_of.setdefault(row[3], []).append(row[0])
             for target in row[5]:
                 derived_by.setdefault(target, []).append(row[0])
-        articles = {plan.changed[cid].article for cid in plan.changed}
-        members = [row[0] for row in rows if row[3] in articles]
         index_of = {cid: n for n, cid in enumerate(order)}
-        needed = set(members) | set(plan.changed)
-        needed |= reachable(plan.changed, lambda cid: row_of[cid][5] if cid in row_of else ())  # what the claim rests on (its why)
-        for cid in members:
-            needed.update(row_of[cid][5])
-            needed.update(derived_by.get(cid, ()))
-        for cid in plan.changed:
+
+        def up(cid: str):
+            return row_of[cid][5] if cid in row_of else ()
+
+        def around(cid: str) -> list[str]:
             n = index_of[cid]
-            needed.update(order[max(n - 1, 0):n + 2])
-        if not needed <= row_of.keys():
+            return order[max(n - 1, 0):n + 2]
+
+        claim_pages = set(plan.changed)
+        article_pages = {claim.article for claim in plan.changed.values()}
+        ref_pages: set[str] = set()
+        index_pages: set[int] = set()
+        for cid in verdicts:  # what shows the claim's verdict, besides its own page and its article's
+            links = set(row_of[cid][5]) | set(derived_by.get(cid, ()))
+            claim_pages.update(around(cid), links)
+            article_pages.update(row_of[x][3] for x in links if x in row_of)
+            ref_pages.update(key for x in reachable([cid], up) if x in row_of for key in row_of[x][4])
+            index_pages.add(index_of[cid] // INDEX_ROWS)
+        needed: set[str] = set()
+        for cid in claim_pages:  # a claim's page: its neighbours, its links, what it rests on (its why)
+            needed.update(around(cid), up(cid), derived_by.get(cid, ()))
+            needed |= reachable([cid], up)
+        for aid in article_pages:  # an article's page: its claims and their links
+            for cid in members_of.get(aid, ()):
+                needed.add(cid)
+                needed.update(up(cid), derived_by.get(cid, ()))
+        audit_citing: set[str] = set()
+        if verdicts:
+            audit_citing = {p[2] for p in records["audit"]["problems"] if p[7] is None}
+        citing: dict[str, list[str]] = {key: [] for key in ref_pages | audit_citing}
+        if citing:
+            for row in rows:
+                for key in row[4]:
+                    if key in citing:
+                        citing[key].append(row[0])
+        for key in ref_pages:  # a reference's page: the claims citing it, what rests on them, and their support
+            needed |= reachable(reachable(citing[key], lambda cid: derived_by.get(cid, ())), up)
+        for number in index_pages:
+            needed.update(order[number * INDEX_ROWS:(number + 1) * INDEX_ROWS])
+        if verdicts:
+            needed.update(records["home"]["single_source"])
+        if not needed <= row_of.keys() or len(needed) > MAX_PART:
             return None
         root = os.path.join(str(session.root), "")
         claims = {}
@@ -200,7 +271,7 @@ def _part(kb: KnowledgeBase, session, plan: _Plan) -> _Part | None:
                 if claim is None or claim_record(claim) != (row[0], tuple(row[4]), tuple(row[5])) or _changed_since(root + rel, plan.files[rel]):
                     return None  # saved again just now, or a row that does not say what the file holds
             claims[cid] = claim
-    except (TypeError, IndexError, KeyError):
+    except (TypeError, IndexError, KeyError, ValueError):
         return None  # a manifest edited by hand
     index = session.index or read_index(session.root, read_journal(session.root))
     if index is None:
@@ -217,13 +288,59 @@ def _part(kb: KnowledgeBase, session, plan: _Plan) -> _Part | None:
                 return None  # saved since the walk: let the build read it with everything else
             part_articles[aid] = article
     cited = {ev.ref for claim in claims.values() for ev in claim.evidence}
-    references, bibliography = some_references(session.root, cited)
-    if references.keys() != cited:
+    try:
+        relied = {key for key, _ in records["home"]["relied_on"]} if verdicts else set()
+    except (TypeError, ValueError):
+        return None
+    references, bibliography = some_references(session.root, cited | relied)
+    if references.keys() != cited | relied:
         return None  # validation would have said so; let the build report it
     part = dataclasses.replace(kb, claims=claims, articles=part_articles, references=references, bibliography=bibliography)
-    pages = [(f"claims/{cid}.html", "site/claim.html.j2", claim) for cid, claim in sorted(plan.changed.items())]
-    pages += [(f"article/{aid}.html", "site/article.html.j2", part_articles[aid]) for aid in sorted(articles) if aid in part_articles]
-    return _Part(kb=part, order=order, pages=pages)
+    pages = [(f"claims/{cid}.html", "site/claim.html.j2", claims[cid]) for cid in sorted(claim_pages)]
+    pages += [(f"article/{aid}.html", "site/article.html.j2", part_articles[aid]) for aid in sorted(article_pages) if aid in part_articles]
+    pages += [(f"references/{reference_filename(key)}", "site/reference.html.j2", references[key]) for key in sorted(ref_pages)
+              if key in references]
+    pages += [("claims/index.html" if number == 0 else f"claims/page/{number + 1}.html", "site/claims.html.j2", number)
+              for number in sorted(index_pages)]
+    audit = None
+    if verdicts:
+        made = _whole_pages(records, plan, citing, has_audit)
+        if made is None:
+            return None
+        records, audit = made
+        pages.append(("index.html", "site/home.html.j2", None))
+        if has_audit:
+            pages.append(("audit.html", "audit.html.j2", None))
+    return _Part(kb=part, order=order, pages=pages, records=records, audit=audit)
+
+
+def _whole_pages(records: dict, plan: _Plan, citing: dict[str, list[str]], has_audit: bool) -> tuple[dict, Any] | None:
+    """The manifest's records of the home page and the audit after the verdict edits of ``plan``, and
+    the audit to show (None without an audit page); None when the audit's record is not enough
+    (``kb.audit.patched_audit``) or not as written."""
+    from .audit import audit_from_record, audit_record, patched_audit
+    from .site import AUDIT_KEPT, reference_filename
+
+    home = dict(records["home"])
+    counts = {entry["name"]: entry["count"] for entry in home["verdicts"]}
+    for cid, old in plan.verdicts.items():
+        new = plan.changed[cid].verdict
+        if old not in counts or new not in counts:
+            return None
+        counts[old] -= 1
+        counts[new] += 1
+    home["verdicts"] = [{"name": name, "count": count} for name, count in counts.items()]
+    if not has_audit:
+        return {**records, "home": home}, None
+    try:
+        audit = audit_from_record(records["audit"], lambda key: tuple(sorted(citing.get(key, ()))))
+    except (KeyError, TypeError, ValueError):
+        return None
+    audit = patched_audit(audit, [(plan.changed[cid], old) for cid, old in plan.verdicts.items()], reference_filename)
+    record = audit_record(audit, AUDIT_KEPT) if audit is not None else None
+    if record is None:
+        return None
+    return {**records, "home": home, "audit": record}, audit
 
 
 def _all_there(target: Path, pages: dict[str, list]) -> bool:
@@ -252,23 +369,30 @@ def _assets_there(env, target: Path) -> bool:
 
 
 def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict[str, Any], previous: dict[str, list],
-                target: Path, manifest: tuple[str, str, str, str | None]) -> list[tuple] | None:
+                target: Path, manifest: tuple[str, str, str, str | None, dict | None]) -> list[tuple] | None:
     """Make the pages of ``part`` as ``build_site`` would, move the changed ones into ``target`` and
     write the manifest with their digests and the changed claims' new file times; None when a page to
     make is not in the manifest. ``manifest``: (its text as read, the fingerprint, the digest of the
-    other inputs, ``kb.audit.audit_inputs``)."""
+    other inputs, ``kb.audit.audit_inputs``, the records of the whole-knowledge-base pages)."""
     from .graph import build_graph
     from .output import staging_folder
-    from .site import _manifest_text, _Renderer, _Spec, _stat_now, _update_in_place, _Views
+    from .site import _manifest_text, _Renderer, _Spec, _stat_now, _update_in_place, _Views, reference_filename, verdict_mark
 
     if any(path not in previous for path, _, _ in part.pages):
         return None
     views = _Views(part.kb, build_graph(part.kb), lang, style, order=part.order)
-    specs = []
-    for path, template, subject in part.pages:
-        make = (lambda c=subject: views.claim(c)) if template == "site/claim.html.j2" else (lambda a=subject: views.article(a))
-        specs.append(_Spec(path, template, make))
-    text, fingerprint, rest, audit = manifest
+    index_pages = views.claims_index_pages() if any(t == "site/claims.html.j2" for _, t, _ in part.pages) else []
+    makers = {
+        "site/claim.html.j2": lambda claim: lambda: views.claim(claim),
+        "site/article.html.j2": lambda article: lambda: views.article(article),
+        "site/reference.html.j2": lambda ref: lambda: views.reference(ref),
+        "site/claims.html.j2": lambda number: index_pages[number][1],
+        "site/home.html.j2": lambda _: lambda: views.home_from(part.records["home"]),
+        "audit.html.j2": lambda _: lambda: {"audit": part.audit,
+                                            "ref_files": {r.ref: reference_filename(r.ref) for r in part.audit.retractions}},
+    }
+    specs = [_Spec(path, template, makers[template](subject)) for path, template, subject in part.pages]
+    text, fingerprint, rest, audit, records = manifest
     staging = staging_folder(target)
     try:
         renderer = _Renderer(env, part.kb, lang, site, specs, staging, previous, target)
@@ -280,7 +404,10 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
             old = _compact(row)
             seen = plan.files[row[6]]
             row[1], row[2] = seen[0], _stat_now(root + row[6], seen)
+            row[9] = verdict_mark(plan.changed[row[0]])
             edits.append((old, _compact(row)))
+        if part.records is not records:
+            edits.append((_compact(records), _compact(part.records)))
         new = _spliced(text, edits) if all(r[1] is not None for r in results) else None
         if new is None:  # written whole again, as build_site would
             pages = dict(previous)
@@ -289,7 +416,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
                     pages.pop(path, None)
                 else:
                     pages[path] = [digest, size]
-            new = _manifest_text(fingerprint, pages, _compact({"claims": plan.rows, "rest": rest}), site, audit)
+            new = _manifest_text(fingerprint, pages, _compact({"claims": plan.rows, "rest": rest}), site, audit, part.records)
         if new != text or any(r[3] for r in results):
             _update_in_place(target, staging, results, {}, previous, new, all_pages=False)
         else:

@@ -157,26 +157,25 @@ def test_the_audit_shows_a_verdict_reason_exactly_for_the_verdicts_named(generat
     assert f"claims/{path.stem}.html" in rendered and rendered - {"audit.html"} <= own_pages(path)
 
 
-def test_the_reason_of_an_audited_verdict_goes_to_the_full_build(generated, tmp_path):
+def test_the_reason_of_an_audited_verdict_updates_the_audit_page_too(generated, tmp_path):
     site = tmp_path / "site"
     build(generated, site)
     path = with_verdict(generated, "overstated")[0]
     set_field(path, "verdict_reason", '"Overstated, says the reviewer again."')
     result = build(generated, site)
-    assert not result.quick and result.incremental
-    assert "audit.html" in result.rendered
+    assert result.quick
+    assert "audit.html" in result.rendered and "Overstated, says the reviewer again." in (site / "audit.html").read_text(encoding="utf-8")
+    assert set(result.rendered) == own_pages(path) | {"audit.html"}
     assert_same_as_full_build(generated, site, tmp_path)
 
 
-@pytest.mark.parametrize("edit", ["text", "verdict", "new file", "removed file"])
+@pytest.mark.parametrize("edit", ["text", "new file", "removed file"])
 def test_other_edits_go_to_the_full_build(generated, tmp_path, edit):
     site = tmp_path / "site"
     build(generated, site)
     path = with_verdict(generated, "supported")[1]
     if edit == "text":
         rewrite(path, r'^  en: ".*"$', '  en: "Another English wording."')
-    elif edit == "verdict":
-        rewrite(path, r"^verdict: supported$", "verdict: overstated")
     elif edit == "new file":
         copy = path.with_name(f"{path.stem}-copy.yaml")
         copy.write_text(re.sub(r"^id: .*$", f"id: {copy.stem}", path.read_text(encoding="utf-8"), flags=re.MULTILINE), encoding="utf-8")
@@ -327,7 +326,7 @@ def test_the_facet_follows_every_field_but_those_only_own_pages_show(generated):
     from kb.audit import REASON_SHOWN
     from kb.errors import Location
     from kb.model import Claim, Text
-    from kb.site import claim_facets
+    from kb.site import claim_facets, verdict_mark
 
     facet = claim_facets()
     kb = load_kb(generated)
@@ -354,7 +353,8 @@ def test_the_facet_follows_every_field_but_those_only_own_pages_show(generated):
         if not field.compare:
             continue
         other = dataclasses.replace(claim, **{field.name: changed(getattr(claim, field.name))})
-        assert (facet(other) == facet(claim)) == (field.name in OWN_PAGES_ONLY), field.name
+        assert (facet(other) == facet(claim)) == (field.name in OWN_PAGES_ONLY | {"verdict"}), field.name
+        assert (verdict_mark(other) == verdict_mark(claim)) == (field.name != "verdict"), field.name
     moved = dataclasses.replace(claim, evidence=tuple(dataclasses.replace(ev, location=Location(ev.location.path, 99)) for ev in claim.evidence))
     assert facet(moved) == facet(claim)  # evidence line numbers are shown nowhere
     # equal values, shared or not, give one facet (marshal's back-references follow sharing, not values)
@@ -364,7 +364,8 @@ def test_the_facet_follows_every_field_but_those_only_own_pages_show(generated):
     assert facet(shared) == facet(apart)
     for verdict in REASON_SHOWN:
         shown = dataclasses.replace(claim, verdict=verdict)
-        assert facet(dataclasses.replace(shown, verdict_reason="another reason")) != facet(shown)
+        assert verdict_mark(dataclasses.replace(shown, verdict_reason="another reason")) != verdict_mark(shown)
+        assert facet(dataclasses.replace(shown, verdict_reason="another reason")) == facet(shown)
 
 
 @pytest.mark.parametrize("which", ["summary", "summarised"])
@@ -447,4 +448,108 @@ def test_a_manifest_row_with_an_id_that_is_not_text_is_not_trusted(generated, tm
     (site / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
     set_field(with_verdict(generated, "supported")[9], "notes", '"After a damaged row."')
     assert not build(generated, site).quick
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+# -- verdict edits: the pages that show a verdict, made from a part and the manifest's records -------
+
+def _changed_files(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+
+
+def _flip(path: Path) -> None:
+    verdict = re.search(r"^verdict: (\S+)$", path.read_text(encoding="utf-8"), flags=re.MULTILINE).group(1)
+    rewrite(path, r"^verdict: \S+$", "verdict: " + ("overstated" if verdict != "overstated" else "unsupported"))
+
+
+@pytest.mark.parametrize("which", ["plain", "summary", "summarised", "two at once", "and back"])
+def test_a_verdict_edit_is_a_quick_update_that_gives_the_full_site(generated, tmp_path, monkeypatch, which):
+    import kb.site as sitelib
+    from test_site_affected import derived_targets_of
+
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 40)  # a claims index of 8 pages: the edit reaches one
+    site = tmp_path / "site"
+    build(generated, site)
+    summaries = claims_with(generated, "derived_from:")
+    # claims summarised in another article: the summary's page and its article's page show their verdicts
+    summarised = [generated / "claims" / f"{t}.yaml" for s in summaries for t in derived_targets_of(s) if not t.startswith(s.stem[:6])]
+    assert len(summarised) >= 2
+    plain = with_verdict(generated, "supported")
+    paths = {"plain": [plain[3]], "summary": [summaries[0]], "summarised": [summarised[0]], "two at once": [plain[5], summarised[-1]],
+             "and back": [plain[7]]}[which]
+    for path in paths:
+        _flip(path)
+    before = snapshot(site)
+    result = build(generated, site)
+    assert result.quick
+    rendered = set(result.rendered)
+    assert {"index.html", "audit.html"} <= rendered and own_pages(paths[0]) <= rendered
+    assert _changed_files(before, snapshot(site)) - {MANIFEST} <= rendered
+    index_pages = {p for p in rendered if p == "claims/index.html" or p.startswith("claims/page/")}
+    assert 1 <= len(index_pages) <= len(paths)
+    assert_same_as_full_build(generated, site, tmp_path)
+    if which == "and back":
+        rewrite(paths[0], r"^verdict: \S+$", "verdict: supported")
+        again = build(generated, site)
+        assert again.quick and {"index.html", "audit.html"} <= set(again.rendered)
+        assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_verdict_edit_shows_on_the_pages_that_list_the_claim(generated, tmp_path):
+    site = tmp_path / "site"
+    build(generated, site)
+    path = with_verdict(generated, "supported")[4]
+    home = (site / "index.html").read_text(encoding="utf-8")
+    _flip(path)
+    result = build(generated, site)
+    assert result.quick
+    assert (site / "index.html").read_text(encoding="utf-8") != home  # the count per verdict
+    index = (site / "claims" / "index.html").read_text(encoding="utf-8")
+    section = re.search(r'<section id="v-overstated".*?</section>', index, flags=re.S).group(0)
+    assert f"claims/{path.stem}.html" in section
+    assert f"claims/{path.stem}.html" in (site / "audit.html").read_text(encoding="utf-8")
+
+
+def test_a_verdict_edit_with_an_audit_template_of_ones_own_goes_to_the_full_build(generated, tmp_path):
+    """The manifest keeps the first problems of each code, what the built-in audit page lists; a template
+    of the user's may list more, so the audit is made again from every claim."""
+    (generated / "templates").mkdir()
+    (generated / "templates" / "audit.html.j2").write_text('{% extends "builtin/audit.html.j2" %}', encoding="utf-8")
+    site = tmp_path / "site"
+    build(generated, site)
+    _flip(with_verdict(generated, "supported")[2])
+    result = build(generated, site)
+    assert not result.quick and result.incremental and "audit.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_verdict_edit_that_reaches_too_many_claims_goes_to_the_full_build(generated, tmp_path, monkeypatch):
+    import kb.siteupdate as siteupdate
+
+    site = tmp_path / "site"
+    build(generated, site)
+    monkeypatch.setattr(siteupdate, "MAX_PART", 30)
+    _flip(with_verdict(generated, "supported")[2])
+    result = build(generated, site)
+    assert not result.quick and result.incremental
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_verdict_edit_without_the_records_goes_to_the_full_build(generated, tmp_path):
+    """A manifest without the records of the whole-knowledge-base pages (a build whose audit page a
+    page worker made keeps none): the full build makes them, and the next verdict edit is quick again."""
+    import json
+
+    site = tmp_path / "site"
+    build(generated, site)
+    manifest = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["records"]["home"] and manifest["records"]["audit"]
+    manifest["records"] = None
+    (site / MANIFEST).write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
+    _flip(with_verdict(generated, "supported")[2])
+    result = build(generated, site)
+    assert not result.quick and result.incremental
+    assert_same_as_full_build(generated, site, tmp_path)
+    _flip(with_verdict(generated, "supported")[3])
+    assert build(generated, site).quick
     assert_same_as_full_build(generated, site, tmp_path)
