@@ -901,9 +901,11 @@ def _build_fingerprint(env, kb: KnowledgeBase, lang: str, style: str, site: dict
     return h.hexdigest()
 
 
-def _read_manifest_data(target: Path, text: str | None = None) -> dict | None:
+def _read_manifest_data(target: Path, text: str | None = None, *, check_pages: bool = True) -> dict | None:
     """The manifest of the last build of ``target`` (or ``text``, if read already) as written (None:
-    none, or not one of this format)."""
+    none, or not one of this format). ``check_pages`` false: the pages are not checked (``_page_entry``)
+    here; for a caller that removes none of them and checks those it uses (kb/siteupdate.py: 0.15 s
+    of 125,000 pages)."""
     try:
         with paused_collector():  # 100,000s of small lists at once: see kb/heap.py
             data = json.loads(text if text is not None else (target / MANIFEST).read_text(encoding="utf-8"))
@@ -911,7 +913,7 @@ def _read_manifest_data(target: Path, text: str | None = None) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT or not isinstance(data.get("pages"), dict):
         return None
-    if not all(map(_page_entry, data["pages"].items())):
+    if check_pages and not all(map(_page_entry, data["pages"].items())):
         return None  # edited by hand, or not written by kb: never act on it (a build removes pages it lists)
     return data
 

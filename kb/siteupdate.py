@@ -1,22 +1,33 @@
-"""``kb build`` after a few claim files changed in what only their own pages show: update the site
-from a small part of the knowledge base.
+"""``kb build`` after a few claim files changed: update the site from a small part of the knowledge
+base and what the last build's manifest keeps.
 
 ``build_site`` (kb/site.py) needs the whole knowledge base and its graph even when one claim
 changed: at 100,000 claims loading them and building the graph, the anchors and the page list cost
-about 15 s before the first page is looked at. Most edits a reviewer makes change what only two pages
-show: a claim's verdict reason, notes, reviewer, review date or tags appear on the claim's own page and
-on its article's page, and nothing on any other page is computed from them (``site.OWN_PAGES_ONLY``).
+about 15 s before the first page is looked at. Most edits a reviewer makes reach few pages:
+
+* A claim's verdict reason, notes, reviewer, review date or tags appear on the claim's own page and
+  on its article's page, and nothing on any other page is computed from them (``site.OWN_PAGES_ONLY``).
+* Its verdict appears besides on the pages of its neighbours in reading order, of the claims it
+  summarises and that summarise it and of their articles, of the references it rests on (their lists
+  of the claims citing them and resting on them), on its page of the claims index (which holds the
+  same claims whatever their verdicts), and on the home page and the audit page (the counts, and the
+  problems a verdict is: ``kb.audit.VERDICT_CODES``). The audit shows the verdict reason of some
+  verdicts too (``kb.audit.REASON_SHOWN``): ``site.verdict_mark`` covers both.
+
 The manifest of the last build records per claim a digest of everything else (``site.claim_facets``),
-its file's size and time, and the reading order of every claim; when the walk of the load shows that
-only a few claim files changed and their facets did not, ``update_site`` reads those claims and the
-few others the two pages show (the article's claims, the ones they summarise or are summarised by,
-the neighbours in reading order, what the claim rests on at any depth), and makes only those pages,
-with the same view models and templates as a full build: the same bytes, checked by
+its verdict mark, its file's size and time, and the reading order of every claim; and records of the
+home page and the audit (``site._site_records``: the figures, and the first problems of each code).
+When the walk of the load shows that only a few claim files changed and their facets did not,
+``update_site`` reads those claims and the others the pages to make show, makes the home page and the
+audit from the records patched for the new verdicts (``kb.audit.patched_audit``), and makes only those
+pages, with the same view models and templates as a full build: the same bytes, checked by
 tests/test_site_update.py against full builds.
 
 Anything else (no manifest, another kb, templates, language or style, a changed article, BibTeX file
 or kb.yaml, a claim file added, removed or renamed, a facet that changed, a new year or other word lists
-for the audit, a page file missing, an asset that differs, the cache off) returns None, and
+for the audit, a page file missing, an asset that differs, the cache off; after a verdict edit also no
+records, an audit template of the user's, which may list more problems than the record keeps, or more
+than ``MAX_PART`` claims to read) returns None, and
 ``build_site`` does the work. A page file edited by hand in place (same name, other bytes) is not
 noticed here: that would take a ``stat`` of each of 125,000 files, a quarter of the time this saves;
 ``build_site`` notices it when its size changed, and deleting ``.kb-site.json`` makes every page again.
@@ -66,7 +77,7 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
         text = (target / MANIFEST).read_text(encoding="utf-8")
     except (OSError, ValueError):
         return None
-    data = _read_manifest_data(target, text)
+    data = _read_manifest_data(target, text, check_pages=False)  # no page is removed here; those made are checked
     if data is None or not isinstance(data.get("site"), dict) or not isinstance(data["site"].get("articles"), list):
         return None
     inputs = data.get("inputs")
@@ -125,9 +136,6 @@ def _plan(kb: KnowledgeBase, session, before: dict, scanned: tuple) -> _Plan | N
     if rest != before["rest"]:
         return None
     scan = session.scan
-    n_files = sum(1 for name, mode in zip(scan.names, scan.packed[2::3]) if name.startswith("claims/") and _claim_file_kind(name, mode) == "claim")
-    if n_files != len(rows):
-        return None  # a claim file added or removed
     changed_rows = []
     try:
         for n, row in enumerate(rows):
@@ -140,6 +148,13 @@ def _plan(kb: KnowledgeBase, session, before: dict, scanned: tuple) -> _Plan | N
                     return None
     except (TypeError, IndexError, KeyError):
         return None  # a manifest edited by hand
+    if len({row[6] for row in rows}) != len(rows):
+        return None  # a file named twice: a manifest edited by hand
+    # every row's file is there, so claims/ holding no more names than there are rows holds no other
+    # claim file; else count the claim files among its names (folders, hidden files, a README)
+    if len(files) != len(rows) and len(rows) != sum(1 for name, mode in zip(scan.names, scan.packed[2::3])
+                                                    if name.startswith("claims/") and _claim_file_kind(name, mode) == "claim"):
+        return None  # a claim file added or removed
     change = session.update
     facet = claim_facets()
     root = os.path.join(str(session.root), "")
@@ -200,7 +215,7 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
     and the audit). None when a file no longer matches what the manifest and the walk say (saved again
     just now), or when the part is too big to read file by file (``MAX_PART``)."""
     from .cache import read_index, read_journal
-    from .load import _load_article_file, _stem, claim_record, load_claim_file, reachable, some_references
+    from .load import _load_article_file, _stem, claim_record, reachable, some_references
     from .site import INDEX_ROWS, _changed_since, reference_filename
 
     rows = plan.rows
@@ -211,9 +226,7 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
         if len(row_of) != len(rows) or not all(type(cid) is str for cid in order):
             return None
         derived_by: dict[str, list[str]] = {}
-        members_of: dict[str, list[str]] = {}
         for row in rows:
-            members_of.setdefault(row[3], []).append(row[0])
             for target in row[5]:
                 derived_by.setdefault(target, []).append(row[0])
         index_of = {cid: n for n, cid in enumerate(order)}
@@ -239,10 +252,9 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
         for cid in claim_pages:  # a claim's page: its neighbours, its links, what it rests on (its why)
             needed.update(around(cid), up(cid), derived_by.get(cid, ()))
             needed |= reachable([cid], up)
-        for aid in article_pages:  # an article's page: its claims and their links
-            for cid in members_of.get(aid, ()):
-                needed.add(cid)
-                needed.update(up(cid), derived_by.get(cid, ()))
+        for cid in (row[0] for row in rows if row[3] in article_pages):  # an article's page: its claims and their links
+            needed.add(cid)
+            needed.update(up(cid), derived_by.get(cid, ()))
         audit_citing: set[str] = set()
         if verdicts:
             audit_citing = {p[2] for p in records["audit"]["problems"] if p[7] is None}
@@ -260,16 +272,18 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
             needed.update(records["home"]["single_source"])
         if not needed <= row_of.keys() or len(needed) > MAX_PART:
             return None
+        relied = {key for key, _ in records["home"]["relied_on"]} if verdicts else set()
+        cited = {key for cid in needed for key in row_of[cid][4]} | relied
         root = os.path.join(str(session.root), "")
-        claims = {}
-        for cid in sorted(needed):
-            claim = plan.changed.get(cid)
-            if claim is None:
-                row = row_of[cid]
-                rel = row[6]
-                claim = load_claim_file(root + rel, rel, _stem(rel))[0]
-                if claim is None or claim_record(claim) != (row[0], tuple(row[4]), tuple(row[5])) or _changed_since(root + rel, plan.files[rel]):
-                    return None  # saved again just now, or a row that does not say what the file holds
+        to_read = sorted(needed - plan.changed.keys())
+        read, (references, bibliography) = _read_claims(root, [row_of[cid][6] for cid in to_read],
+                                                        lambda: some_references(session.root, cited))
+        claims = dict(plan.changed)
+        for cid, claim in zip(to_read, read):
+            row = row_of[cid]
+            rel = row[6]
+            if claim is None or claim_record(claim) != (row[0], tuple(row[4]), tuple(row[5])) or _changed_since(root + rel, plan.files[rel]):
+                return None  # saved again just now, or a row that does not say what the file holds
             claims[cid] = claim
     except (TypeError, IndexError, KeyError, ValueError):
         return None  # a manifest edited by hand
@@ -287,13 +301,7 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
             if article is None or seen is None or _changed_since(root + rel, seen[:2]):
                 return None  # saved since the walk: let the build read it with everything else
             part_articles[aid] = article
-    cited = {ev.ref for claim in claims.values() for ev in claim.evidence}
-    try:
-        relied = {key for key, _ in records["home"]["relied_on"]} if verdicts else set()
-    except (TypeError, ValueError):
-        return None
-    references, bibliography = some_references(session.root, cited | relied)
-    if references.keys() != cited | relied:
+    if references.keys() != cited or not {ev.ref for claim in claims.values() for ev in claim.evidence} <= cited:
         return None  # validation would have said so; let the build report it
     part = dataclasses.replace(kb, claims=claims, articles=part_articles, references=references, bibliography=bibliography)
     pages = [(f"claims/{cid}.html", "site/claim.html.j2", claims[cid]) for cid in sorted(claim_pages)]
@@ -312,6 +320,52 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
         if has_audit:
             pages.append(("audit.html", "audit.html.j2", None))
     return _Part(kb=part, order=order, pages=pages, records=records, audit=audit)
+
+
+#: Claim files from which ``_read_claims`` has a forked process read most of them.
+_SPLIT_AT = 300
+
+
+def _read_claims(root: str, rels: list[str], meanwhile: Any) -> tuple[list, Any]:
+    """(the claims of the files ``rels`` (None for a file that does not load), in order; what
+    ``meanwhile()`` returns). A claim file takes about 0.4 ms to read and check; of many (a page of the
+    claims index lists 1,000 claims), a forked process reads three fifths while this one reads the
+    rest and does ``meanwhile`` (reading the references: 0.2 s at 20,000 references)."""
+    from .load import _stem, load_claim_file
+    from .site import _end_with_parent, _receive_outcome, _send_outcome, _start_child, _start_methods
+
+    def read(some: list[str]) -> list:
+        return [load_claim_file(root + rel, rel, _stem(rel))[0] for rel in some]
+
+    if len(rels) < _SPLIT_AT or "fork" not in _start_methods():
+        return read(rels), meanwhile()
+    import multiprocessing
+
+    cut = len(rels) * 2 // 5
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+
+    def child() -> None:
+        _end_with_parent()
+        _send_outcome(sender, lambda: read(rels[cut:]))
+
+    process = context.Process(target=child, daemon=True)
+    try:
+        _start_child(process)
+        sender.close()
+        mine = read(rels[:cut])
+        extra = meanwhile()
+        try:
+            theirs = _receive_outcome(receiver)
+        except Exception:  # noqa: BLE001 (the helper failed or died: read its share here)
+            theirs = read(rels[cut:])
+    finally:
+        if process.pid is not None:
+            if process.is_alive():
+                process.kill()
+            process.join()
+        receiver.close()
+    return mine + theirs, extra
 
 
 def _whole_pages(records: dict, plan: _Plan, citing: dict[str, list[str]], has_audit: bool) -> tuple[dict, Any] | None:
@@ -376,9 +430,10 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     other inputs, ``kb.audit.audit_inputs``, the records of the whole-knowledge-base pages)."""
     from .graph import build_graph
     from .output import staging_folder
-    from .site import _manifest_text, _Renderer, _Spec, _stat_now, _update_in_place, _Views, reference_filename, verdict_mark
+    from .site import (_manifest_text, _page_entry, _Renderer, _Spec, _stat_now, _update_in_place, _Views, reference_filename,
+                       verdict_mark)
 
-    if any(path not in previous for path, _, _ in part.pages):
+    if not all(path in previous and _page_entry((path, previous[path])) for path, _, _ in part.pages):
         return None
     views = _Views(part.kb, build_graph(part.kb), lang, style, order=part.order)
     index_pages = views.claims_index_pages() if any(t == "site/claims.html.j2" for _, t, _ in part.pages) else []
@@ -437,15 +492,29 @@ def _entry(path: str, value: list) -> str:
 
 
 def _spliced(text: str, edits: list[tuple[str, str]]) -> str | None:
-    """``text`` with each (old, new) replaced, or None when an old part is not there exactly once.
-    Re-encoding a 20 MB manifest to change a few entries costs 0.4 s at 100,000 claims; each entry
-    (a page path with its digest, a claim row starting with its id) is written as one unique piece of
-    JSON text that no string value can contain unescaped."""
+    """``text`` with the first occurrence of each old part replaced by the new one, or None when an old
+    part is not there (or two overlap). Re-encoding a 20 MB manifest to change a few entries costs 0.4
+    s at 100,000 claims; each entry (a page path with its digest, a claim row starting with its id, the
+    records) is written as one unique piece of JSON text that no string value can contain unescaped, so
+    the first occurrence is the only one. (A manifest edited by hand to hold a page twice: JSON keeps
+    the last, so the entry left as it was makes the next build look at that page again; two rows of
+    one claim: ``_part`` refuses them.) One search per edit, and the new text put together once: a copy
+    of the whole text per edit, and a second search for another occurrence, cost 0.5 s of the dozen
+    edits of a verdict edit."""
+    spans = []
     for old, new in edits:
         if old == new:
             continue
         at = text.find(old)
-        if at < 0 or text.find(old, at + 1) >= 0:
+        if at < 0:
             return None
-        text = text[:at] + new + text[at + len(old):]
-    return text
+        spans.append((at, at + len(old), new))
+    spans.sort(key=lambda span: span[0])
+    if any(before[1] > after[0] for before, after in zip(spans, spans[1:])):
+        return None
+    parts, done = [], 0
+    for start, end, new in spans:
+        parts += (text[done:start], new)
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)

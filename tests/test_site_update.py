@@ -9,6 +9,7 @@ file times set one second apart in the past (``age``) unless a test wants a file
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import re
 import shutil
@@ -318,8 +319,10 @@ def test_spliced_replaces_only_pieces_found_exactly_once():
 
     assert _spliced('{"a":[1,2],"b":[3]}', [('"a":[1,2]', '"a":[5,6]')]) == '{"a":[5,6],"b":[3]}'
     assert _spliced('{"a":[1,2]}', [('"c":[1]', '"c":[2]')]) is None
-    assert _spliced('[[1],[1]]', [("[1]", "[2]")]) is None
+    assert _spliced('[[1],[1]]', [("[1]", "[2]")]) == "[[2],[1]]"  # the first (kb writes each entry once)
     assert _spliced("same", [("x", "x")]) == "same"
+    assert _spliced("a1b2c3", [("c3", "C"), ("a1", "A")]) == "Ab2C"  # in any order
+    assert _spliced("abcdef", [("abc", "x"), ("cde", "y")]) is None  # overlapping
 
 
 def test_the_facet_follows_every_field_but_those_only_own_pages_show(generated):
@@ -553,3 +556,43 @@ def test_a_verdict_edit_without_the_records_goes_to_the_full_build(generated, tm
     _flip(with_verdict(generated, "supported")[3])
     assert build(generated, site).quick
     assert_same_as_full_build(generated, site, tmp_path)
+
+
+@pytest.mark.parametrize("helper", ["works", "dies"])
+def test_a_part_read_by_two_processes_gives_the_same_site(generated, tmp_path, monkeypatch, helper):
+    """Many claim files to read (a page of the claims index lists 1,000): a forked process reads most of
+    them; if it fails, this one reads its share."""
+    import kb.siteupdate as siteupdate
+
+    site = tmp_path / "site"
+    build(generated, site)
+    monkeypatch.setattr(siteupdate, "_SPLIT_AT", 5)
+    if helper == "dies":
+        import kb.site as sitelib
+
+        real = sitelib._send_outcome
+        monkeypatch.setattr(sitelib, "_send_outcome", lambda conn, work: os._exit(3) if os.getpid() != parent else real(conn, work))
+    parent = os.getpid()
+    _flip(with_verdict(generated, "supported")[6])
+    result = build(generated, site)
+    assert result.quick and "audit.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_manifest_naming_a_file_twice_is_not_acted_on(generated, tmp_path):
+    """A manifest edited by hand so that one claim's row appears twice, while a new claim file was
+    added: the rows still number the claim files, but the new claim must get its page."""
+    import json
+
+    site = tmp_path / "site"
+    build(generated, site)
+    manifest = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    manifest["inputs"]["claims"].append(list(manifest["inputs"]["claims"][0]))
+    (site / MANIFEST).write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
+    path = with_verdict(generated, "supported")[1]
+    copy = path.with_name(f"{path.stem}-copy.yaml")
+    copy.write_text(re.sub(r"^id: .*$", f"id: {copy.stem}", path.read_text(encoding="utf-8"), flags=re.MULTILINE), encoding="utf-8")
+    age(copy)
+    result = build(generated, site)
+    assert not result.quick and f"claims/{copy.stem}.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path, manifest=False)
