@@ -698,11 +698,13 @@ class SiteResult:
 
 @dataclass(frozen=True)
 class _Spec:
-    """A page to be: its path, template and a function that makes its view model."""
+    """A page to be: its path, template and a function that makes its view model; ``note``: what the
+    manifest keeps of the view model (``_Renderer.notes``), or None."""
 
     path: str
     template: str
     make: Callable[[], dict[str, Any]]
+    note: Callable[[dict[str, Any]], Any] | None = None
 
 
 def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool,
@@ -718,11 +720,24 @@ def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: 
     specs += [_Spec(path, "site/claims.html.j2", make) for path, make in views.claims_index_pages()]
     specs += [_Spec(f"claims/{c.id}.html", "site/claim.html.j2", lambda c=c: views.claim(c)) for c in kb.claims.values()]
     specs += [_Spec(path, "site/references.html.j2", make) for path, make in views.references_index_pages()]
-    specs += [_Spec(f"references/{views.ref_files[r.key]}", "site/reference.html.j2", lambda r=r: views.reference(r))
+    specs += [_Spec(f"references/{views.ref_files[r.key]}", "site/reference.html.j2", lambda r=r: views.reference(r), _shown_claims)
               for r in kb.references.values()]
     if audit and _has_audit():
         specs.append(_audit_spec(kb, graph, kept))
     return views, specs
+
+
+def _shown_claims(context: dict[str, Any]) -> list[str] | None:
+    """The note the manifest keeps of a reference page that lists only some of the claims resting on
+    the reference (``REF_LIST`` of them, of thousands for a popular one): the ids of the claims it
+    shows, whose verdicts it shows. Which claims those are depends on no verdict, so kb/siteupdate.py
+    knows from it that a verdict edit of another claim leaves the page as it is. None for a page
+    that lists every claim resting on the reference."""
+    ref = context["ref"]
+    impact = ref["impact"]
+    if ref["n_uses"] <= len(ref["uses"]) and impact["n_affected"] <= len(impact["affected"]):
+        return None
+    return sorted({use["claim"]["id"] for use in ref["uses"]} | {row["claim"]["id"] for row in impact["affected"]})
 
 
 def _audit_spec(kb: KnowledgeBase, graph: Any, kept: dict[str, Any] | None = None) -> _Spec:
@@ -927,6 +942,16 @@ def _page_entry(item: tuple[Any, Any]) -> bool:
     return (type(path) is str and type(value) is list and len(value) == 2 and type(value[0]) is str and type(value[1]) is int
             and path[:1] != "/" and "\\" not in path and "\0" not in path
             and all(part not in ("", ".", "..") for part in path.split("/")))
+
+
+def _recorded_notes(data: dict) -> dict[str, list[str]]:
+    """The notes of the reference pages (``_shown_claims``) the manifest ``data`` keeps, as far as they are
+    as kb writes them."""
+    records = data.get("records")
+    shown = records.get("shown") if isinstance(records, dict) else None
+    if not isinstance(shown, dict):
+        return {}
+    return {path: ids for path, ids in shown.items() if type(ids) is list and all(type(i) is str for i in ids)}
 
 
 def _read_manifest(target: Path, fingerprint: str, data: dict | None = None) -> tuple[dict[str, list], dict | None] | None:
@@ -1185,6 +1210,7 @@ class _Renderer:
         self.env, self.kb, self.lang, self.site, self.specs, self.out = env, kb, lang, site, specs, out
         self.previous, self.site_dir, self.only = previous, site_dir, only
         self.made_dirs: set[str] = set()
+        self.notes: dict[str, Any] = {}  # page path -> its spec's note, for the pages whose view model was made
 
     def page(self, index: int) -> tuple[str, str | None, int, bool]:
         """(path, digest, size, rendered?) for page ``index``. With ``only`` (``_affected_pages``), a
@@ -1199,6 +1225,8 @@ class _Renderer:
                 except OSError:
                     pass
         context = spec.make()
+        if spec.note is not None:
+            self.notes[spec.path] = spec.note(context)
         data = None
         if spec.template in _OUTPUT_DIGESTED:
             data = self._render(spec, context)
@@ -1315,7 +1343,9 @@ def _render_forked(renderer: _Renderer, jobs: int, progress, total: int, skip: i
                 if ahead is not None and conn is ahead.conn:
                     ahead.result()  # kept for _render_all; raises now if the page failed
                     continue
-                for index, result in _receive_outcome(conn):
+                made, notes = _receive_outcome(conn)
+                renderer.notes.update(notes)
+                for index, result in made:
                     results[index] = result
                     last_path = result[0]
             if progress and done.value:
@@ -1376,7 +1406,7 @@ def _work_order(specs: list[_Spec], skip: int | None = None, only: set[str] | No
 
 def _worker(renderer: _Renderer, next_chunk, done, conn, skip: int | None = None) -> None:
     _end_with_parent()
-    _send_outcome(conn, lambda: _take_chunks(renderer, next_chunk, done, skip))
+    _send_outcome(conn, lambda: (_take_chunks(renderer, next_chunk, done, skip), renderer.notes))
 
 
 def _take_chunks(renderer: _Renderer, next_chunk, done, skip: int | None = None,
@@ -1649,8 +1679,11 @@ def build_site(
     ahead = None
     try:
         with paused_collector():  # the manifest, the view index and the page list live on: see kb/heap.py
-            recorded = _read_manifest(target, fingerprint) if (target / "index.html").is_file() else None
+            data = _read_manifest_data(target) if (target / "index.html").is_file() else None
+            recorded = _read_manifest(target, fingerprint, data) if data is not None else None
             previous, before = recorded if recorded is not None else (None, None)
+            shown_before = _recorded_notes(data) if recorded is not None else {}
+            del data
             kept: dict[str, Any] = {}  # the audit, when this process makes its page
             if has_audit and _ahead_worthwhile(kb, jobs):
                 ahead_kept: dict[str, Any] = {}  # in the forked process
@@ -1675,6 +1708,11 @@ def build_site(
         renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target, only)
         results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total, ahead)
         records = ahead.after_result if ahead is not None else _site_records(kb, graph, kept)
+        if records is not None:  # what the reference pages not made this time showed is what they show
+            paths = {spec.path for spec in specs}
+            shown = {path: note for path, note in shown_before.items() if path in paths}
+            shown.update(renderer.notes)
+            records["shown"] = {path: note for path, note in sorted(shown.items()) if note is not None}
         ahead = None
         written = [r[0] for r in results]
         assets = {}

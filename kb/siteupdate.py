@@ -9,7 +9,8 @@ about 15 s before the first page is looked at. Most edits a reviewer makes reach
   on its article's page, and nothing on any other page is computed from them (``site.OWN_PAGES_ONLY``).
 * Its verdict appears besides on the pages of its neighbours in reading order, of the claims it
   summarises and that summarise it and of their articles, of the references it rests on (their lists
-  of the claims citing them and resting on them), on its page of the claims index (which holds the
+  of the claims citing them and resting on them; a page that lists only some of them, the manifest
+  notes which: ``site._shown_claims``), on its page of the claims index (which holds the
   same claims whatever their verdicts), and on the home page and the audit page (the counts, and the
   problems a verdict is: ``kb.audit.VERDICT_CODES``). The audit shows the verdict reason of some
   verdicts too (``kb.audit.REASON_SHOWN``): ``site.verdict_mark`` covers both.
@@ -182,6 +183,9 @@ def _records_usable(records: Any, env, has_audit: bool) -> bool:
 
     if not isinstance(records, dict) or not isinstance(records.get("home"), dict) or not isinstance(records.get("audit"), dict):
         return False
+    shown = records.get("shown")
+    if not isinstance(shown, dict) or not all(type(ids) is list and all(type(i) is str for i in ids) for ids in shown.values()):
+        return False
     if not has_audit:
         return True
     try:
@@ -242,11 +246,15 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
         article_pages = {claim.article for claim in plan.changed.values()}
         ref_pages: set[str] = set()
         index_pages: set[int] = set()
+        shown = records.get("shown", {}) if verdicts else {}
         for cid in verdicts:  # what shows the claim's verdict, besides its own page and its article's
             links = set(row_of[cid][5]) | set(derived_by.get(cid, ()))
             claim_pages.update(around(cid), links)
             article_pages.update(row_of[x][3] for x in links if x in row_of)
-            ref_pages.update(key for x in reachable([cid], up) if x in row_of for key in row_of[x][4])
+            for key in {key for x in reachable([cid], up) if x in row_of for key in row_of[x][4]}:
+                listed = shown.get(f"references/{reference_filename(key)}")
+                if listed is None or cid in listed:  # a page that lists some of the claims resting on it shows its note's
+                    ref_pages.add(key)
             index_pages.add(index_of[cid] // INDEX_ROWS)
         needed: set[str] = set()
         for cid in claim_pages:  # a claim's page: its neighbours, its links, what it rests on (its why)

@@ -596,3 +596,62 @@ def test_a_manifest_naming_a_file_twice_is_not_acted_on(generated, tmp_path):
     result = build(generated, site)
     assert not result.quick and f"claims/{copy.stem}.html" in result.rendered
     assert_same_as_full_build(generated, site, tmp_path, manifest=False)
+
+
+def test_a_reference_page_that_does_not_list_the_claim_is_left_alone(generated, tmp_path, monkeypatch):
+    """A reference page lists REF_LIST of the claims resting on the reference (of thousands, for a
+    popular one); the manifest notes which. A verdict edit of a claim resting on it but not listed
+    leaves the page as it is, and the quick update does not read the thousands of claims the page
+    would need; one of a listed claim makes it again."""
+    import json
+
+    import kb.site as sitelib
+
+    monkeypatch.setattr(sitelib, "REF_LIST", 3)
+    site = tmp_path / "site"
+    build(generated, site)
+    shown = json.loads((site / MANIFEST).read_text(encoding="utf-8"))["records"]["shown"]
+    assert shown and all(len(ids) <= 6 for ids in shown.values())
+    kb = load_kb(generated)
+    listed_somewhere = {cid for ids in shown.values() for cid in ids}
+    page_of = lambda key: f"references/{sitelib.reference_filename(key)}"  # noqa: E731
+    plain = next(c for c in kb.claims.values() if c.verdict == "supported" and not c.derived_from and c.id not in listed_somewhere
+                 and any(page_of(ev.ref) in shown for ev in c.evidence))
+    _flip(generated / plain.location.path)
+    result = build(generated, site)
+    assert result.quick
+    skipped = {page_of(ev.ref) for ev in plain.evidence} & shown.keys()
+    assert skipped and not skipped & set(result.rendered)
+    assert_same_as_full_build(generated, site, tmp_path)
+    listed = next(c for c in kb.claims.values() if c.verdict == "supported" and not c.derived_from and c.id in listed_somewhere)
+    _flip(generated / listed.location.path)
+    result = build(generated, site)
+    assert result.quick or result.incremental
+    assert any(page_of(ev.ref) in result.rendered for ev in listed.evidence)
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_a_claim_listed_only_as_resting_on_a_reference_is_remade_there(generated, tmp_path, monkeypatch):
+    """A summary listed on a reference page only among what the reference's retraction would touch
+    (it cites the reference through a claim it summarises): its verdict edit makes that page again."""
+    import json
+
+    import kb.site as sitelib
+
+    kb = load_kb(generated)
+    cites = {c.id: {f"references/{sitelib.reference_filename(ev.ref)}" for ev in c.evidence} for c in kb.claims.values()}
+    for limit in (6, 25, 3, 12):  # a page limit at which such a summary is among the claims listed
+        monkeypatch.setattr(sitelib, "REF_LIST", limit)
+        site = tmp_path / f"site-{limit}"
+        build(generated, site)
+        shown = json.loads((site / MANIFEST).read_text(encoding="utf-8"))["records"]["shown"]
+        found = [(kb.claims[cid], path) for path, ids in sorted(shown.items()) for cid in ids
+                 if kb.claims[cid].derived_from and path not in cites[cid]]
+        if found:
+            break
+    assert found, "no summary is listed on a page of a reference it does not cite"
+    summary, page = found[0]
+    _flip(generated / summary.location.path)
+    result = build(generated, site)
+    assert result.quick and page in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
