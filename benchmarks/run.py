@@ -15,7 +15,8 @@ memory of the process (or of its largest worker):
   different file for each, so each pays for its own change): the reviewer's everyday edit, which a
   build meets with its quick update (kb/siteupdate.py);
 * ``build after verdict edit``: after changing a third claim's verdict, which reaches the home page,
-  the claims index and the audit (the build that looks at every page a change can reach);
+  a page of the claims index, the audit and the pages of the references it rests on (the quick
+  update makes them from a part and the records the manifest keeps);
 * ``why`` on a summary claim and ``impact`` on the most cited reference.
 
 The floor, ``check cold`` and ``build cold`` run ``--repeat`` times (default 2), each from a clean

@@ -206,12 +206,18 @@ class Audit:
     #: to that many per code, and for nothing that needs every problem.
     kept: dict[str, int] | None = None
 
+    def _whole(self) -> None:
+        if self.kept is not None:
+            raise ValueError("this audit keeps only the first problems of each code (kb.audit.audit_from_record)")
+
     def at_or_above(self, level: str) -> tuple[Problem, ...]:
         """Problems of severity ``level`` or worse (``level`` in SEVERITIES)."""
+        self._whole()
         limit = SEVERITIES.index(level)
         return tuple(p for p in self.problems if SEVERITIES.index(p.severity) <= limit)
 
     def by_severity(self, severity: str) -> tuple[Problem, ...]:
+        self._whole()
         return tuple(p for p in self.problems if p.severity == severity)
 
     def listing(self, severity: str, limit: int = 0) -> list[tuple[str, list[tuple[int, Problem]], int]]:
@@ -247,6 +253,7 @@ class Audit:
         return [(code, rows[:limit] if limit else rows, max(len(rows) - limit, 0) if limit else 0) for code, rows in groups.items()]
 
     def as_dict(self) -> dict[str, Any]:
+        self._whole()
         data = self.as_dict_without_problems()
         data["problems"] = tuple(p.as_dict() for p in self.problems)
         return data

@@ -708,7 +708,7 @@ class _Spec:
 
 
 def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool,
-                format_now: bool = True, kept: dict[str, Any] | None = None) -> tuple[_Views, list[_Spec]]:
+                format_now: bool = True) -> tuple[_Views, list[_Spec]]:
     """Every page of the site, in order, with its view model still to be made (so that worker processes
     can each make their share). The references are formatted first (``_Views.format_all``), or, with
     ``format_now`` false, by the caller before any view model is made."""
@@ -723,7 +723,7 @@ def _page_specs(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: 
     specs += [_Spec(f"references/{views.ref_files[r.key]}", "site/reference.html.j2", lambda r=r: views.reference(r), _shown_claims)
               for r in kb.references.values()]
     if audit and _has_audit():
-        specs.append(_audit_spec(kb, graph, kept))
+        specs.append(_audit_spec(kb, graph))
     return views, specs
 
 
@@ -740,21 +740,15 @@ def _shown_claims(context: dict[str, Any]) -> list[str] | None:
     return sorted({use["claim"]["id"] for use in ref["uses"]} | {row["claim"]["id"] for row in impact["affected"]})
 
 
-def _audit_spec(kb: KnowledgeBase, graph: Any, kept: dict[str, Any] | None = None) -> _Spec:
+def _audit_spec(kb: KnowledgeBase, graph: Any) -> _Spec:
     """The audit page: it needs the knowledge base and its graph only (no view index, no formatted
-    reference), so a build can make it while it prepares the other pages (``_AheadPage``). ``kept``:
-    the audit is put there as "audit" when the page's view model is made (for ``_site_records``)."""
+    reference), so a build can make it while it prepares the other pages (``_AheadPage``). Its note
+    (``_Renderer.notes``), made in whichever process makes the page, is ``_site_records``."""
     from . import audit as auditlib
 
     ref_files = {key: reference_filename(key) for key in kb.references}
-
-    def make() -> dict[str, Any]:
-        audit = auditlib.build_audit(kb, graph)
-        if kept is not None:
-            kept["audit"] = audit
-        return {"audit": audit, "ref_files": ref_files}
-
-    return _Spec("audit.html", "audit.html.j2", make)
+    return _Spec("audit.html", "audit.html.j2", lambda: {"audit": auditlib.build_audit(kb, graph), "ref_files": ref_files},
+                 lambda context: _site_records(kb, graph, context["audit"]))
 
 
 #: Problems of each code that the manifest keeps of the audit (``kb.audit.audit_record``): the page's
@@ -762,17 +756,30 @@ def _audit_spec(kb: KnowledgeBase, graph: Any, kept: dict[str, Any] | None = Non
 AUDIT_KEPT = 150
 
 
-def _site_records(kb: KnowledgeBase, graph: Any, kept: dict[str, Any]) -> dict[str, Any] | None:
+def _site_records(kb: KnowledgeBase, graph: Any, audit: Any) -> dict[str, Any] | None:
     """What the manifest keeps of the whole-knowledge-base pages, for a quick update after a verdict
-    edit (kb/siteupdate.py): the home page's ``home_record`` and the audit's ``audit_record``. None
-    when the audit page was not made in this process (``kept``: what ``_audit_spec`` kept)."""
+    edit (kb/siteupdate.py): the home page's ``home_record`` and the audit's ``audit_record`` (and, added
+    by ``build_site``, the reference pages' notes: "shown"). None for an audit not in report order."""
     from .audit import audit_record
 
-    audit = kept.get("audit")
-    record = audit_record(audit, AUDIT_KEPT) if audit is not None else None
+    record = audit_record(audit, AUDIT_KEPT)
     if record is None:
         return None
     return {"home": home_record(kb, graph, kb.claims_by_article()), "audit": record}
+
+
+def sealed(records: dict[str, Any]) -> dict[str, Any]:
+    """``records`` with a digest of themselves ("seal"), so that records not as kb wrote them (a
+    manifest edited by hand) are never used (``unsealed``)."""
+    body = {key: value for key, value in records.items() if key != "seal"}
+    return {**body, "seal": hashlib.blake2b(json.dumps(body, separators=(",", ":")).encode("utf-8"), digest_size=16).hexdigest()}
+
+
+def unsealed(records: Any) -> dict[str, Any] | None:
+    """The records ``sealed`` made, without the seal; None when they are not as sealed."""
+    if not isinstance(records, dict) or not isinstance(records.get("seal"), str):
+        return None
+    return {key: value for key, value in records.items() if key != "seal"} if sealed(records) == records else None
 
 
 def site_pages(kb: KnowledgeBase, graph: Any, *, lang: str, style: str, audit: bool = True) -> Iterator[Page]:
@@ -947,8 +954,8 @@ def _page_entry(item: tuple[Any, Any]) -> bool:
 def _recorded_notes(data: dict) -> dict[str, list[str]]:
     """The notes of the reference pages (``_shown_claims``) the manifest ``data`` keeps, as far as they are
     as kb writes them."""
-    records = data.get("records")
-    shown = records.get("shown") if isinstance(records, dict) else None
+    records = unsealed(data.get("records"))
+    shown = records.get("shown") if records is not None else None
     if not isinstance(shown, dict):
         return {}
     return {path: ids for path, ids in shown.items() if type(ids) is list and all(type(i) is str for i in ids)}
@@ -1684,14 +1691,12 @@ def build_site(
             previous, before = recorded if recorded is not None else (None, None)
             shown_before = _recorded_notes(data) if recorded is not None else {}
             del data
-            kept: dict[str, Any] = {}  # the audit, when this process makes its page
             if has_audit and _ahead_worthwhile(kb, jobs):
-                ahead_kept: dict[str, Any] = {}  # in the forked process
-                ahead = _AheadPage(_Renderer(env, kb, lang, site, [_audit_spec(kb, graph, ahead_kept)], staging, previous, target),
-                                   share=lambda: graphlib.stats(kb, graph),  # the audit's figures: the home page's too
-                                   after=lambda: _site_records(kb, graph, ahead_kept))
+                ahead_renderer = _Renderer(env, kb, lang, site, [_audit_spec(kb, graph)], staging, previous, target)
+                ahead = _AheadPage(ahead_renderer, share=lambda: graphlib.stats(kb, graph),  # the audit's figures: the home page's too
+                                   after=lambda: ahead_renderer.notes.get("audit.html"))
                 ahead.start()
-            views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False, kept=kept)
+            views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False)
             inputs = _inputs(kb, views)
             only = _affected_pages(kb, views, specs, before, inputs) if previous is not None else None
             inputs = json.dumps(inputs, separators=(",", ":"))
@@ -1707,12 +1712,12 @@ def build_site(
         total = len(specs) + len(ASSETS)
         renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target, only)
         results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total, ahead)
-        records = ahead.after_result if ahead is not None else _site_records(kb, graph, kept)
+        records = ahead.after_result if ahead is not None else renderer.notes.pop("audit.html", None)
         if records is not None:  # what the reference pages not made this time showed is what they show
             paths = {spec.path for spec in specs}
             shown = {path: note for path, note in shown_before.items() if path in paths}
             shown.update(renderer.notes)
-            records["shown"] = {path: note for path, note in sorted(shown.items()) if note is not None}
+            records = sealed({**records, "shown": {path: note for path, note in sorted(shown.items()) if note is not None}})
         ahead = None
         written = [r[0] for r in results]
         assets = {}

@@ -61,7 +61,7 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
     from .heap import paused_collector
     from .render import make_env, template_dirs
     from .site import (ASSETS, MANIFEST, SiteResult, _audit_inputs, _build_fingerprint, _has_audit, _read_manifest,
-                       _read_manifest_data, _scanned_inputs, _template_exists, site_info)
+                       _read_manifest_data, _scanned_inputs, _template_exists, site_info, unsealed)
 
     target = Path(target)
     if target.is_symlink():
@@ -103,7 +103,8 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
         return None
     if not plan.changed:
         return SiteResult(target=target, pages=tuple(previous) + ASSETS, lang=lang, incremental=True, quick=True)
-    records = data.get("records")
+    raw_records = data.get("records")
+    records = unsealed(raw_records)  # None unless as a build wrote them
     if plan.verdicts and not _records_usable(records, env, has_audit):
         return None
     with paused_collector():
@@ -111,7 +112,7 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
     if part is None:
         return None
     results = _make_pages(env, part, plan, lang, style, site, previous, target,
-                          (text, fingerprint, before["rest"], audit, records))
+                          (text, fingerprint, before["rest"], audit, raw_records))
     if results is None:
         return None
     return SiteResult(target=target, pages=tuple(previous) + ASSETS, lang=lang, rendered=tuple(r[0] for r in results if r[3]),
@@ -359,7 +360,11 @@ def _read_claims(root: str, rels: list[str], meanwhile: Any) -> tuple[list, Any]
 
     process = context.Process(target=child, daemon=True)
     try:
-        _start_child(process)
+        try:
+            _start_child(process)
+        except OSError:  # no process to be had (EAGAIN): read them all here
+            sender.close()
+            return read(rels), meanwhile()
         sender.close()
         mine = read(rels[:cut])
         extra = meanwhile()
@@ -383,8 +388,11 @@ def _whole_pages(records: dict, plan: _Plan, citing: dict[str, list[str]], has_a
     from .audit import audit_from_record, audit_record, patched_audit
     from .site import AUDIT_KEPT, reference_filename
 
-    home = dict(records["home"])
-    counts = {entry["name"]: entry["count"] for entry in home["verdicts"]}
+    try:
+        home = dict(records["home"])
+        counts = {entry["name"]: entry["count"] for entry in home["verdicts"]}
+    except (KeyError, TypeError, ValueError):
+        return None
     for cid, old in plan.verdicts.items():
         new = plan.changed[cid].verdict
         if old not in counts or new not in counts:
@@ -396,7 +404,7 @@ def _whole_pages(records: dict, plan: _Plan, citing: dict[str, list[str]], has_a
         return {**records, "home": home}, None
     try:
         audit = audit_from_record(records["audit"], lambda key: tuple(sorted(citing.get(key, ()))))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
     audit = patched_audit(audit, [(plan.changed[cid], old) for cid, old in plan.verdicts.items()], reference_filename)
     record = audit_record(audit, AUDIT_KEPT) if audit is not None else None
@@ -439,7 +447,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     from .graph import build_graph
     from .output import staging_folder
     from .site import (_manifest_text, _page_entry, _Renderer, _Spec, _stat_now, _update_in_place, _Views, reference_filename,
-                       verdict_mark)
+                       sealed, verdict_mark)
 
     if not all(path in previous and _page_entry((path, previous[path])) for path, _, _ in part.pages):
         return None
@@ -469,8 +477,9 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
             row[1], row[2] = seen[0], _stat_now(root + row[6], seen)
             row[9] = verdict_mark(plan.changed[row[0]])
             edits.append((old, _compact(row)))
-        if part.records is not records:
-            edits.append((_compact(records), _compact(part.records)))
+        new_records = sealed(part.records) if part.records is not None else records
+        if part.records is not None and new_records != records:
+            edits.append((_compact(records), _compact(new_records)))
         new = _spliced(text, edits) if all(r[1] is not None for r in results) else None
         if new is None:  # written whole again, as build_site would
             pages = dict(previous)
@@ -479,7 +488,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
                     pages.pop(path, None)
                 else:
                     pages[path] = [digest, size]
-            new = _manifest_text(fingerprint, pages, _compact({"claims": plan.rows, "rest": rest}), site, audit, part.records)
+            new = _manifest_text(fingerprint, pages, _compact({"claims": plan.rows, "rest": rest}), site, audit, new_records)
         if new != text or any(r[3] for r in results):
             _update_in_place(target, staging, results, {}, previous, new, all_pages=False)
         else:

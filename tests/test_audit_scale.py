@@ -340,3 +340,6 @@ def test_a_patched_audit_that_lost_rows_of_the_page_is_refused(generated):
     assert patched_audit(restored, [(replace(claim, verdict="supported"), "overstated")], reference_filename) is None
     with pytest.raises(ValueError):
         restored.listing("warning", PAGE_LIMIT + 1)
+    for partial in (restored.as_dict, lambda: restored.at_or_above("info"), lambda: restored.by_severity("error")):
+        with pytest.raises(ValueError):  # every problem asked for, of an audit that keeps some
+            partial()

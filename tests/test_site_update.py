@@ -655,3 +655,44 @@ def test_a_claim_listed_only_as_resting_on_a_reference_is_remade_there(generated
     result = build(generated, site)
     assert result.quick and page in result.rendered
     assert_same_as_full_build(generated, site, tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["verdict counts", "charts", "seal"])
+def test_records_not_as_a_build_wrote_them_are_not_used(generated, tmp_path, damage):
+    """The records of the home page and the audit in a manifest edited by hand: the seal no longer
+    matches, and the verdict edit goes to the build, which gives the full site (not a traceback, not a
+    stale audit page)."""
+    import json
+
+    site = tmp_path / "site"
+    build(generated, site)
+    manifest = json.loads((site / MANIFEST).read_text(encoding="utf-8"))
+    records = manifest["records"]
+    if damage == "verdict counts":
+        del records["home"]["verdicts"]
+    elif damage == "charts":
+        records["audit"]["charts"] = []
+    else:
+        records["seal"] = "0" * 32
+    (site / MANIFEST).write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
+    _flip(with_verdict(generated, "supported")[2])
+    result = build(generated, site)
+    assert not result.quick and result.incremental
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
+def test_the_records_are_kept_whichever_process_makes_the_audit_page(generated, tmp_path, monkeypatch):
+    """A site big enough for page workers but too small for the audit page's own process: a worker may
+    make the audit page, and its records still reach the manifest."""
+    import json
+
+    import kb.site as sitelib
+
+    kb = load_kb(generated)
+    monkeypatch.setattr(sitelib, "PARALLEL_MIN_PAGES", len(kb.claims) + len(kb.references) + 1)  # pages: more than that
+    monkeypatch.setattr(sitelib, "_CHUNK", 1)
+    for attempt in range(3):
+        site = tmp_path / f"site{attempt}"
+        build_site(kb, build_graph(kb), site, jobs=2)
+        records = json.loads((site / MANIFEST).read_text(encoding="utf-8"))["records"]
+        assert records is not None and records["audit"] and records["home"] and "shown" in records

@@ -22,8 +22,10 @@ def register(subparsers) -> None:
                     "the templates, the language or the style changed) is written to a fresh folder next to the output folder "
                     "and swapped in only when the whole build succeeded; later builds render only the pages whose content "
                     "changed and move them into place (the manifest .kb-site.json in the site folder records what was built); after edits "
-                    "to claims' verdict reasons, notes, reviewers, review dates or tags only those claims' pages and their articles' "
-                    "pages are made, from the small part of the knowledge base they show.",
+                    "to a few claims' verdict reasons, notes, reviewers, review dates, tags or verdicts only the pages that show them "
+                    "are made (for a verdict: the claim's and its article's, its neighbours', linked claims', the references it rests on, "
+                    "its page of the claims index, the home page and the audit), from the small part of the knowledge base they show "
+                    "and what the manifest keeps.",
     )
     p.add_argument("-o", "--output", metavar="DIR", default="build", help="the site folder (default: build/); kb replaces its pages")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="interface language (default: the first language in kb.yaml)")
