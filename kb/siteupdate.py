@@ -197,9 +197,9 @@ def _records_usable(records: Any, env, has_audit: bool) -> bool:
 
 
 #: Claims a quick update reads one by one, at most (about 0.4 ms a file); beyond that ``build_site``,
-#: which takes every claim from the per-file cache, is as quick. A verdict edit of a claim citing a
-#: reference that thousands of claims rest on reaches that many (the reference's page lists what its
-#: retraction would touch).
+#: which takes every claim from the per-file cache, is as quick. A verdict edit of a claim that the
+#: page of a reference thousands of claims rest on lists (among the ``site.REF_LIST`` it shows) reaches
+#: that many: the page is made from all of them (its counts, what its retraction would touch).
 MAX_PART = 4000
 
 
