@@ -395,6 +395,11 @@ def _compose(lang: str, parts: list[tuple[str, dict]]) -> str:
     return "".join(words[f"audit.msg.{key}"] % params if params else words[f"audit.msg.{key}"] for key, params in parts)
 
 
+def _severity_counts(by_code: dict[str, int]) -> dict[str, int]:
+    """Problems per severity, from problems per code."""
+    return {s: sum(n for c, n in by_code.items() if CODES[c] == s) for s in SEVERITIES}
+
+
 def _chart(chart_id: str, prefix: str, counts: dict[str, int]) -> Chart:
     total = sum(counts.values())
     biggest = max(counts.values(), default=0)
@@ -529,7 +534,7 @@ def build_audit(kb: KnowledgeBase, graph, *, as_of: int | None = None, wording: 
 
     problems.sort(key=lambda p: p.rank)
     tally = Counter(p.code for p in problems)
-    counts = {s: sum(n for c, n in tally.items() if CODES[c] == s) for s in SEVERITIES}
+    counts = _severity_counts(tally)
     by_code = {c: tally[c] for c in CODES if tally[c]}
     coverage = Coverage(
         claims=stats.claims, references=stats.references, cited_in_article=stats.cited_in_article, cited_share=stats.cited_share,
@@ -595,7 +600,7 @@ def audit_from_record(record: dict[str, Any], citing: Any) -> Audit:
                  charts=tuple(_chart(cid, prefix, counts) for cid, prefix, counts in record["charts"]),
                  retractions=tuple(Retraction(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.items()})
                                    for r in record["retractions"]),
-                 counts={s: sum(n for c, n in by_code.items() if CODES[c] == s) for s in SEVERITIES}, by_code=by_code,
+                 counts=_severity_counts(by_code), by_code=by_code,
                  as_of=record["as_of"], old_source_years=record["old_source_years"], kept=dict(record["kept"]))
 
 
@@ -643,7 +648,7 @@ def patched_audit(audit: Audit, changed: list[tuple[Any, str]], page_name: Any, 
     charts = tuple(_chart(c.id, c.label_prefix, {b.key: verdicts[b.key] for b in c.bars}) if c.id == "by-verdict" else c
                    for c in audit.charts)
     return replace(audit, problems=problems, by_code=by_code, charts=charts,
-                   counts={s: sum(n for c, n in by_code.items() if CODES[c] == s) for s in SEVERITIES},
+                   counts=_severity_counts(by_code),
                    kept={code: len(runs[code]) for code in CODES})
 
 
