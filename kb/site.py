@@ -598,7 +598,12 @@ INDEX_ROWS = 1000
 
 
 def _index_paths(folder: str, count: int) -> list[str]:
-    return [f"{folder}/index.html"] + [f"{folder}/page/{n}.html" for n in range(2, count + 1)]
+    return [index_path(folder, n) for n in range(1, count + 1)]
+
+
+def index_path(folder: str, number: int) -> str:
+    """The site path of page ``number`` (from 1) of the index in ``folder``."""
+    return f"{folder}/index.html" if number == 1 else f"{folder}/page/{number}.html"
 
 
 def _pager(paths: list[str], number: int) -> dict[str, Any]:
@@ -951,14 +956,13 @@ def _page_entry(item: tuple[Any, Any]) -> bool:
             and all(part not in ("", ".", "..") for part in path.split("/")))
 
 
-def _recorded_notes(data: dict) -> dict[str, list[str]]:
-    """The notes of the reference pages (``_shown_claims``) the manifest ``data`` keeps, as far as they are
-    as kb writes them."""
-    records = unsealed(data.get("records"))
+def shown_notes(records: dict[str, Any] | None) -> dict[str, list[str]] | None:
+    """The notes of the reference pages (``_shown_claims``) in ``records`` (``unsealed``), or None when
+    they are not as kb writes them."""
     shown = records.get("shown") if records is not None else None
-    if not isinstance(shown, dict):
-        return {}
-    return {path: ids for path, ids in shown.items() if type(ids) is list and all(type(i) is str for i in ids)}
+    if not isinstance(shown, dict) or not all(type(ids) is list and all(type(i) is str for i in ids) for ids in shown.values()):
+        return None
+    return shown
 
 
 def _read_manifest(target: Path, fingerprint: str, data: dict | None = None) -> tuple[dict[str, list], dict | None] | None:
@@ -1197,8 +1201,7 @@ def _affected_pages(kb: KnowledgeBase, views: _Views, specs: list[_Spec], before
     pages.update(f"article/{article}.html" for article in articles)
     pages.update(f"references/{views.ref_files[key]}" for key in refs if key in views.ref_files)
     if views.sequence == old_order:  # a page of the claims index holds the same claims: only a changed claim's brief differs
-        paths = _index_paths("claims", max(-(-len(old_order) // INDEX_ROWS), 1))
-        pages.update(paths[views.index_of[cid] // INDEX_ROWS] for cid in changed if cid in views.index_of)
+        pages.update(index_path("claims", views.index_of[cid] // INDEX_ROWS + 1) for cid in changed if cid in views.index_of)
         indexes = set()
     else:
         indexes = {"site/claims.html.j2"}
@@ -1486,22 +1489,22 @@ class _AheadPage:
     this one to anchor the claims, record them for the manifest and format the references. The
     process makes, compares and writes the page exactly as a page worker would (``_Renderer.page``)."""
 
-    def __init__(self, renderer: _Renderer, share: Callable[[], Any] | None = None, after: Callable[[], Any] | None = None) -> None:
+    def __init__(self, renderer: _Renderer, share: Callable[[], Any] | None = None) -> None:
         """``share``: a computation the page starts with that the other pages need too (the coverage
         figures, which the home page shows): the process sends its result as soon as it has it, and
-        ``shared`` hands it over, so that the page workers do not compute it again. ``after``: a
-        computation the process makes once the page is made (``_site_records``), sent with the page's
-        result; ``after_result`` has it."""
+        ``shared`` hands it over, so that the page workers do not compute it again. The process sends
+        its page's note (``_Renderer.notes``) with the page's result, as a page worker does; ``notes``
+        has it."""
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         self.path = renderer.specs[0].path
         self._result: tuple | None = None
-        self.after_result: Any = None
+        self.notes: dict[str, Any] = {}
         self.conn, self._sender = context.Pipe(duplex=False)
         self._shared_conn, shared_sender = context.Pipe(duplex=False) if share is not None else (None, None)
         self._senders = [c for c in (self._sender, shared_sender) if c is not None]
-        self.process = context.Process(target=_ahead_worker, args=(renderer, self._sender, (share, shared_sender), after), daemon=True)
+        self.process = context.Process(target=_ahead_worker, args=(renderer, self._sender, (share, shared_sender)), daemon=True)
 
     def start(self) -> None:
         """Start the process (apart from making the object, so that the caller holds the object, and
@@ -1528,7 +1531,7 @@ class _AheadPage:
         the process raised."""
         if self._result is None:
             try:
-                self._result, self.after_result = _receive_outcome(self.conn)
+                self._result, self.notes = _receive_outcome(self.conn)
             finally:
                 self.stop()
         return self._result
@@ -1543,7 +1546,7 @@ class _AheadPage:
                 conn.close()
 
 
-def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None), after: Callable[[], Any] | None = None) -> None:
+def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None)) -> None:
     import gc
     import signal
 
@@ -1557,7 +1560,7 @@ def _ahead_worker(renderer: _Renderer, conn, share: tuple = (None, None), after:
     gc.freeze()
     compute, shared_conn = share
     sending = _send_aside(shared_conn, compute) if compute is not None else None
-    _send_outcome(conn, lambda: (renderer.page(0), after() if after is not None else None))
+    _send_outcome(conn, lambda: (renderer.page(0), renderer.notes))
     # until the parent has read the figures or stops this process; no longer once the parent is gone
     while sending is not None and sending.is_alive() and os.getppid() == _BUILDER:
         sending.join(0.5)
@@ -1689,12 +1692,11 @@ def build_site(
             data = _read_manifest_data(target) if (target / "index.html").is_file() else None
             recorded = _read_manifest(target, fingerprint, data) if data is not None else None
             previous, before = recorded if recorded is not None else (None, None)
-            shown_before = _recorded_notes(data) if recorded is not None else {}
+            shown_before = (shown_notes(unsealed(data.get("records"))) or {}) if recorded is not None else {}
             del data
             if has_audit and _ahead_worthwhile(kb, jobs):
-                ahead_renderer = _Renderer(env, kb, lang, site, [_audit_spec(kb, graph)], staging, previous, target)
-                ahead = _AheadPage(ahead_renderer, share=lambda: graphlib.stats(kb, graph),  # the audit's figures: the home page's too
-                                   after=lambda: ahead_renderer.notes.get("audit.html"))
+                ahead = _AheadPage(_Renderer(env, kb, lang, site, [_audit_spec(kb, graph)], staging, previous, target),
+                                   share=lambda: graphlib.stats(kb, graph))  # the audit's figures: the home page's too
                 ahead.start()
             views, specs = _page_specs(kb, graph, lang=lang, style=style, audit=has_audit, format_now=False)
             inputs = _inputs(kb, views)
@@ -1712,11 +1714,12 @@ def build_site(
         total = len(specs) + len(ASSETS)
         renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target, only)
         results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total, ahead)
-        records = ahead.after_result if ahead is not None else renderer.notes.pop("audit.html", None)
+        notes = {**renderer.notes, **(ahead.notes if ahead is not None else {})}
+        records = notes.pop("audit.html", None)
         if records is not None:  # what the reference pages not made this time showed is what they show
             paths = {spec.path for spec in specs}
             shown = {path: note for path, note in shown_before.items() if path in paths}
-            shown.update(renderer.notes)
+            shown.update(notes)
             records = sealed({**records, "shown": {path: note for path, note in sorted(shown.items()) if note is not None}})
         ahead = None
         written = [r[0] for r in results]

@@ -181,11 +181,11 @@ def _records_usable(records: Any, env, has_audit: bool) -> bool:
     The audit's record keeps the first problems of each code only, enough for the built-in audit
     template, which lists ``kb.audit.PAGE_LIMIT`` of each: a template of the user's may list more."""
     from .resources import resource_dir
+    from .site import shown_notes
 
     if not isinstance(records, dict) or not isinstance(records.get("home"), dict) or not isinstance(records.get("audit"), dict):
         return False
-    shown = records.get("shown")
-    if not isinstance(shown, dict) or not all(type(ids) is list and all(type(i) is str for i in ids) for ids in shown.values()):
+    if shown_notes(records) is None:
         return False
     if not has_audit:
         return True
@@ -221,7 +221,7 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
     just now), or when the part is too big to read file by file (``MAX_PART``)."""
     from .cache import read_index, read_journal
     from .load import _load_article_file, _stem, claim_record, reachable, some_references
-    from .site import INDEX_ROWS, _changed_since, reference_filename
+    from .site import INDEX_ROWS, _changed_since, index_path, reference_filename
 
     rows = plan.rows
     verdicts = plan.verdicts
@@ -317,8 +317,7 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
     pages += [(f"article/{aid}.html", "site/article.html.j2", part_articles[aid]) for aid in sorted(article_pages) if aid in part_articles]
     pages += [(f"references/{reference_filename(key)}", "site/reference.html.j2", references[key]) for key in sorted(ref_pages)
               if key in references]
-    pages += [("claims/index.html" if number == 0 else f"claims/page/{number + 1}.html", "site/claims.html.j2", number)
-              for number in sorted(index_pages)]
+    pages += [(index_path("claims", number + 1), "site/claims.html.j2", number) for number in sorted(index_pages)]
     audit = None
     if verdicts:
         made = _whole_pages(records, plan, citing, has_audit)
