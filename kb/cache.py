@@ -700,7 +700,8 @@ class Scan:
 
     ``names``: a tuple in walk order; ``packed``: an ``array('q')`` of (size, stamp, mode) per name.
     Folders end with ``/`` and carry (0, 0, mode) (their size and mtime change with their listing,
-    which is already here); a missing kb.yaml or top folder is (-1, -1, 0). ``racy``: names
+    which is already here); a missing kb.yaml or top folder is (-1, -1, 0). The walk goes depth
+    first, so a folder's name is followed by every name below it (``span``). ``racy``: names
     modified less than ``_RACY_NS`` before the walk (their stamp cannot be trusted yet: ``_recent``).
     ``errors``: (name, OSError) for folders that could not be listed and files that could not be stat'ed.
     """
@@ -723,6 +724,16 @@ class Scan:
 
     def position(self, name: str) -> int | None:
         return _position(self, name)
+
+    def span(self, folder: str) -> tuple[int, int]:
+        """(start, end): ``names[start:end]`` are ``folder`` (a top folder: "claims/") and every name
+        below it (the walk lists the top folders in ``_TOP_FOLDERS`` order, each followed by what is
+        below it); (0, 0) when it is not in the walk."""
+        start = self.position(folder)
+        if start is None:
+            return 0, 0
+        later = (self.position(other) for other in _TOP_FOLDERS[_TOP_FOLDERS.index(folder) + 1:])
+        return start, min((n for n in later if n is not None), default=len(self.names))
 
     def stat(self, name: str) -> tuple | None:
         i = self.position(name)
@@ -751,6 +762,10 @@ class Scan:
             h.update(_code_fingerprint())
             self._digest = h.digest()
         return self._digest
+
+
+#: The folders the walk lists, in walk order (after kb.yaml).
+_TOP_FOLDERS = ("claims/", "articles/", "references/")
 
 
 def scan_inputs(root: str | os.PathLike) -> Scan:
@@ -841,7 +856,7 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
         add_stat((-1, -1, 0))
         if not isinstance(exc, FileNotFoundError):
             errors.append(("kb.yaml", exc))
-    for folder in ("claims", "articles", "references"):
+    for folder in (name.rstrip("/") for name in _TOP_FOLDERS):
         path = os.path.join(root, folder)
         add_name(folder + "/")
         if not os.path.isdir(path):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -994,15 +995,16 @@ def _scanned_inputs(scan) -> tuple[dict[str, tuple[int, int]], str] | None:
     a folder could not be listed."""
     if scan is None or scan.errors:
         return None
-    rest = hashlib.blake2b(digest_size=16)
-    files = {}
-    for name, size, stamp in zip(scan.names, scan.packed[0::3], scan.packed[1::3]):
-        if name.startswith("claims/"):
-            files[name] = (size, -1 if name in scan.racy else stamp)
-        elif name in scan.racy:
+    names, sizes, stamps = scan.names, scan.packed[0::3], scan.packed[1::3]
+    start, end = scan.span("claims/")
+    files = dict(zip(names[start:end], zip(sizes[start:end], stamps[start:end])))
+    for name in scan.racy:
+        if name not in files:
             return None
-        else:
-            rest.update(f"{name}\0{size}\0{stamp}\0".encode("utf-8", "surrogateescape"))
+        files[name] = (files[name][0], -1)
+    rest = hashlib.blake2b(digest_size=16)
+    for n in itertools.chain(range(start), range(end, len(names))):
+        rest.update(f"{names[n]}\0{sizes[n]}\0{stamps[n]}\0".encode("utf-8", "surrogateescape"))
     return files, rest.hexdigest()
 
 

@@ -152,11 +152,14 @@ def _plan(kb: KnowledgeBase, session, before: dict, scanned: tuple) -> _Plan | N
         return None  # a manifest edited by hand
     if len({row[6] for row in rows}) != len(rows):
         return None  # a file named twice: a manifest edited by hand
-    # every row's file is there, so claims/ holding no more names than there are rows holds no other
-    # claim file; else count the claim files among its names (folders, hidden files, a README)
-    if len(files) != len(rows) and len(rows) != sum(1 for name, mode in zip(scan.names, scan.packed[2::3])
-                                                    if name.startswith("claims/") and _claim_file_kind(name, mode) == "claim"):
-        return None  # a claim file added or removed
+    # every row's file is there, so claims/ holding no more names than there are rows (``files`` also
+    # names claims/ itself) holds no other claim file; else count the claim files among its names
+    # (folders, hidden files, a README)
+    if len(files) != len(rows) + 1:
+        start, end = scan.span("claims/")
+        if len(rows) != sum(1 for name, mode in zip(scan.names[start:end], scan.packed[2::3][start:end])
+                            if _claim_file_kind(name, mode) == "claim"):
+            return None  # a claim file added or removed
     change = session.update
     facet = claim_facets()
     root = os.path.join(str(session.root), "")
@@ -415,18 +418,13 @@ def _whole_pages(records: dict, plan: _Plan, citing: dict[str, list[str]], has_a
 def _all_there(target: Path, pages: dict[str, list]) -> bool:
     """Is every page the manifest lists still in the site? One listing per folder, not 125,000 ``stat``
     calls (a page edited by hand in place is not noticed; one deleted is, and the build makes it again)."""
-    folders: dict[str, list[str]] = {}
-    for path in pages:
-        folder, _, name = path.rpartition("/")
-        folders.setdefault(folder, []).append(name)
-    for folder, names in folders.items():
+    present: set[str] = set()
+    for folder in {path.rpartition("/")[0] for path in pages}:
         try:
-            present = set(os.listdir(target / folder))
+            present.update(map((folder + "/" if folder else "").__add__, os.listdir(target / folder)))
         except OSError:
             return False
-        if not present.issuperset(names):
-            return False
-    return True
+    return present.issuperset(pages)
 
 
 def _assets_there(env, target: Path) -> bool:

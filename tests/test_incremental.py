@@ -405,6 +405,9 @@ def test_the_walk_lists_every_entry_once_with_or_without_descriptor_calls(root, 
             "claims/weg.yaml", "articles/krachttraining.md"} <= names
     assert not any(name.startswith("claims/link/") for name in names)
     assert len(names) == len(fast.names)
+    for folder in ("claims/", "articles/", "references/"):  # each top folder, then everything below it
+        start, end = fast.span(folder)
+        assert fast.names[start:end] == tuple(name for name in fast.names if name.startswith(folder))
     monkeypatch.setattr(os, "supports_dir_fd", set())
     slow = cache.scan_inputs(root)
     assert (slow.names, slow.packed, slow.racy, slow.errors) == (fast.names, fast.packed, fast.racy, fast.errors)

@@ -188,6 +188,29 @@ def test_other_edits_go_to_the_full_build(generated, tmp_path, edit):
     assert_same_as_full_build(generated, site, tmp_path)
 
 
+@pytest.mark.parametrize("added", [None, "claim in a subfolder"])
+def test_other_files_among_the_claims_leave_the_count_of_claim_files_right(generated, tmp_path, added):
+    """A README, a hidden file and a folder among the claim files are no claims: an edit is still a
+    quick update; a claim file added below a subfolder is one, and takes the build."""
+    (generated / "claims" / "README.md").write_text("Claims of this knowledge base.\n", encoding="utf-8")
+    (generated / "claims" / ".hidden.yaml").write_text("not: a claim\n", encoding="utf-8")
+    (generated / "claims" / "more").mkdir()
+    for extra in (generated / "claims" / "README.md", generated / "claims" / ".hidden.yaml"):
+        age(extra)
+    site = tmp_path / "site"
+    build(generated, site)
+    path = with_verdict(generated, "supported")[2]
+    set_field(path, "verdict_reason", '"Edited beside other files."')
+    if added:
+        copy = generated / "claims" / "more" / f"{path.stem}-copy.yaml"
+        copy.write_text(re.sub(r"^id: .*$", f"id: {copy.stem}", path.read_text(encoding="utf-8"), flags=re.MULTILINE), encoding="utf-8")
+        age(copy)
+    result = build(generated, site)
+    assert result.quick == (added is None)
+    assert f"claims/{path.stem}.html" in result.rendered
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
 def test_nothing_changed_renders_nothing_and_keeps_the_manifest(generated, tmp_path):
     site = tmp_path / "site"
     build(generated, site)
