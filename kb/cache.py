@@ -764,6 +764,81 @@ class Scan:
         return self._digest
 
 
+#: A folder of at least this many entries is walked by two processes: a forked one ``stat``s the second
+#: half of its entries while this one does the first (at 100,000 claim files on a 2-core machine about
+#: 0.35 s instead of 0.55-0.65 s; a ``stat`` is a system call of about 4 us there).
+_SPLIT_WALK = 10_000
+
+
+def _stat_aside(fd: int, entries: list[str], limit: int) -> Callable[[], array | None] | None:
+    """``_stat_part`` of ``entries`` in a forked process; returns a function that waits for it and gives
+    what it found, or None when the process failed. None when no process can be forked (the caller then
+    does it all)."""
+    if not hasattr(os, "fork"):
+        return None
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return None
+    if pid == 0:  # the forked process: stat, send, end (no clean-up of the parent's state: os._exit)
+        code = 1
+        try:
+            os.close(read_end)
+            view = memoryview(_stat_part(fd, entries, limit).tobytes())
+            while view:
+                view = view[os.write(write_end, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+
+    def result() -> array | None:
+        chunks = []
+        try:
+            while True:
+                chunk = os.read(read_end, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError:
+            chunks = None
+        finally:
+            os.close(read_end)
+            status = os.waitpid(pid, 0)[1]
+        if chunks is None or os.waitstatus_to_exitcode(status) != 0:
+            return None
+        found = array("q")
+        found.frombytes(b"".join(chunks))
+        return found if len(found) == 4 * len(entries) else None
+
+    return result
+
+
+def _stat_part(fd: int, entries: list[str], limit: int) -> array:
+    """``stat`` each of ``entries`` (names in the folder open as ``fd``): size, stamp (``file_stamp``) and
+    mode of each, then a mark of each (1: modified after ``limit``, too recent to trust (``_recent``);
+    0; -1: a folder, or an entry that could not be stat'ed, for the walk to look at on its own)."""
+    triples, marks = array("q"), array("q")
+    add, mark = triples.extend, marks.append
+    for entry in entries:
+        try:
+            info = os.stat(entry, dir_fd=fd)
+        except OSError:
+            add((0, 0, 0))
+            mark(-1)
+            continue
+        mode = info.st_mode
+        add((info.st_size, file_stamp(info), mode))
+        mark(-1 if stat.S_ISDIR(mode) else 1 if _recent(info, limit) else 0)
+    return triples + marks
+
+
 #: The folders the walk lists, in walk order (after kb.yaml).
 _TOP_FOLDERS = ("claims/", "articles/", "references/")
 
@@ -774,7 +849,10 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
 
     Each folder is opened once and its entries are stat'ed relative to it (``os.listdir`` of the
     descriptor, ``os.stat(name, dir_fd=...)``): at 100,000 files about a third less CPU than
-    ``os.scandir`` with ``DirEntry.stat``, which resolves the whole path for every file.
+    ``os.scandir`` with ``DirEntry.stat``, which resolves the whole path for every file. A folder of
+    ``_SPLIT_WALK`` entries or more is stat'ed by two processes (``_stat_aside``), each half in a tight
+    loop (``_stat_part``); folders, links to folders and entries that cannot be stat'ed are then looked
+    at one by one, in their place, as in a small folder.
     """
     root = os.fspath(root)
     limit = time.time_ns() - _RACY_NS
@@ -810,7 +888,7 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
             add_stat((-1, -1, 0))
             errors.append((prefix + entry, exc))
 
-        for entry in listing:
+        def visit(entry: str) -> None:
             try:
                 info = stat_at(entry, dir_fd=fd)
             except OSError:
@@ -818,14 +896,14 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
                     info = stat_at(entry, dir_fd=fd, follow_symlinks=False)
                 except OSError as exc:
                     unreadable(entry, exc)
-                    continue
+                    return
             mode = info.st_mode
             if stat.S_ISDIR(mode):
                 try:
                     own = stat_at(entry, dir_fd=fd, follow_symlinks=False)
                 except OSError as exc:
                     unreadable(entry, exc)
-                    continue
+                    return
                 if stat.S_ISDIR(own.st_mode):  # a folder (a link to one is listed below like a file)
                     folder = prefix + entry + "/"
                     add_name(folder)
@@ -834,16 +912,54 @@ def scan_inputs(root: str | os.PathLike) -> Scan:
                         sub = open_at(entry, flags | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
                     except OSError as exc:
                         errors.append((folder.rstrip("/"), exc))
-                        continue
+                        return
                     try:
                         scan(sub, folder)
                     finally:
                         close(sub)
-                    continue
+                    return
             add_name(prefix + entry)
             add_stat((info.st_size, file_stamp(info), mode))
             if _recent(info, limit):
                 racy.add(prefix + entry)
+
+        if stat_at is not os.stat:  # the walk with paths: entry by entry
+            for entry in listing:
+                visit(entry)
+            return
+
+        def take(part: list[str], found: array | None) -> None:
+            """Add ``part`` as ``_stat_part`` found it: in bulk, except what it left to ``visit``."""
+            if found is None:  # the other process failed: look at its part here
+                found = _stat_part(fd, part, limit)
+            count = len(part)
+            triples, marks = found[:3 * count], found[3 * count:]
+            if -1 not in marks:
+                names.extend(map(prefix.__add__, part))
+                packed.extend(triples)
+                if 1 in marks:
+                    racy.update(prefix + entry for entry, mark in zip(part, marks) if mark == 1)
+                return
+            for n, entry in enumerate(part):
+                if marks[n] < 0:  # a folder, a link to one, an entry that could not be stat'ed
+                    visit(entry)
+                    continue
+                add_name(prefix + entry)
+                add_stat(triples[3 * n:3 * n + 3])
+                if marks[n]:
+                    racy.add(prefix + entry)
+
+        half = len(listing) // 2 if len(listing) >= _SPLIT_WALK else len(listing)
+        other = _stat_aside(fd, listing[half:], limit) if half < len(listing) else None
+        if other is None:
+            half = len(listing)
+        try:
+            mine = _stat_part(fd, listing[:half], limit)
+        finally:
+            found = other() if other is not None else None
+        take(listing[:half], mine)
+        if half < len(listing):
+            take(listing[half:], found)
 
     try:
         info = os.stat(os.path.join(root, "kb.yaml"))

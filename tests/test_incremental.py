@@ -413,6 +413,42 @@ def test_the_walk_lists_every_entry_once_with_or_without_descriptor_calls(root, 
     assert (slow.names, slow.packed, slow.racy, slow.errors) == (fast.names, fast.packed, fast.racy, fast.errors)
 
 
+@pytest.mark.parametrize("trouble", [None, "no fork", "the other process fails"])
+def test_a_big_folder_walked_by_two_processes_is_listed_as_by_one(root, monkeypatch, trouble):
+    """scan_inputs stats the second half of a big folder (_SPLIT_WALK entries or more) in a forked
+    process: the same names, sizes, stamps and modes in the same order, the same racy files and errors,
+    with folders, links, a dangling link and hidden entries in either half; when no process can be forked,
+    or the other process fails, this one stats its half too."""
+    claims = root / "claims"
+    (claims / "sub" / "diep").mkdir(parents=True)
+    (claims / "sub" / "diep" / "x.yaml").write_text("id: x\n", encoding="utf-8")
+    (claims / ".verborgen").mkdir()
+    (claims / "link").symlink_to(root / "articles", target_is_directory=True)
+    (claims / "weg.yaml").symlink_to(root / "nergens.yaml")
+    for n in range(40):
+        (claims / f"extra{n:02d}.yaml").write_text(f"id: extra{n}\n", encoding="utf-8")
+    old = time.time() - 10
+    for path in claims.glob("extra1*.yaml"):  # the rest were written just now: racy
+        os.utime(path, (old, old))
+    monkeypatch.setattr(cache, "_SPLIT_WALK", 10**9)
+    alone = cache.scan_inputs(root)
+    assert alone.racy and not alone.errors and "claims/sub/diep/x.yaml" in alone.names
+    monkeypatch.setattr(cache, "_SPLIT_WALK", 4)
+    if trouble == "no fork":
+        monkeypatch.setattr(os, "fork", lambda: (_ for _ in ()).throw(OSError(11, "Resource temporarily unavailable")))
+    elif trouble == "the other process fails":
+        parent, real = os.getpid(), cache._stat_part
+
+        def failing(*args):
+            if os.getpid() != parent:
+                raise OSError("the forked process fails")
+            return real(*args)
+
+        monkeypatch.setattr(cache, "_stat_part", failing)
+    split = cache.scan_inputs(root)
+    assert (split.names, split.packed, split.racy, split.errors) == (alone.names, alone.packed, alone.racy, alone.errors)
+
+
 def test_many_changed_files_go_to_the_full_load(root, monkeypatch):
     """After a chmod -R or a touch of everything, parsing each "changed" file again costs more than the
     full load, whose per-file cache only hashes files whose bytes are the same."""
