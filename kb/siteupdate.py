@@ -449,6 +449,9 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     if not all(path in previous and _page_entry((path, previous[path])) for path, _, _ in part.pages):
         return None
     views = _Views(part.kb, build_graph(part.kb), lang, style, order=part.order)
+    # the part's references from the formatted-reference disk cache, as build_site takes them: loading it
+    # costs 0.1 s at 20,000 references, formatting the 40-100 references of a part again 0.2-0.4 s
+    views.format_all()
     index_pages = views.claims_index_pages() if any(t == "site/claims.html.j2" for _, t, _ in part.pages) else []
     makers = {
         "site/claim.html.j2": lambda claim: lambda: views.claim(claim),
