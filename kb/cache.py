@@ -557,6 +557,14 @@ _WRITERS: list[int] = []
 _FROZE = False
 
 
+def _may_fork() -> bool:
+    """May this process fork a helper (``write_in_background``, ``_stat_aside``)? On Linux, and only
+    without other threads: a forked copy of a process with threads could copy a lock another thread holds."""
+    import threading
+
+    return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+
+
 def write_in_background(saves: list[Callable[[], None]]) -> None:
     """Write cache files (``saves``) in a forked process while this one goes on (validating, say),
     or here and now where there is no fork.
@@ -572,10 +580,8 @@ def write_in_background(saves: list[Callable[[], None]]) -> None:
     global _FROZE
     if not saves:
         return
-    import threading
-
     pid = -1
-    if sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1:  # never fork a process with threads
+    if _may_fork():
         _FROZE = True
         gc.freeze()  # what is loaded lives on; later collections here must not touch (and so copy) the pages the writer shares
         try:
@@ -773,8 +779,8 @@ _SPLIT_WALK = 10_000
 def _stat_aside(fd: int, entries: list[str], limit: int) -> Callable[[], array | None] | None:
     """``_stat_part`` of ``entries`` in a forked process; returns a function that waits for it and gives
     what it found, or None when the process failed. None when no process can be forked (the caller then
-    does it all)."""
-    if not hasattr(os, "fork"):
+    does it all, as it does in a process that may not fork: ``_may_fork``)."""
+    if not _may_fork():
         return None
     try:
         read_end, write_end = os.pipe()

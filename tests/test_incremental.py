@@ -434,6 +434,8 @@ def test_a_big_folder_walked_by_two_processes_is_listed_as_by_one(root, monkeypa
     alone = cache.scan_inputs(root)
     assert alone.racy and not alone.errors and "claims/sub/diep/x.yaml" in alone.names
     monkeypatch.setattr(cache, "_SPLIT_WALK", 4)
+    forks, real_fork = [], os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
     if trouble == "no fork":
         monkeypatch.setattr(os, "fork", lambda: (_ for _ in ()).throw(OSError(11, "Resource temporarily unavailable")))
     elif trouble == "the other process fails":
@@ -447,6 +449,7 @@ def test_a_big_folder_walked_by_two_processes_is_listed_as_by_one(root, monkeypa
         monkeypatch.setattr(cache, "_stat_part", failing)
     split = cache.scan_inputs(root)
     assert (split.names, split.packed, split.racy, split.errors) == (alone.names, alone.packed, alone.racy, alone.errors)
+    assert bool(forks) == (trouble != "no fork")  # the walk did fork (claims/ has more than 4 entries)
 
 
 def test_many_changed_files_go_to_the_full_load(root, monkeypatch):
