@@ -22,7 +22,6 @@ The data is synthetic: no title, DOI or finding in it describes a real publicati
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import sys
