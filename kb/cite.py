@@ -53,9 +53,10 @@ __all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_in_background
 BACKENDS = {"text": "text", "html": "html", "md": "markdown", "markdown": "markdown", "latex": "latex"}
 
 
-#: The styles that are always there: pybtex's own and kb's (kb/styles). Others come from installed plugins.
-FIXED_STYLES = frozenset({"plain", "unsrt", "alpha", "unsrtalpha"} | {name for group, name, _ in _styles.PLUGINS
-                                                                       if group == "pybtex.style.formatting"})
+#: kb's own styles (kb/styles) by name.
+_OWN_STYLES = {name: cls for group, name, cls in _styles.PLUGINS if group == "pybtex.style.formatting"}
+#: The styles that are always there: pybtex's own and kb's. Others come from installed plugins.
+FIXED_STYLES = frozenset({"plain", "unsrt", "alpha", "unsrtalpha"} | set(_OWN_STYLES))
 
 
 def style_names() -> list[str]:
@@ -71,7 +72,8 @@ def style_names() -> list[str]:
 def get_style(name: str):
     """An instance of the pybtex formatting style ``name``; ConfigError if there is none."""
     try:
-        style = find_plugin("pybtex.style.formatting", name)()
+        own = _OWN_STYLES.get(name)  # found without pybtex's search of every package's entry points
+        style = (own or find_plugin("pybtex.style.formatting", name))()
     except Exception:  # pybtex raises PluginNotFound, or an import error from a broken plugin
         raise ConfigError(f"unknown citation style {name!r}",
                           hint=did_you_mean(name, style_names()) or f"available: {', '.join(style_names())}") from None
@@ -151,10 +153,19 @@ class MarkdownBackend(_PybtexMarkdown):
         return f"[{text}]({url})" if url and text else text
 
 
+#: pybtex's own backends, imported directly: ``find_plugin`` would read the entry points of every
+#: installed package to find each (kb/styles/__init__.py), twice for an alias such as ``text``.
+_PYBTEX_BACKENDS = {"html": "pybtex.backends.html", "text": "pybtex.backends.plaintext", "latex": "pybtex.backends.latex"}
+
+
 @lru_cache(maxsize=None)
 def _backend(name: str):
     if name == "markdown":
         return MarkdownBackend()
+    if name in _PYBTEX_BACKENDS:
+        from importlib import import_module
+
+        return import_module(_PYBTEX_BACKENDS[name]).Backend()
     return find_plugin("pybtex.backends", name)()
 
 

@@ -47,6 +47,38 @@ def test_entry_points_in_pyproject_name_the_style_classes():
     assert getattr(import_module(module), cls).__name__ == "ApaLabelStyle"
 
 
+def test_kb_styles_name_their_parts_by_class_as_pybtex_names_them():
+    from kb.styles import ApaLabelStyle, ApaStyle, VancouverStyle
+
+    for style, sorting, label in ((VancouverStyle, "none", "number"), (ApaStyle, "author_year_title", "apa")):
+        made = style()
+        assert type(made.sorting_style) is find_plugin("pybtex.style.sorting", sorting)
+        assert type(made.label_style) is find_plugin("pybtex.style.labels", label)
+        assert type(made.name_style) is find_plugin("pybtex.style.names", "plain")
+    assert ApaStyle.default_label_style is ApaLabelStyle
+
+
+def test_making_styles_and_backends_reads_no_entry_points(monkeypatch):
+    import pybtex.plugin
+
+    from kb import cite
+
+    searched = []
+    real = pybtex.plugin.entry_points
+    monkeypatch.setattr(pybtex.plugin, "entry_points", lambda **kw: searched.append(kw) or real(**kw))
+    get_style.cache_clear()
+    cite._backend.cache_clear()
+    try:
+        for style in ("vancouver", "apa"):  # kb's own; pybtex's (plain, ...) are found through entry points
+            get_style(style)
+        for backend in ("text", "html", "latex", "markdown"):
+            cite._backend(backend)
+    finally:
+        get_style.cache_clear()
+        cite._backend.cache_clear()
+    assert searched == []
+    assert type(cite._backend("text")) is find_plugin("pybtex.backends", "text")
+
 def test_unknown_style_is_a_config_error_with_a_hint():
     with pytest.raises(ConfigError) as info:
         get_style("vancuover")

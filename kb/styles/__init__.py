@@ -8,6 +8,11 @@ They are registered in two ways, so that ``--style vancouver`` works everywhere:
   never installed (kb.cite imports it).
 
 pybtex's own ``plain``, ``unsrt``, ``alpha`` and ``unsrtalpha`` stay available next to them.
+
+kb itself finds its own styles by name (``kb.cite.get_style``) and pybtex's parts of them (name, label
+and sorting styles) and backends by class or module, never through pybtex's ``find_plugin``: that
+reads the entry points of every installed package on each call (13-20 ms on a 2-core machine), and a
+build made eight such calls.
 """
 
 from __future__ import annotations
@@ -28,9 +33,15 @@ PLUGINS = (
 
 
 def register() -> None:
-    """Make kb's styles known to pybtex (harmless if the entry points already did)."""
+    """Make kb's styles known to pybtex where the entry points do not (a source checkout). One reading
+    of every installed package's entry points (13-20 ms on a 2-core machine): ``register_plugin``
+    reads them all again for each plugin, even with ``force``."""
+    from importlib.metadata import entry_points
+
+    points = entry_points()
     for group, name, cls in PLUGINS:
-        register_plugin(group, name, cls)
+        if not points.select(group=group, name=name):
+            register_plugin(group, name, cls)
 
 
 register()

@@ -20,6 +20,8 @@ from collections import Counter
 from pybtex.richtext import Text
 from pybtex.style.formatting import BaseStyle
 from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.names.plain import NameStyle as PlainNameStyle
+from pybtex.style.sorting.author_year_title import SortingStyle as AuthorYearTitleSortingStyle
 from pybtex.style.template import field, first_of, href, join, node, optional, optional_field, sentence, tag, words
 
 from ._common import per_name, en_dash_pages, family_name, format_any_type, given_initials, lineage, name_list, sentence_case
@@ -96,8 +98,10 @@ class ApaLabelStyle(BaseLabelStyle):
 class ApaStyle(BaseStyle):
     """APA 7 reference list entries; author-date labels."""
 
-    default_sorting_style = "author_year_title"
-    default_label_style = "apa"
+    # classes, not names (pybtex's "author_year_title" and "plain", kb's "apa"): see kb/styles/vancouver.py
+    default_sorting_style = AuthorYearTitleSortingStyle
+    default_label_style = ApaLabelStyle
+    default_name_style = PlainNameStyle
     in_text = "author-year"
 
     def format_entry(self, label, entry, bib_data=None):

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from pybtex.richtext import Text
 from pybtex.style.formatting import BaseStyle
+from pybtex.style.labels.number import LabelStyle as NumberLabelStyle
+from pybtex.style.names.plain import NameStyle as PlainNameStyle
+from pybtex.style.sorting.none import SortingStyle as NoSortingStyle
 from pybtex.style.template import field, first_of, href, join, node, optional, optional_field, sentence, words
 
 from ._common import per_name, elide_pages, format_any_type, if_field, nonempty, family_name, given_initials, lineage, name_list, sentence_case
@@ -54,8 +57,11 @@ def _editors_word(children, context):
 class VancouverStyle(BaseStyle):
     """ICMJE/NLM (Vancouver) references; numbered in order of citation."""
 
-    default_sorting_style = "none"
-    default_label_style = "number"
+    # pybtex's "none", "number" and "plain", as classes: by name, pybtex would find each by reading the
+    # entry points of every installed package (13-20 ms a look-up on a 2-core machine)
+    default_sorting_style = NoSortingStyle
+    default_label_style = NumberLabelStyle
+    default_name_style = PlainNameStyle
     #: How handouts cite in the text: "numeric" ([1]) or "author-year" ((Geneen et al., 2017)).
     in_text = "numeric"
 
