@@ -47,6 +47,25 @@ def test_entry_points_in_pyproject_name_the_style_classes():
     assert getattr(import_module(module), cls).__name__ == "ApaLabelStyle"
 
 
+def test_a_checkout_never_installed_registers_the_styles_at_import(monkeypatch):
+    import importlib.metadata
+
+    import pybtex.plugin
+
+    from kb import styles
+
+    nothing = importlib.metadata.EntryPoints(())
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: nothing)  # no package names any plugin
+    monkeypatch.setattr(pybtex.plugin, "entry_points", lambda **kw: nothing)
+    monkeypatch.setattr(pybtex.plugin, "_RUNTIME_PLUGINS", {})
+    with pytest.raises(pybtex.plugin.PluginNotFound):
+        find_plugin("pybtex.style.formatting", "vancouver")
+    styles.register()
+    assert find_plugin("pybtex.style.formatting", "vancouver") is styles.VancouverStyle
+    assert find_plugin("pybtex.style.formatting", "apa") is styles.ApaStyle
+    assert find_plugin("pybtex.style.labels", "apa") is styles.ApaLabelStyle
+
+
 def test_kb_styles_name_their_parts_by_class_as_pybtex_names_them():
     from kb.styles import ApaLabelStyle, ApaStyle, VancouverStyle
 
