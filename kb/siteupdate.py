@@ -108,7 +108,7 @@ def update_site(kb: KnowledgeBase, target: str | os.PathLike, *, lang: str | Non
     if plan.verdicts and not _records_usable(records, env, has_audit):
         return None
     with paused_collector():
-        part = _part(kb, session, plan, records, has_audit)
+        part = _part(kb, session, plan, records, has_audit, previous, lang)
     if part is None:
         return None
     results = _make_pages(env, part, plan, lang, style, site, previous, target,
@@ -213,15 +213,19 @@ class _Part:
     pages: list  # (path, template, what the page shows: a claim, an article, a reference, a page number, or None)
     records: dict | None  # the manifest's records of the whole-knowledge-base pages, as they are now
     audit: Any  # the audit page's (trimmed) Audit, or None
+    briefs: dict  # claim id -> its brief (site._Views.claim_brief) from a page of the claims index kept by the last build
 
 
-def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_audit: bool) -> _Part | None:
+def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_audit: bool, previous: dict[str, list],
+          lang: str) -> _Part | None:
     """The part of the knowledge base the pages to make show, and those pages: the changed claims' pages
     and their articles' pages; after a verdict edit also the pages that show the claim's verdict (its
     neighbours', the claims it summarises and that summarise it, and their articles', the reference
     pages that list it (it rests on them, at any depth), its page of the claims index, the home page
     and the audit). None when a file no longer matches what the manifest and the walk say (saved again
-    just now), or when the part is too big to read file by file (``MAX_PART``)."""
+    just now), or when the part is too big to read file by file (``MAX_PART``). A page of the claims
+    index is made from its view model as the last build kept it (``site.kept_view``) and the changed
+    claims, or, without one, from all its claims, read."""
     from .cache import read_index, read_journal
     from .load import _load_article_file, _stem, claim_record, reachable, some_references
     from .site import INDEX_ROWS, _changed_since, index_path, reference_filename
@@ -278,8 +282,14 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
                         citing[key].append(row[0])
         for key in ref_pages:  # a reference's page: the claims citing it, what rests on them, and their support
             needed |= reachable(reachable(citing[key], lambda cid: derived_by.get(cid, ())), up)
+        briefs: dict[str, dict] = {}  # claim id -> its brief on a page of the claims index, as kept
         for number in index_pages:
-            needed.update(order[number * INDEX_ROWS:(number + 1) * INDEX_ROWS])
+            chunk = order[number * INDEX_ROWS:(number + 1) * INDEX_ROWS]
+            kept = _kept_briefs(session.root, lang, index_path("claims", number + 1), previous, chunk)
+            if kept is None:
+                needed.update(chunk)
+            else:
+                briefs.update(kept)
         if verdicts:
             needed.update(records["home"]["single_source"])
         if not needed <= row_of.keys() or len(needed) > MAX_PART:
@@ -330,7 +340,23 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
         pages.append(("index.html", "site/home.html.j2", None))
         if has_audit:
             pages.append(("audit.html", "audit.html.j2", None))
-    return _Part(kb=part, order=order, pages=pages, records=records, audit=audit)
+    return _Part(kb=part, order=order, pages=pages, records=records, audit=audit, briefs=briefs)
+
+
+def _kept_briefs(root: Path, lang: str, path: str, previous: dict[str, list], chunk: list[str]) -> dict[str, dict] | None:
+    """Claim id -> its brief on page ``path`` of the claims index (which lists the claims ``chunk``), from
+    the page's view model as the last build kept it (``site.kept_view``, found by the digest the manifest
+    has of the page); None when there is none or it does not list exactly those claims."""
+    from .site import kept_view
+
+    try:
+        view = kept_view(root, lang, path, previous[path][0])
+        if view is None:
+            return None
+        found = {brief["id"]: brief for group in view["groups"] for brief in group["claims"]}
+        return found if len(found) == len(chunk) and found.keys() == set(chunk) else None
+    except (KeyError, TypeError, IndexError, AttributeError, UnicodeError):
+        return None
 
 
 #: Claim files from which ``_read_claims`` has a forked process read most of them.
@@ -452,7 +478,11 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     # the part's references from the formatted-reference disk cache, as build_site takes them: loading it
     # costs 0.1 s at 20,000 references, formatting the 40-100 references of a part again 0.2-0.4 s
     views.format_all()
-    index_pages = views.claims_index_pages() if any(t == "site/claims.html.j2" for _, t, _ in part.pages) else []
+    def brief(cid: str) -> dict[str, Any]:
+        kept = part.briefs.get(cid) if cid not in plan.changed else None
+        return kept if kept is not None else views.claim_brief(part.kb.claims[cid])
+
+    index_pages = views.claims_index_pages(brief) if any(t == "site/claims.html.j2" for _, t, _ in part.pages) else []
     makers = {
         "site/claim.html.j2": lambda claim: lambda: views.claim(claim),
         "site/article.html.j2": lambda article: lambda: views.article(article),

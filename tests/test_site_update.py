@@ -521,6 +521,51 @@ def test_a_verdict_edit_is_a_quick_update_that_gives_the_full_site(generated, tm
         assert_same_as_full_build(generated, site, tmp_path)
 
 
+@pytest.mark.parametrize("kept", ["kept", "cache emptied", "another page's"])
+def test_a_verdict_edit_makes_its_page_of_the_claims_index_from_the_view_the_build_kept(generated, tmp_path, monkeypatch, kept):
+    """A build keeps the view model of every page of the claims index it makes (kb.site.keep_view): a
+    verdict edit makes its page again from it and the changed claim, reading none of the page's other
+    claim files; without it (the cache emptied), or with one that is not the page's (its digest differs),
+    from all of them, read. The site is the full build's either way."""
+    import shutil
+
+    import kb.site as sitelib
+    import kb.siteupdate as siteupdate
+
+    monkeypatch.setattr(sitelib, "INDEX_ROWS", 100)  # a claims index of 3 pages
+    site = tmp_path / "site"
+    build(generated, site)
+    views = sorted((generated / ".kb-cache").glob("site-view-*"))
+    assert len(views) == 3
+    if kept == "cache emptied":
+        for view in views:
+            view.unlink()
+    elif kept == "another page's":
+        shutil.copyfile(views[0], tmp_path / "first")
+        for view, other in zip(views, views[1:]):
+            shutil.copyfile(other, view)
+        shutil.copyfile(tmp_path / "first", views[-1])
+    read: list[str] = []
+    real = siteupdate._read_claims
+    monkeypatch.setattr(siteupdate, "_read_claims", lambda root, rels, meanwhile: real(root, read.extend(rels) or rels, meanwhile))
+    path = with_verdict(generated, "supported")[4]
+    _flip(path)
+    result = build(generated, site)
+    assert result.quick
+    (page,) = {p for p in result.rendered if p == "claims/index.html" or p.startswith("claims/page/")}
+    listed = set(re.findall(r'href="[^"]*claims/([^"/]+)\.html"', (site / page).read_text(encoding="utf-8"))) - {"index"}
+    assert len(listed) == 100 and path.stem in listed
+    others = {f"claims/{cid}.yaml" for cid in listed - {path.stem}}
+    if kept == "kept":
+        # not read (the fallback reads all 99); the others are read for other pages: the claim's article
+        # page, the home page's 100 single-source claims, the pages of the references it rests on
+        assert len(others - set(read)) > 30
+    else:
+        assert others <= set(read)
+    assert len(sorted((generated / ".kb-cache").glob("site-view-*"))) == (1 if kept == "cache emptied" else 3)  # the page made is kept
+    assert_same_as_full_build(generated, site, tmp_path)
+
+
 def test_a_verdict_edit_shows_on_the_pages_that_list_the_claim(generated, tmp_path):
     site = tmp_path / "site"
     build(generated, site)
