@@ -526,7 +526,7 @@ class _Views:
         one page of the index, not every page after the claim (kb/siteupdate.py): the counts per
         verdict on a page are that page's; the home page has those of the whole knowledge base.
         ``brief(claim id)``: the claim's ``claim_brief`` (default: made from the claim; a quick update
-        gives those of the page's view model as the last build kept it, ``kept_index_view``)."""
+        gives those of the page's view model as the last build kept it, ``kept_view``)."""
         sequence = self.sequence
         chunks = [sequence[i:i + INDEX_ROWS] for i in range(0, len(sequence), INDEX_ROWS)] or [[]]
         paths = _index_paths("claims", len(chunks))

@@ -478,7 +478,8 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     # the part's references from the formatted-reference disk cache, as build_site takes them: loading it
     # costs 0.1 s at 20,000 references, formatting the 40-100 references of a part again 0.2-0.4 s
     views.format_all()
-    def brief(cid: str) -> dict[str, Any]:
+
+    def brief(cid: str) -> dict[str, Any]:  # for a page of the claims index: as the last build kept it, or made now
         kept = part.briefs.get(cid) if cid not in plan.changed else None
         return kept if kept is not None else views.claim_brief(part.kb.claims[cid])
 
