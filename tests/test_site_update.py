@@ -524,9 +524,9 @@ def test_a_verdict_edit_is_a_quick_update_that_gives_the_full_site(generated, tm
 @pytest.mark.parametrize("kept", ["kept", "cache emptied", "another page's"])
 def test_a_verdict_edit_makes_its_page_of_the_claims_index_from_the_view_the_build_kept(generated, tmp_path, monkeypatch, kept):
     """A build keeps the view model of every page of the claims index it makes (kb.site.keep_view): a
-    verdict edit makes its page again from it and the changed claim, reading none of the page's other
-    claim files; without it (the cache emptied), or with one that is not the page's (its digest differs),
-    from all of them, read. The site is the full build's either way."""
+    verdict edit makes its page again from it and the changed claim, reading only those of the page's
+    other claim files that its other pages need; without it (the cache emptied), or with one that is
+    not the page's (its digest differs), from all of them, read. The site is the full build's either way."""
     import shutil
 
     import kb.site as sitelib
