@@ -920,6 +920,8 @@ def test_the_real_knowledge_base_builds(tmp_path, capsys):
         ids = [m.get("id") for m in marks(page) if m.get("id")]
         expected = sorted(f"claim-{c.id}" for c in kb.claims.values() if c.article == article.id)
         assert sorted(ids) == expected
+    index = (out / "claims" / "index.html").read_text(encoding="utf-8")  # one summarised claim: singular
+    assert "via 1 bewering<" in index and "via 2 beweringen<" in index and "via 1 beweringen" not in index
 
 
 def test_build_site_api_returns_the_pages(site_kb, tmp_path):
