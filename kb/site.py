@@ -33,7 +33,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from markupsafe import Markup
 
@@ -519,25 +519,23 @@ class _Views:
         })
         return {"ref": brief}
 
-    def claims_index_pages(self, brief: Callable[[str], dict[str, Any]] | None = None) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    def claims_index_pages(self, kept: Mapping[str, dict[str, Any]] | None = None) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
         """(path, view maker) of each page of the claims index: every claim in reading order,
         ``INDEX_ROWS`` to a page, and on each page grouped by verdict (in reading order within a group).
         Which claims a page holds does not depend on their verdicts, so an edit of a verdict changes
         one page of the index, not every page after the claim (kb/siteupdate.py): the counts per
         verdict on a page are that page's; the home page has those of the whole knowledge base.
-        ``brief(claim id)``: the claim's ``claim_brief`` (default: made from the claim; a quick update
-        gives those of the page's view model as the last build kept it, ``kept_view``)."""
+        ``kept``: claim id -> its ``claim_brief`` as the last build kept it (``kept_view``), taken instead
+        of making it (a quick update); every other claim's is made from the claim."""
         sequence = self.sequence
         chunks = [sequence[i:i + INDEX_ROWS] for i in range(0, len(sequence), INDEX_ROWS)] or [[]]
         paths = _index_paths("claims", len(chunks))
-        if brief is None:
-            def brief(cid: str) -> dict[str, Any]:
-                return self.claim_brief(self.kb.claims[cid])
+        kept = kept or {}
 
         def view(number: int) -> dict[str, Any]:
             by_verdict: dict[str, list[dict[str, Any]]] = {v: [] for v in VERDICTS}
             for cid in chunks[number - 1]:
-                made = brief(cid)
+                made = kept.get(cid) or self.claim_brief(self.kb.claims[cid])
                 by_verdict.setdefault(made["verdict"], []).append(made)
             groups = [{"verdict": verdict, "claims": briefs, "total": len(briefs), "continued": False}
                       for verdict, briefs in by_verdict.items() if briefs]

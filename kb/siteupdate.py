@@ -213,7 +213,7 @@ class _Part:
     pages: list  # (path, template, what the page shows: a claim, an article, a reference, a page number, or None)
     records: dict | None  # the manifest's records of the whole-knowledge-base pages, as they are now
     audit: Any  # the audit page's (trimmed) Audit, or None
-    briefs: dict  # claim id -> its brief (site._Views.claim_brief) from a page of the claims index kept by the last build
+    briefs: dict  # claim id -> its brief (site._Views.claim_brief) from a page of the claims index kept by the last build (no changed claim)
 
 
 def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_audit: bool, previous: dict[str, list],
@@ -290,6 +290,8 @@ def _part(kb: KnowledgeBase, session, plan: _Plan, records: dict | None, has_aud
                 needed.update(chunk)
             else:
                 briefs.update(kept)
+        for cid in plan.changed:  # made again from the claim as it is now
+            briefs.pop(cid, None)
         if verdicts:
             needed.update(records["home"]["single_source"])
         if not needed <= row_of.keys() or len(needed) > MAX_PART:
@@ -478,12 +480,7 @@ def _make_pages(env, part: _Part, plan: _Plan, lang: str, style: str, site: dict
     # the part's references from the formatted-reference disk cache, as build_site takes them: loading it
     # costs 0.1 s at 20,000 references, formatting the 40-100 references of a part again 0.2-0.4 s
     views.format_all()
-
-    def brief(cid: str) -> dict[str, Any]:  # for a page of the claims index: as the last build kept it, or made now
-        kept = part.briefs.get(cid) if cid not in plan.changed else None
-        return kept if kept is not None else views.claim_brief(part.kb.claims[cid])
-
-    index_pages = views.claims_index_pages(brief) if any(t == "site/claims.html.j2" for _, t, _ in part.pages) else []
+    index_pages = views.claims_index_pages(part.briefs) if any(t == "site/claims.html.j2" for _, t, _ in part.pages) else []
     makers = {
         "site/claim.html.j2": lambda claim: lambda: views.claim(claim),
         "site/article.html.j2": lambda article: lambda: views.article(article),
