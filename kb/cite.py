@@ -55,8 +55,18 @@ BACKENDS = {"text": "text", "html": "html", "md": "markdown", "markdown": "markd
 
 #: kb's own styles (kb/styles) by name.
 _OWN_STYLES = {name: cls for group, name, cls in _styles.PLUGINS if group == "pybtex.style.formatting"}
+#: pybtex's own formatting styles: (module of pybtex.style.formatting, and the modules of the name,
+#: label and sorting styles each uses: its own ``default_*_style`` or pybtex's default). Made from
+#: their classes (``_pybtex_style``), without pybtex's search of every package's entry points;
+#: tests/test_styles.py checks that they are what ``find_plugin`` makes of the names.
+_PYBTEX_STYLES = {
+    "plain": ("plain", "plain", "number", "author_year_title"),
+    "unsrt": ("unsrt", "plain", "number", "none"),
+    "alpha": ("alpha", "plain", "alpha", "author_year_title"),
+    "unsrtalpha": ("unsrtalpha", "plain", "alpha", "none"),
+}
 #: The styles that are always there: pybtex's own and kb's. Others come from installed plugins.
-FIXED_STYLES = frozenset({"plain", "unsrt", "alpha", "unsrtalpha"} | set(_OWN_STYLES))
+FIXED_STYLES = frozenset(set(_PYBTEX_STYLES) | set(_OWN_STYLES))
 
 
 def style_names() -> list[str]:
@@ -73,12 +83,28 @@ def get_style(name: str):
     """An instance of the pybtex formatting style ``name``; ConfigError if there is none."""
     try:
         own = _OWN_STYLES.get(name)  # found without pybtex's search of every package's entry points
-        style = (own or find_plugin("pybtex.style.formatting", name))()
+        if own is not None:
+            style = own()
+        elif name in _PYBTEX_STYLES:
+            style = _pybtex_style(name)
+        else:
+            style = find_plugin("pybtex.style.formatting", name)()
     except Exception:  # pybtex raises PluginNotFound, or an import error from a broken plugin
         raise ConfigError(f"unknown citation style {name!r}",
                           hint=did_you_mean(name, style_names()) or f"available: {', '.join(style_names())}") from None
     _format_names_once(style)
     return style
+
+
+def _pybtex_style(name: str):
+    """pybtex's own style ``name`` (``_PYBTEX_STYLES``), its name, label and sorting styles given as classes."""
+    from importlib import import_module
+
+    formatting, names, labels, sorting = _PYBTEX_STYLES[name]
+    part = lambda group, module, cls: getattr(import_module(f"pybtex.style.{group}.{module}"), cls)  # noqa: E731
+    return part("formatting", formatting, "Style")(name_style=part("names", names, "NameStyle"),
+                                                   label_style=part("labels", labels, "LabelStyle"),
+                                                   sorting_style=part("sorting", sorting, "SortingStyle"))
 
 
 #: Distinct (name, abbreviated) pairs a style keeps formatted.

@@ -77,6 +77,17 @@ def test_kb_styles_name_their_parts_by_class_as_pybtex_names_them():
     assert ApaStyle.default_label_style is ApaLabelStyle
 
 
+def test_pybtex_styles_made_by_class_are_what_pybtex_makes_of_their_names():
+    from kb import cite
+
+    for name in ("plain", "unsrt", "alpha", "unsrtalpha"):
+        made, named = cite._pybtex_style(name), find_plugin("pybtex.style.formatting", name)()
+        assert type(made) is type(named)
+        for part in ("name_style", "label_style", "sorting_style"):
+            assert type(getattr(made, part)) is type(getattr(named, part)), (name, part)
+    assert set(cite._PYBTEX_STYLES) | {"vancouver", "apa"} == cite.FIXED_STYLES
+
+
 def test_making_styles_and_backends_reads_no_entry_points(monkeypatch):
     import pybtex.plugin
 
@@ -88,7 +99,7 @@ def test_making_styles_and_backends_reads_no_entry_points(monkeypatch):
     get_style.cache_clear()
     cite._backend.cache_clear()
     try:
-        for style in ("vancouver", "apa"):  # kb's own; pybtex's (plain, ...) are found through entry points
+        for style in ("vancouver", "apa", "plain", "unsrt", "alpha", "unsrtalpha"):  # kb's own and pybtex's
             get_style(style)
         for backend in ("text", "html", "latex", "markdown"):
             cite._backend(backend)
