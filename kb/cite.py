@@ -352,7 +352,7 @@ def formatting_state(style: str, backend: str) -> bytes:
 
     pybtex_style = get_style(style)
     classes = [type(pybtex_style), type(_backend(BACKENDS[backend]))]
-    classes += [type(getattr(pybtex_style, part)) for part in ("name_style", "label_style", "sort_style") if hasattr(pybtex_style, part)]
+    classes += [type(getattr(pybtex_style, part)) for part in ("name_style", "label_style", "sorting_style") if hasattr(pybtex_style, part)]
     digest = hashlib.blake2b(digest_size=32)
     digest.update(repr((DISK_FORMAT, __version__, sys.version, dist("pybtex"), dist("latexcodec"), style, BACKENDS[backend])).encode())
     for path in sorted(_source_files(classes)):
@@ -425,7 +425,9 @@ def _format_many(bibliography, keys: list[str], style: str, backend: str, parall
 def format_in_background(kb: KnowledgeBase, style: str | None = None, backend: str = "html") -> "Background":
     """Start formatting every reference of ``kb`` into the disk cache in a forked process, so that it
     runs on the other core while this one goes on (``kb build`` builds the graph and anchors the claims
-    meanwhile). Call the returned handle to wait for it; a later ``format_references`` then finds
+    meanwhile). Call the returned handle when the references are needed: this process then formats
+    the entries the other has not reached yet, from the end of its list while it goes on from the
+    start (``_Shared``), and waits for it to store them all; a later ``format_references`` finds
     everything on disk. Does nothing (the handle returns at once) with the disk cache off, one core, a
     few references or no ``fork``: ``format_references`` does all the work then, as before."""
     import multiprocessing
@@ -438,34 +440,111 @@ def format_in_background(kb: KnowledgeBase, style: str | None = None, backend: s
             or "fork" not in multiprocessing.get_all_start_methods()):
         return Background(None)
     load_now(kb.references)  # a lazily loaded knowledge base (kb/cache.py) loads here, once: not again, whole, in the child
+    keys = list(kb.references)
     try:
-        process = multiprocessing.get_context("fork").Process(target=_format_to_disk, args=(kb, style, backend), daemon=True)
+        context = multiprocessing.get_context("fork")
+        shared = _Shared(context, len(keys))
+        ours, theirs = context.Pipe(duplex=False)
+        process = context.Process(target=_format_to_disk, args=(kb, keys, style, backend, shared, ours, theirs), daemon=True)
         process.start()
+        ours.close()
     except Exception:  # no processes allowed here: the work is done later, in this process
         return Background(None)
-    return Background(process)
+    return Background(process, kb, keys, style, backend, shared, theirs)
+
+
+class _Shared:
+    """The entries two processes format between them: ``found`` (-1 until the forked process knows
+    which of the keys are not on disk), then the indexes of those in ``todo``, which it takes from the
+    front (``front``) and the other from the back (``back``), one at a time, under one lock."""
+
+    def __init__(self, context, size: int) -> None:
+        self.lock = context.Lock()
+        self.state = context.RawArray("q", 3)  # found, front, back
+        self.state[0] = -1
+        self.todo = context.RawArray("q", max(1, size))
+
+    def publish(self, indexes: list[int]) -> None:
+        with self.lock:
+            self.todo[:len(indexes)] = indexes
+            self.state[1], self.state[2], self.state[0] = 0, len(indexes), len(indexes)
+
+    def take(self, from_front: bool) -> int | None:
+        """The next index to format, from the front or the back; None when none is left (or the lock
+        could not be had: a process killed holding it)."""
+        if not self.lock.acquire(timeout=10):
+            return None
+        try:
+            state = self.state
+            if state[0] < 0 or state[1] >= state[2]:
+                return None
+            if from_front:
+                state[1] += 1
+                return self.todo[state[1] - 1]
+            state[2] -= 1
+            return self.todo[state[2]]
+        finally:
+            self.lock.release()
 
 
 class Background:
-    """The process ``format_in_background`` started (or None): call it to wait, ``stop()`` to end it."""
+    """The process ``format_in_background`` started (or None): call it to help it and wait for it,
+    ``stop()`` to end it."""
 
-    def __init__(self, process) -> None:
-        self.process = process
+    def __init__(self, process, kb: KnowledgeBase | None = None, keys: list[str] | None = None, style: str = "",
+                 backend: str = "", shared: _Shared | None = None, conn=None) -> None:
+        self.process, self.kb, self.keys, self.style, self.backend = process, kb, keys, style, backend
+        self.shared, self.conn = shared, conn
 
     def __call__(self) -> None:
-        if self.process is not None:
-            self.process.join()  # its exit status does not matter: whatever it did not store is formatted later
-            self.process = None
+        if self.process is None:
+            return
+        done: dict[str, tuple[str, str | None]] = {}
+        memory = _cache_for(self.kb.bibliography)
+        while True:
+            index = self.shared.take(from_front=False)
+            if index is None:
+                break
+            key = self.keys[index]
+            done[key] = memory[(key, self.style, self.backend)] = _render(self.kb.bibliography.entries[key], key, self.style, self.backend)
+        try:
+            self.conn.send(done)  # the other process stores them with its own
+        except (OSError, ValueError):
+            pass  # it ended: what it did not store is formatted again later
+        self._end(kill=False)
 
     def stop(self) -> None:
+        self._end(kill=True)
+
+    def _end(self, kill: bool) -> None:
         if self.process is not None:
-            self.process.kill()
-            self.process.join()
+            if kill:
+                self.process.kill()
+            self.process.join()  # its exit status does not matter: whatever it did not store is formatted later
             self.process = None
+            self.conn.close()
 
 
-def _format_to_disk(kb: KnowledgeBase, style: str, backend: str) -> None:
-    format_references(kb, list(kb.references), style, backend, parallel=False)
+def _format_to_disk(kb: KnowledgeBase, keys: list[str], style: str, backend: str, shared: _Shared, ours, theirs) -> None:
+    """In the forked process: format the keys not on disk with the parent (``_Shared``), add what the
+    parent formatted (sent through ``theirs`` once it is done; nothing if it ends first) and store them all."""
+    theirs.close()
+    entries = kb.bibliography.entries
+    stored, _, misses = _on_disk(kb, keys, style, backend)
+    position = {key: n for n, key in enumerate(keys)}
+    shared.publish([position[key] for key in misses])
+    fresh = {}
+    while True:
+        index = shared.take(from_front=True)
+        if index is None:
+            break
+        key = keys[index]
+        fresh[key] = _render(entries[key], key, style, backend)
+    try:
+        fresh.update(ours.recv())
+    except (EOFError, OSError):
+        pass  # the parent ended or never helped: store what this process formatted
+    _store(kb, style, backend, stored, {misses[key]: result for key, result in fresh.items() if key in misses})
 
 
 def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend: str = "text", *,
@@ -475,8 +554,6 @@ def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend
     ``format_reference``) and on disk in ``<kb.root>/.kb-cache`` per entry content, style and
     backend (``KB_CACHE=0`` turns the disk part off), and more than PARALLEL_MIN_ENTRIES entries
     that are not cached are formatted by WORKERS forked processes when there are 2+ cores."""
-    from .cache import cache_enabled, load_value, store_value
-
     style = style or kb.config.style
     get_style(style)
     BACKENDS[backend]  # an unknown backend: KeyError now, as format_reference would raise
@@ -485,40 +562,52 @@ def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend
     memory = _cache_for(bibliography) if bibliography is not None else {}
     todo = [key for key in keys if bibliography is not None and key in bibliography.entries and (key, style, backend) not in memory]
     if todo:
-        # the disk cache lives in the knowledge base's folder; never make one for a knowledge base that has none
-        root = kb.root if kb.root and os.path.isdir(kb.root) and cache_enabled() else None
-        stored: dict = {}
-        digests: dict = {}
-        misses = todo
-        if root:
-            name, state = _disk_name(style, backend), formatting_state(style, backend)
-            stored = load_value(root, name, state)
-            stored = stored if type(stored) is dict else {}
-            digests = {key: _entry_state(key, bibliography.entries[key]) for key in todo}
-            misses = []
-            for key in todo:
-                found = stored.get(digests[key])
-                if _valid(found):
-                    memory[(key, style, backend)] = found
-                else:
-                    misses.append(key)
+        stored, found, misses = _on_disk(kb, todo, style, backend)
+        for key, digest in found.items():
+            memory[(key, style, backend)] = stored[digest]
         if misses:
-            fresh = _format_many(bibliography, misses, style, backend, parallel)
+            fresh = _format_many(bibliography, list(misses), style, backend, parallel)
             for key in misses:
                 memory[(key, style, backend)] = fresh[key]
-            if root:
-                new = {digests[key]: fresh[key] for key in misses}
-                kept = {digest: result for digest, result in stored.items() if digest not in new}
-                kept.update(new)
-                limit = max(1000, 2 * len(bibliography.entries))
-                if len(kept) > limit:  # entries edited or removed long ago go first
-                    kept = dict(list(kept.items())[len(kept) - limit:])
-                store_value(root, name, state, kept)
+            _store(kb, style, backend, stored, {digest: fresh[key] for key, digest in misses.items()})
     out = {}
     for key in keys:
         result = memory.get((key, style, backend))
         out[key] = _shown(key, result) if result is not None else (f"[{key}: unknown reference]", "unknown reference")
     return out
+
+
+def _on_disk(kb: KnowledgeBase, keys: list[str], style: str, backend: str) -> tuple[dict, dict[str, bytes], dict[str, bytes]]:
+    """What the disk cache holds for ``style``/``backend`` (entry digest -> result), and which of ``keys``
+    it holds and does not hold (key -> its entry's digest, in the order of ``keys``). Without a disk
+    cache (``KB_CACHE=0``, a knowledge base that has no folder): nothing held."""
+    from .cache import cache_enabled, load_value
+
+    if not (kb.root and os.path.isdir(kb.root) and cache_enabled()):
+        return {}, {}, dict.fromkeys(keys, b"")
+    entries = kb.bibliography.entries
+    digests = {key: _entry_state(key, entries[key]) for key in keys}
+    stored = load_value(kb.root, _disk_name(style, backend), formatting_state(style, backend))
+    stored = stored if type(stored) is dict else {}
+    found, misses = {}, {}
+    for key, digest in digests.items():
+        (found if _valid(stored.get(digest)) else misses)[key] = digest
+    return stored, found, misses
+
+
+def _store(kb: KnowledgeBase, style: str, backend: str, stored: dict, new: dict[bytes, tuple[str, str | None]]) -> None:
+    """Keep the ``new`` results (entry digest -> result) on disk with what was ``stored`` (``_on_disk``),
+    the entries edited or removed long ago dropped first; nothing without a disk cache."""
+    from .cache import cache_enabled, store_value
+
+    if not new or not (kb.root and os.path.isdir(kb.root) and cache_enabled()):
+        return
+    kept = {digest: result for digest, result in stored.items() if digest not in new}
+    kept.update(new)
+    limit = max(1000, 2 * len(kb.bibliography.entries))
+    if len(kept) > limit:
+        kept = dict(list(kept.items())[len(kept) - limit:])
+    store_value(kb.root, _disk_name(style, backend), formatting_state(style, backend), kept)
 
 
 @dataclass(frozen=True)

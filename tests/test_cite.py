@@ -318,13 +318,67 @@ def test_references_formatted_in_the_background_are_then_read_from_disk(tmp_path
     handle = cite.format_in_background(kb, "vancouver", "html")
     assert handle.process is not None
     handle()
-    assert handle.process is None and rendered == []  # the work was done in the other process
+    assert handle.process is None
+    helped = list(rendered)  # what this process formatted while the other went on (none, or a few from the end)
     from_disk = cite.format_references(kb, keys, "vancouver", "html")
-    assert rendered == []
+    assert rendered == helped
     other, _, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
     direct = cite.format_references(KnowledgeBase(str(tmp_path / "none"), Config(), {}, {}, {}, bibliography=other), keys,
                                     "vancouver", "html", parallel=False)
-    assert from_disk == direct and len(rendered) == len(keys)
+    assert from_disk == direct and len(rendered) == len(helped) + len(keys)
+
+
+def test_the_build_formats_with_the_background_process_when_it_needs_the_references_first(tmp_path, cache_on, monkeypatch):
+    """Called before the other process is done, the handle formats the rest with it, from the end of
+    the list while the other goes on from the start; every entry is formatted once, and the other
+    process stores them all: a knowledge base read again finds every entry on disk."""
+    import time
+
+    monkeypatch.setattr(cite, "PARALLEL_MIN_ENTRIES", 20)
+    monkeypatch.setattr(cite, "_cores", lambda: 2)
+    real, mine = cite._render, []
+
+    def slow(entry, key, *args, **kwargs):  # in both processes (the other is a fork of this one)
+        time.sleep(0.004)
+        mine.append(key)
+        return real(entry, key, *args, **kwargs)
+
+    monkeypatch.setattr(cite, "_render", slow)
+    data, refs, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    kb = KnowledgeBase(str(tmp_path), Config(), {}, {r.key: r for r in refs}, {}, bibliography=data)
+    keys = list(data.entries)
+    handle = cite.format_in_background(kb, "vancouver", "html")
+    deadline = time.monotonic() + 30
+    while handle.shared.state[0] < 0 and time.monotonic() < deadline:  # the other process has listed what to format
+        time.sleep(0.005)
+    assert handle.shared.state[0] == len(keys)
+    handle()
+    assert 0 < len(mine) < len(keys) and len(set(mine)) == len(mine)
+    assert set(mine) <= set(keys[len(keys) // 4:])  # from the end of the list
+    monkeypatch.setattr(cite, "_render", real)
+    again, _, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    read_again = KnowledgeBase(str(tmp_path), Config(), {}, {}, {}, bibliography=again)
+    stored, found, missing = cite._on_disk(read_again, keys, "vancouver", "html")
+    assert missing == {} and list(found) == keys
+    other, _, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    direct = cite.format_references(KnowledgeBase(str(tmp_path / "none"), Config(), {}, {}, {}, bibliography=other), keys,
+                                    "vancouver", "html", parallel=False)
+    assert cite.format_references(read_again, keys, "vancouver", "html") == direct
+
+
+def test_the_background_process_stores_its_own_part_when_this_one_never_helps(tmp_path, cache_on, monkeypatch):
+    """The build ended (or failed) without calling the handle: the other process, finding the pipe
+    closed, stores what it formatted (everything), instead of waiting."""
+    monkeypatch.setattr(cite, "PARALLEL_MIN_ENTRIES", 20)
+    monkeypatch.setattr(cite, "_cores", lambda: 2)
+    data, refs, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    kb = KnowledgeBase(str(tmp_path), Config(), {}, {r.key: r for r in refs}, {}, bibliography=data)
+    handle = cite.format_in_background(kb, "vancouver", "html")
+    handle.conn.close()
+    handle.process.join(60)
+    assert handle.process.exitcode == 0
+    again, _, _ = parse_bib_file(CASE / "generated.bib", "generated.bib")
+    assert cite._on_disk(KnowledgeBase(str(tmp_path), Config(), {}, {}, {}, bibliography=again), list(data.entries), "vancouver", "html")[2] == {}
 
 
 def test_background_formatting_can_be_stopped_and_is_off_without_the_disk_cache(tmp_path, monkeypatch):
