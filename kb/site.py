@@ -33,7 +33,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from markupsafe import Markup
 
@@ -917,6 +917,65 @@ def kept_view(root: str | os.PathLike, lang: str, path: str, digest: str) -> dic
     return found if isinstance(found, dict) else None
 
 
+def page_folders(pages: Iterable[str]) -> set[str]:
+    """The folders (but the site's own) that hold ``pages``."""
+    return {path.rpartition("/")[0] for path in pages} - {""}
+
+
+def _folder_times(target: Path, folders: Iterable[str]) -> dict[str, int] | None:
+    """Each of ``folders``' (in ``target``) last change, in nanoseconds; None when one cannot be read."""
+    try:
+        return {folder: os.stat(target / folder).st_mtime_ns for folder in sorted(folders)}
+    except OSError:
+        return None
+
+
+def _manifest_identity(target: Path) -> bytes | None:
+    """The site folder and its manifest file (inode, size, time): which manifest a record was made for."""
+    try:
+        st = os.stat(target / MANIFEST)
+    except OSError:
+        return None
+    return f"{target.resolve()}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogatepass")
+
+
+def _folders_name(target: Path) -> str:
+    return "site-folders-" + hashlib.blake2b(str(target.resolve()).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def keep_folder_times(root: str | os.PathLike, target: Path, folders: Iterable[str]) -> None:
+    """Once a build has put every page of the site in ``target`` in place and written its manifest: keep
+    the times of the folders holding its pages (``folders``) in the knowledge base's cache, for that
+    manifest. A folder whose time is still the one kept lost no page since (removing, adding or
+    renaming a file changes a folder's time), so kb/siteupdate.py need not list its 100,000 names to
+    know every page is there (``_all_there``). Kept out of the manifest, which stays the same for the
+    same inputs. Never fails; nothing with the cache off."""
+    from .cache import store_value
+
+    identity, times = _manifest_identity(target), _folder_times(target, folders)
+    if identity is not None and times is not None:
+        store_value(root, _folders_name(target), identity, times)
+
+
+def unchanged_folders(root: str | os.PathLike, target: Path, folders: Iterable[str]) -> set[str]:
+    """Those of ``folders`` that are as they were when the build that wrote the manifest now in
+    ``target`` had every page in place (``keep_folder_times``); none when that is not known."""
+    from .cache import load_value
+
+    identity = _manifest_identity(target)
+    kept = load_value(root, _folders_name(target), identity) if identity is not None else None
+    if type(kept) is not dict:
+        return set()
+    same = set()
+    for folder in folders:
+        try:
+            if kept.get(folder) == os.stat(target / folder).st_mtime_ns:
+                same.add(folder)
+        except OSError:
+            pass
+    return same
+
+
 class _HashWriter:
     """A file that only feeds what is written to it into a hash."""
 
@@ -1771,6 +1830,7 @@ def build_site(
             replace_tree(staging, target)
         else:
             _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site, audit, records))
+        keep_folder_times(kb.root, target, page_folders(pages))
     except BaseException:
         if ahead is not None:
             ahead.stop()

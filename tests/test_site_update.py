@@ -764,3 +764,43 @@ def test_the_records_are_kept_whichever_process_makes_the_audit_page(generated, 
         build_site(kb, build_graph(kb), site, jobs=2)
         records = json.loads((site / MANIFEST).read_text(encoding="utf-8"))["records"]
         assert records is not None and records["audit"] and records["home"] and "shown" in records
+
+
+def test_a_quick_update_lists_only_the_folders_whose_time_changed_since_the_last_build(generated, tmp_path, monkeypatch):
+    """The last build kept the times of the folders holding pages (site.keep_folder_times), for its
+    manifest: a quick update lists the site's own folder only, unless a folder's time changed, the
+    record is gone, or the manifest is not the one it was made for; the site is a full build's each time."""
+    import kb.siteupdate
+
+    site = tmp_path / "site"
+    build(generated, site)
+    listed: list[str] = []
+    real = os.listdir
+
+    def spy(path="."):
+        listed.append(os.path.relpath(path, site))
+        return real(path)
+
+    monkeypatch.setattr(kb.siteupdate.os, "listdir", spy)
+    claims = with_verdict(generated, "supported")
+
+    def edit_and_build(n: int) -> set[str]:
+        listed.clear()
+        set_field(claims[n], "verdict_reason", f'"Reason {n}."')
+        assert build(generated, site).quick
+        return {folder for folder in listed if not folder.startswith(("assets", ".."))}  # the site's folders
+
+    assert edit_and_build(1) == {"."}
+    assert edit_and_build(2) == {"."}  # the quick update kept the times again, for its own manifest
+    (site / "references" / "stray.txt").write_text("a file of the user's", encoding="utf-8")  # the folder's time changes
+    assert edit_and_build(3) == {".", "references"}
+    assert edit_and_build(4) == {"."}
+    for kept in (generated / ".kb-cache").glob("site-folders-*"):
+        kept.unlink()
+    assert edit_and_build(5) == {".", "article", "claims", "references"}
+    manifest = (site / MANIFEST).read_text(encoding="utf-8")
+    (site / MANIFEST).unlink()
+    (site / MANIFEST).write_text(manifest, encoding="utf-8")  # the same text, another file: not the record's
+    assert edit_and_build(6) == {".", "article", "claims", "references"}
+    (site / "references" / "stray.txt").unlink()
+    assert_same_as_full_build(generated, site, tmp_path)
