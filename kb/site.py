@@ -957,23 +957,16 @@ def keep_folder_times(root: str | os.PathLike, target: Path, folders: Iterable[s
         store_value(root, _folders_name(target), identity, times)
 
 
-def unchanged_folders(root: str | os.PathLike, target: Path, folders: Iterable[str]) -> set[str]:
-    """Those of ``folders`` that are as they were when the build that wrote the manifest now in
-    ``target`` had every page in place (``keep_folder_times``); none when that is not known."""
+def kept_folder_times(root: str | os.PathLike, target: Path) -> dict[str, int] | None:
+    """What ``keep_folder_times`` kept for the manifest now in ``target`` (every folder holding its pages
+    -> its time then), or None when it kept nothing for that manifest file."""
     from .cache import load_value
 
     identity = _manifest_identity(target)
     kept = load_value(root, _folders_name(target), identity) if identity is not None else None
-    if type(kept) is not dict:
-        return set()
-    same = set()
-    for folder in folders:
-        try:
-            if kept.get(folder) == os.stat(target / folder).st_mtime_ns:
-                same.add(folder)
-        except OSError:
-            pass
-    return same
+    if type(kept) is not dict or not all(type(k) is str and type(v) is int for k, v in kept.items()):
+        return None
+    return kept
 
 
 class _HashWriter:
