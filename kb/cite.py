@@ -577,13 +577,21 @@ def format_references(kb: KnowledgeBase, keys, style: str | None = None, backend
     return out
 
 
+def _has_disk_cache(kb: KnowledgeBase) -> bool:
+    """Are formatted entries kept on disk for ``kb``: the cache on, and a folder of its own (never one
+    made for a knowledge base that has none)?"""
+    from .cache import cache_enabled
+
+    return bool(kb.root) and os.path.isdir(kb.root) and cache_enabled()
+
+
 def _on_disk(kb: KnowledgeBase, keys: list[str], style: str, backend: str) -> tuple[dict, dict[str, bytes], dict[str, bytes]]:
     """What the disk cache holds for ``style``/``backend`` (entry digest -> result), and which of ``keys``
     it holds and does not hold (key -> its entry's digest, in the order of ``keys``). Without a disk
     cache (``KB_CACHE=0``, a knowledge base that has no folder): nothing held."""
-    from .cache import cache_enabled, load_value
+    from .cache import load_value
 
-    if not (kb.root and os.path.isdir(kb.root) and cache_enabled()):
+    if not _has_disk_cache(kb):
         return {}, {}, dict.fromkeys(keys, b"")
     entries = kb.bibliography.entries
     digests = {key: _entry_state(key, entries[key]) for key in keys}
@@ -598,9 +606,9 @@ def _on_disk(kb: KnowledgeBase, keys: list[str], style: str, backend: str) -> tu
 def _store(kb: KnowledgeBase, style: str, backend: str, stored: dict, new: dict[bytes, tuple[str, str | None]]) -> None:
     """Keep the ``new`` results (entry digest -> result) on disk with what was ``stored`` (``_on_disk``),
     the entries edited or removed long ago dropped first; nothing without a disk cache."""
-    from .cache import cache_enabled, store_value
+    from .cache import store_value
 
-    if not new or not (kb.root and os.path.isdir(kb.root) and cache_enabled()):
+    if not new or not _has_disk_cache(kb):
         return
     kept = {digest: result for digest, result in stored.items() if digest not in new}
     kept.update(new)

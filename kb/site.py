@@ -922,12 +922,16 @@ def page_folders(pages: Iterable[str]) -> set[str]:
     return {path.rpartition("/")[0] for path in pages} - {""}
 
 
-def _folder_times(target: Path, folders: Iterable[str]) -> dict[str, int] | None:
-    """Each of ``folders``' (in ``target``) last change, in nanoseconds; None when one cannot be read."""
-    try:
-        return {folder: os.stat(target / folder).st_mtime_ns for folder in sorted(folders)}
-    except OSError:
-        return None
+def folder_times(target: Path, folders: Iterable[str]) -> dict[str, int]:
+    """Each of ``folders``' (in ``target``) last change, in nanoseconds, sorted by name; those that
+    cannot be read are left out."""
+    times = {}
+    for folder in sorted(folders):
+        try:
+            times[folder] = os.stat(target / folder).st_mtime_ns
+        except OSError:
+            pass
+    return times
 
 
 def _manifest_identity(target: Path) -> bytes | None:
@@ -952,8 +956,9 @@ def keep_folder_times(root: str | os.PathLike, target: Path, folders: Iterable[s
     same inputs. Never fails; nothing with the cache off."""
     from .cache import store_value
 
-    identity, times = _manifest_identity(target), _folder_times(target, folders)
-    if identity is not None and times is not None:
+    folders = set(folders)
+    identity, times = _manifest_identity(target), folder_times(target, folders)
+    if identity is not None and len(times) == len(folders):
         store_value(root, _folders_name(target), identity, times)
 
 
