@@ -157,12 +157,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def replace_tree(staging: Path, target: Path) -> None:
+def replace_tree(staging: Path, target: Path, *, detach: bool = False) -> None:
     """Move the finished folder ``staging`` to ``target``, replacing what was there.
 
     The old tree is first renamed aside, so at every instant ``target`` is either the complete old
     site or the complete new one; the old one is deleted only after the swap (a killed process leaves
-    it aside, and ``remove_stale_folders`` removes it later).
+    it aside, and ``remove_stale_folders`` removes it later). With ``detach`` (a big old tree: the
+    caller knows its size) it is deleted by a process of its own (``_delete_detached``) and this
+    returns as soon as that process has taken it over.
     """
     old = None
     if target.exists():
@@ -174,5 +176,49 @@ def replace_tree(staging: Path, target: Path) -> None:
         if old is not None:
             os.replace(old, target)
         raise
-    if old is not None:
+    if old is not None and not (detach and _delete_detached(old, target.name)):
         shutil.rmtree(old, ignore_errors=True)
+
+
+#: The program of ``_delete_detached``'s process. It forks and ends, so that its child is nobody's to
+#: wait for; the child renames the old tree after its own process id (so that ``remove_stale_folders``
+#: leaves it alone while it runs, and removes it if it is killed), says so on its standard output, and
+#: deletes the tree at a lower priority.
+_DELETER = """
+import os, shutil, sys
+old, name = sys.argv[1], sys.argv[2]
+if os.fork():
+    os._exit(0)
+mine = os.path.join(os.path.dirname(old), f".{name}.old-{os.getpid()}")
+try:
+    os.rename(old, mine)
+except OSError:
+    sys.exit(1)
+print("taken", flush=True)
+try:
+    os.nice(10)
+except OSError:
+    pass
+shutil.rmtree(mine, ignore_errors=True)
+"""
+
+
+def _delete_detached(old: Path, name: str) -> bool:
+    """Hand the tree ``old`` (put aside by ``replace_tree``) to a new process in a session of its own (a
+    Ctrl-C in the terminal does not stop it) that deletes it after this one has ended: unlinking the
+    125,000 files of a site of 100,000 claims takes about 27 s. True once that process has taken the tree
+    over; False (the caller deletes it) when it could not be started or could not take it."""
+    import subprocess
+    import sys
+
+    if os.name != "posix" or not sys.executable:
+        return False
+    try:
+        process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _DELETER, str(old), name], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    except (OSError, ValueError):
+        return False
+    with process.stdout:
+        taken = process.stdout.readline() == b"taken\n"
+    process.wait()  # the first process, which ended once it had forked the one that deletes
+    return taken

@@ -155,3 +155,60 @@ def test_what_killed_processes_left_next_to_a_folder_is_removed_and_nothing_else
     output.remove_stale_folders(target)
     assert not any(path.exists() for path in left)
     assert running.is_dir() and all(path.is_dir() for path in other) and target.is_dir()
+
+
+def _old_site_and_new(tmp_path, files: int = 50):
+    site, staging = tmp_path / "site", tmp_path / "staging"
+    (site / "claims").mkdir(parents=True)
+    for n in range(files):
+        (site / "claims" / f"c{n}.html").write_text("old", encoding="utf-8")
+    staging.mkdir()
+    (staging / "index.html").write_text("new", encoding="utf-8")
+    return site, staging
+
+
+def _gone_within(folder, seconds: float = 30.0) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while leftovers(folder):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_detached_delete_leaves_the_old_tree_to_a_process_of_its_own(tmp_path, monkeypatch):
+    """``replace_tree(..., detach=True)``: the new tree is in place when it returns, the old one is not
+    deleted by this process (nor left under this process's name) but by another, which removes it all."""
+    import shutil
+
+    import kb.output as output
+
+    site, staging = _old_site_and_new(tmp_path)
+    deleted_here = []
+    real_rmtree = shutil.rmtree
+    monkeypatch.setattr(output.shutil, "rmtree", lambda path, *a, **k: (deleted_here.append(path), real_rmtree(path, *a, **k)))
+    replace_tree(staging, site, detach=True)
+    assert sorted(p.name for p in site.iterdir()) == ["index.html"]
+    assert deleted_here == []
+    assert not output._aside(site).exists()  # taken over: renamed after the deleting process
+    assert _gone_within(tmp_path), leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("broken", ["no interpreter", "cannot take it"])
+def test_a_detached_delete_that_cannot_start_deletes_here(tmp_path, monkeypatch, broken):
+    """No process to hand the old tree to (no interpreter), or one that cannot take it over (it exits
+    without renaming it): this process deletes it before returning, as without ``detach``."""
+    import sys
+
+    import kb.output as output
+
+    site, staging = _old_site_and_new(tmp_path)
+    if broken == "no interpreter":
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    else:
+        monkeypatch.setattr(output, "_DELETER", "import sys; sys.exit(1)")
+    replace_tree(staging, site, detach=True)
+    assert sorted(p.name for p in site.iterdir()) == ["index.html"]
+    assert leftovers(tmp_path) == []

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,31 @@ def test_a_changed_style_template_or_manifest_means_a_full_build(kb_copy, tmp_pa
     assert not build(kb_copy, site, style="apa", templates=own).incremental
     edit(kb_copy / "kb.yaml", r"^title: .*$", "title: Another title")
     assert not build(kb_copy, site, style="apa", templates=own).incremental
+
+
+def test_a_full_build_over_a_big_site_leaves_the_old_one_to_a_process_of_its_own(kb_copy, tmp_path, monkeypatch):
+    """A full build over a big site (by its manifest's size) hands the old pages to another process to
+    delete (kb.output.replace_tree ``detach``); over a small one it deletes them itself. Either way the
+    site is the full build's and nothing is left next to it."""
+    import kb.output as output
+
+    handed = []
+    real = output._delete_detached
+    monkeypatch.setattr(output, "_delete_detached", lambda old, name: handed.append(old.name) or real(old, name))
+    site = tmp_path / "out" / "site"
+    build(kb_copy, site)
+    assert not build(kb_copy, site, style="apa").incremental
+    assert handed == []  # this repository's site is small
+    monkeypatch.setattr(sitelib, "_BIG_MANIFEST_BYTES", (site / MANIFEST).stat().st_size)
+    assert not build(kb_copy, site, style="vancouver").incremental
+    assert len(handed) == 1
+    fresh = tmp_path / "fresh"
+    build(kb_copy, fresh, style="vancouver")
+    assert snapshot(site) == snapshot(fresh)
+    deadline = time.monotonic() + 30
+    while list((tmp_path / "out").iterdir()) != [site] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list((tmp_path / "out").iterdir()) == [site]
 
 
 def test_a_style_formatted_otherwise_means_a_full_build(kb_copy, tmp_path, monkeypatch):
