@@ -214,7 +214,7 @@ def _delete_detached(old: Path, name: str) -> bool:
     if os.name != "posix" or not sys.executable:
         return False
     try:
-        process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _DELETER, str(old), name], stdin=subprocess.DEVNULL,
+        process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _DELETER, os.path.abspath(old), name], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     except (OSError, ValueError):
         return False
