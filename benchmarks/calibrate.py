@@ -6,8 +6,8 @@
 Issue #7 set kb's targets on a 2-core machine on which it also measured the building blocks kb uses
 (PyYAML, pybtex, networkx, Jinja2) at 100,000 claims and 20,000 references. This script times the
 same operations on this machine, on a knowledge base made by benchmarks/generate.py (100,000 claims,
-20,000 references, seed 1, unless ``--kb`` names one already made), each in this one process and
-without kb, and prints each figure next to the issue's, with their ratio: how much slower or faster
+20,000 references, seed 1, unless ``--kb`` names one already made; the figures of another size are
+scaled linearly to the issue's), each in this one process and without kb, and prints each figure next to the issue's, with their ratio: how much slower or faster
 this machine is at the same work, so that a reader can tell a slow machine from slow code. The
 ratios say nothing about whether a target is met; ``benchmarks/run.py`` measures kb against the
 targets as they are written.
@@ -45,6 +45,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402  (benchmarks/generate.py)
 
+#: The sizes of issue #7's figures; measured on another size, a figure is scaled to them (linearly).
+CLAIMS, REFERENCES = 100_000, 20_000
 #: The figures issue #7 gives "on this kind of machine (2 cores)", in seconds, for 100,000 claims and
 #: 20,000 references (formatting: 1.8 ms an entry).
 ISSUE_SECONDS = {
@@ -84,7 +86,11 @@ def best(function, repeat: int) -> float:
     return min(times)
 
 
-def measure(root: Path, repeat: int, sample: int) -> dict[str, float]:
+def measure(root: Path, repeat: int, sample: int, *, nodes: int = 120_000, edges: int = 250_000,
+            rows: int = 100_000) -> tuple[dict[str, float], dict[str, int]]:
+    """(seconds of each operation of ``ISSUE_SECONDS`` on the knowledge base at ``root``, how many files
+    and entries the two sampled ones ran on). The graph and the rows are at the issue's sizes unless told
+    otherwise (the tests make them small)."""
     import jinja2
     import networkx
     import yaml
@@ -102,30 +108,31 @@ def measure(root: Path, repeat: int, sample: int) -> dict[str, float]:
                 out.append(handle.read())
         return out
 
-    seconds["read"] = best(read_all, repeat)
     raws = read_all()
-    seconds["csafe"] = best(lambda: [yaml.load(raw, Loader=yaml.CSafeLoader) for raw in raws], repeat)
-    part = raws[:sample]
-    seconds["safe"] = best(lambda: [yaml.load(raw, Loader=yaml.SafeLoader) for raw in part], repeat) * len(raws) / len(part)
-    seconds["pybtex parse"] = best(lambda: Parser().parse_string(bib), repeat)
     data = Parser().parse_string(bib)
     entries = list(data.entries.values())
+    per_claim, per_entry = CLAIMS / len(raws), REFERENCES / len(entries)  # scaled to the issue's sizes
+    seconds["read"] = best(read_all, repeat) * per_claim
+    seconds["csafe"] = best(lambda: [yaml.load(raw, Loader=yaml.CSafeLoader) for raw in raws], repeat) * per_claim
+    part = raws[:sample]
+    seconds["safe"] = best(lambda: [yaml.load(raw, Loader=yaml.SafeLoader) for raw in part], repeat) * CLAIMS / len(part)
+    seconds["pybtex parse"] = best(lambda: Parser().parse_string(bib), repeat) * per_entry
     few = entries[:max(1, sample // 5)]
     style, backend = find_plugin("pybtex.style.formatting", "unsrt")(), find_plugin("pybtex.backends", "text")()
-    seconds["pybtex format"] = best(lambda: [e.text.render(backend) for e in style.format_entries(few)], repeat) * len(entries) / len(few)
+    seconds["pybtex format"] = best(lambda: [e.text.render(backend) for e in style.format_entries(few)], repeat) * REFERENCES / len(few)
     rng = random.Random(1)
-    edges = [(rng.randrange(120_000), rng.randrange(120_000)) for _ in range(250_000)]
+    pairs = [(rng.randrange(nodes), rng.randrange(nodes)) for _ in range(edges)]
 
     def graph() -> None:
         g = networkx.DiGraph()
-        g.add_nodes_from(range(120_000))
-        g.add_edges_from(edges)
+        g.add_nodes_from(range(nodes))
+        g.add_edges_from(pairs)
 
     seconds["networkx"] = best(graph, repeat)
-    claims = [{"id": f"c{n:06d}", "text": f"Krachttraining <helpt> bij pijn & stijfheid {n}", "verdict": "supported"} for n in range(100_000)]
+    claims = [{"id": f"c{n:06d}", "text": f"Krachttraining <helpt> bij pijn & stijfheid {n}", "verdict": "supported"} for n in range(rows)]
     template = jinja2.Environment(autoescape=True).from_string(ROWS)
     seconds["jinja2"] = best(lambda: template.render(claims=claims), repeat)
-    return seconds
+    return seconds, {"claims": len(raws), "references": len(entries), "safe": len(part), "pybtex format": len(few)}
 
 
 def table(seconds: dict[str, float]) -> tuple[str, float]:
@@ -161,16 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(args.workdir) / "kb-calibrate"
         generate.generate(root, 100_000, 20_000, 1)
     started = time.perf_counter()
-    seconds = measure(root, max(1, args.repeat), max(1, args.sample))
+    seconds, sampled = measure(root, max(1, args.repeat), max(1, args.sample))
     rows, median = table(seconds)
-    claims = len(glob.glob(str(root / "claims" / "**" / "*.yaml"), recursive=True))
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
     text = "\n".join([
         "<!-- calibration: written by benchmarks/calibrate.py --update-docs; do not edit by hand -->",
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
-        f"on a knowledge base of {claims:,} claims (the fastest of {args.repeat} runs; the pure-Python loader on "
-        f"{min(args.sample, claims):,} files and the formatting on {max(1, args.sample // 5):,} entries, scaled to all; "
+        f"on a knowledge base of {sampled['claims']:,} claims and {sampled['references']:,} references (the fastest of "
+        f"{args.repeat} runs; the pure-Python loader on {sampled['safe']:,} files and the formatting on "
+        f"{sampled['pybtex format']:,} entries; every figure scaled to {CLAIMS:,} claims and {REFERENCES:,} references; "
         f"{time.perf_counter() - started:.0f} s in all):",
         "",
         rows,

@@ -169,6 +169,8 @@ def replace_tree(staging: Path, target: Path, *, detach: bool = False) -> None:
     old = None
     if target.exists():
         old = _aside(target)
+        if old.is_dir() and not old.is_symlink():  # left by a killed process that had this process's id
+            shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
     try:
         os.replace(staging, target)
@@ -182,8 +184,9 @@ def replace_tree(staging: Path, target: Path, *, detach: bool = False) -> None:
 
 #: The program of ``_delete_detached``'s process. It forks and ends, so that its child is nobody's to
 #: wait for; the child renames the old tree after its own process id (so that ``remove_stale_folders``
-#: leaves it alone while it runs, and removes it if it is killed), says so on its standard output, and
-#: deletes the tree at a lower priority.
+#: leaves it alone while it runs, and removes it if it is killed), says so on its standard output (and
+#: goes on if nobody reads it any more: kb was stopped meanwhile), and deletes the tree at a lower CPU
+#: priority.
 _DELETER = """
 import os, shutil, sys
 old, name = sys.argv[1], sys.argv[2]
@@ -194,7 +197,11 @@ try:
     os.rename(old, mine)
 except OSError:
     sys.exit(1)
-print("taken", flush=True)
+try:
+    os.write(1, b"taken\\n")
+except OSError:
+    pass
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 try:
     os.nice(10)
 except OSError:
@@ -207,14 +214,16 @@ def _delete_detached(old: Path, name: str) -> bool:
     """Hand the tree ``old`` (put aside by ``replace_tree``) to a new process in a session of its own (a
     Ctrl-C in the terminal does not stop it) that deletes it after this one has ended: unlinking the
     125,000 files of a site of 100,000 claims takes about 27 s. True once that process has taken the tree
-    over; False (the caller deletes it) when it could not be started or could not take it."""
+    over; False (the caller deletes it) when it could not be started or could not take it, and where it
+    would not outlive this process: not on POSIX, no interpreter to start (a frozen application), or this
+    process is a container's first (when it ends, every process of the container is stopped)."""
     import subprocess
     import sys
 
-    if os.name != "posix" or not sys.executable:
+    if os.name != "posix" or not sys.executable or getattr(sys, "frozen", False) or os.getpid() == 1:
         return False
     try:
-        process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _DELETER, os.path.abspath(old), name], stdin=subprocess.DEVNULL,
+        process = subprocess.Popen([sys.executable, "-I", "-S", "-c", _DELETER, str(Path(old).absolute()), name], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     except (OSError, ValueError):
         return False

@@ -102,17 +102,20 @@ def _compile(schema: dict, root: dict):
     Checking 100,000 valid claims with jsonschema takes about 15 s; this check about 1.2 s. It only
     answers "certainly valid"; anything else goes to jsonschema for the full report, so the schema
     file stays the one definition of the format. The check is Python code written from the schema
-    (``_Writer``) and compiled once: one function with every test inline, 12 us a claim here, where a
-    tree of small functions, one per keyword, took 38 us.
+    (``_Writer``) and compiled once: one function with every test inline, 12-13 us a claim here, where a
+    tree of small functions, one per keyword, took 38-45 us. A schema it cannot write a check for (a
+    keyword or a value of one it does not know, a bad regex, nesting deeper than Python's compiler
+    takes) gets None, never an exception.
     """
     writer = _Writer(root)
     try:
         writer.value(schema, "v", 1, ())
-    except _Unsupported:
+        source = "def check(v):\n" + "\n".join(writer.lines) + "\n    return True\n"
+        code = compile(source, "<kb schema check>", "exec")
+    except (_Unsupported, re.error, SyntaxError, RecursionError, MemoryError):  # IndentationError is a SyntaxError
         return None
-    source = "def check(v):\n" + "\n".join(writer.lines) + "\n    return True\n"
     namespace = {"NoneType": type(None), **writer.constants}
-    exec(compile(source, "<kb schema check>", "exec"), namespace)  # noqa: S102 - code written above from the schema's keywords
+    exec(code, namespace)  # noqa: S102 - code written above from the schema's keywords
     check = namespace["check"]
     check.source = source  # for a reader (and the tests) to see what runs
     return check
@@ -150,11 +153,17 @@ class _Writer:
     def value(self, schema: dict, var: str, indent: int, refs: tuple) -> None:
         if not isinstance(schema, dict) or set(schema) - _KNOWN_KEYWORDS:
             raise _Unsupported
+        if ("$id" in schema or "$schema" in schema or "$defs" in schema) and schema is not self.root:
+            raise _Unsupported  # a schema of its own within this one: references would mean something else in it
         if "$ref" in schema:
             ref = schema["$ref"]
-            if not isinstance(ref, str) or not ref.startswith("#/$defs/") or len(schema) > 1 or ref in refs:
+            if not isinstance(ref, str) or len(schema) > 1 or ref in refs:
                 raise _Unsupported  # another kind of reference, or one that refers back to itself
-            target = self.root.get("$defs", {}).get(ref.rsplit("/", 1)[1])
+            prefix, _, name = ref.partition("#/$defs/")
+            if prefix or not name or any(c in name for c in "/~%"):
+                raise _Unsupported  # only a definition of this schema's own, named plainly
+            defs = self.root.get("$defs")
+            target = defs.get(name) if isinstance(defs, dict) else None
             if target is None:
                 raise _Unsupported
             self.value(target, var, indent, refs + (ref,))
@@ -163,7 +172,7 @@ class _Writer:
         types = schema.get("type")
         if types is not None:
             names = types if isinstance(types, list) else [types]
-            if not names or any(name not in _PYTHON_TYPES for name in names):
+            if not names or any(not isinstance(name, str) or name not in _PYTHON_TYPES for name in names):
                 raise _Unsupported
             python = sorted({_PYTHON_TYPES[name] for name in names})
             # bool is an int to isinstance, not to JSON Schema
@@ -183,6 +192,8 @@ class _Writer:
             kind = "" if known == "str" else f"not isinstance({var}, str) or "  # first: a list cannot be looked up in a set
             self.line(indent, f"if {kind}{var} not in {self.constant(frozenset(options))}: return False")
         if "pattern" in schema:
+            if not isinstance(schema["pattern"], str):
+                raise _Unsupported
             search = self.constant(_compile_ecma(schema["pattern"]).search)
             self.line(indent, f"if {when('str')}{search}({var}) is None: return False")
         if "minLength" in schema:
@@ -195,6 +206,8 @@ class _Writer:
                 raise _Unsupported
             number = "" if known == "int" and no_bool else f"isinstance({var}, (int, float)) and not isinstance({var}, bool) and "
             self.line(indent, f"if {number}not {var} >= {minimum!r}: return False")
+        if type(schema.get("uniqueItems", False)) is not bool:
+            raise _Unsupported
         if schema.get("uniqueItems"):  # kb's unique lists hold strings; a list of anything else goes to jsonschema
             self.line(indent, f"if {when('list')}(not all(isinstance(x, str) for x in {var}) or len(set({var})) != len({var})): return False")
         if "items" in schema:
@@ -217,7 +230,9 @@ class _Writer:
 
     def mapping(self, schema: dict, var: str, indent: int, refs: tuple, known: bool) -> None:
         extra, properties, required = schema.get("additionalProperties", True), schema.get("properties", {}), schema.get("required", [])
-        if extra not in (True, False) or not isinstance(properties, dict) or not isinstance(required, list):
+        if type(extra) is not bool or not isinstance(properties, dict) or not isinstance(required, list):
+            raise _Unsupported
+        if not all(type(name) is str for name in [*properties, *required]):
             raise _Unsupported
         if not known:
             self.line(indent, f"if isinstance({var}, dict):")

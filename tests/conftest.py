@@ -285,3 +285,13 @@ def generated_kb(dest: Path, *, claims: int, refs: int, seed: int) -> Path:
                     "--claims", str(claims), "--refs", str(refs), "--seed", str(seed), "-o", str(dest)], check=True, capture_output=True)
     age(dest)
     return dest
+
+
+def benchmark_script(name: str):
+    """benchmarks/<name>.py loaded as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,26 +3,21 @@ how fast anything is: no test times kb)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import benchmark_script
 
 
 def _calibrate():
-    spec = importlib.util.spec_from_file_location("bench_calibrate", REPO / "benchmarks" / "calibrate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("calibrate")
 
 
-def test_every_figure_of_the_issue_is_measured_and_compared(tmp_path, monkeypatch):
+def test_every_figure_of_the_issue_is_measured_and_compared(tmp_path):
     calibrate = _calibrate()
     root = tmp_path / "kb"
     calibrate.generate.generate(root, 60, 12, 1)
-    seconds = calibrate.measure(root, repeat=1, sample=10)
+    seconds, sampled = calibrate.measure(root, repeat=1, sample=10, nodes=100, edges=200, rows=50)
+    assert sampled == {"claims": 60, "references": 12, "safe": 10, "pybtex format": 2}
     assert set(seconds) == set(calibrate.ISSUE_SECONDS) == set(calibrate.LABELS)
     assert all(value > 0 for value in seconds.values())
     rows, median = calibrate.table(seconds)

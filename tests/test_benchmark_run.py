@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from conftest import benchmark_script
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _runner():
-    spec = importlib.util.spec_from_file_location("bench_run", REPO / "benchmarks" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("run")
 
 
 def test_repeated_runs_count_the_fastest_and_the_largest_memory():

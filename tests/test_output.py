@@ -196,10 +196,11 @@ def test_a_detached_delete_leaves_the_old_tree_to_a_process_of_its_own(tmp_path,
     assert _gone_within(tmp_path), leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("broken", ["no interpreter", "cannot take it"])
+@pytest.mark.parametrize("broken", ["no interpreter", "cannot take it", "first process of a container"])
 def test_a_detached_delete_that_cannot_start_deletes_here(tmp_path, monkeypatch, broken):
-    """No process to hand the old tree to (no interpreter), or one that cannot take it over (it exits
-    without renaming it): this process deletes it before returning, as without ``detach``."""
+    """No process to hand the old tree to (no interpreter), one that cannot take it over (it exits
+    without renaming it), or one that would be stopped with this one (this is a container's first
+    process): this process deletes it before returning, as without ``detach``."""
     import sys
 
     import kb.output as output
@@ -207,8 +208,47 @@ def test_a_detached_delete_that_cannot_start_deletes_here(tmp_path, monkeypatch,
     site, staging = _old_site_and_new(tmp_path)
     if broken == "no interpreter":
         monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
-    else:
+    elif broken == "cannot take it":
         monkeypatch.setattr(output, "_DELETER", "import sys; sys.exit(1)")
+    else:
+        import subprocess
+
+        monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("no process may be started"))
+        monkeypatch.setattr(output.os, "getpid", lambda: 1)
     replace_tree(staging, site, detach=True)
+    assert sorted(p.name for p in site.iterdir()) == ["index.html"]
+    assert leftovers(tmp_path) == []
+
+
+def test_the_deleting_process_goes_on_when_nobody_reads_what_it_says(tmp_path):
+    """kb stopped (Ctrl-C) after starting the deleting process and before reading its answer: the
+    process still deletes the tree it took over."""
+    import subprocess
+    import sys
+
+    import kb.output as output
+
+    site, _ = _old_site_and_new(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read the answer
+    try:
+        subprocess.run([sys.executable, "-I", "-S", "-c", output._DELETER, str(site), "site"], stdout=write_end,
+                       stderr=subprocess.DEVNULL, check=True, timeout=30)
+    finally:
+        os.close(write_end)
+    assert not site.exists()
+    assert _gone_within(tmp_path), leftovers(tmp_path)
+
+
+def test_a_tree_left_aside_under_this_process_id_does_not_stop_the_swap(tmp_path):
+    """A killed process with this process's id (ids are reused; in a container kb often has the same
+    one) left its old tree aside: replace_tree removes it first instead of failing to put one there."""
+    import kb.output as output
+
+    site, staging = _old_site_and_new(tmp_path)
+    left = output._aside(site)
+    (left / "claims").mkdir(parents=True)
+    (left / "claims" / "old.html").write_text("older", encoding="utf-8")
+    replace_tree(staging, site)
     assert sorted(p.name for p in site.iterdir()) == ["index.html"]
     assert leftovers(tmp_path) == []

@@ -52,6 +52,13 @@ def test_unhashable_and_misplaced_values_give_no_when_invalid_and_never_raise(pa
     assert _fast_check("claim")(a_claim()) is True
 
 
+def _nested(levels: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
 @pytest.mark.parametrize("schema", [
     {"type": "string", "format": "date"},  # a keyword it writes no test for
     {"$defs": {"x": {"items": {"$ref": "#/$defs/x"}}}, "items": {"$ref": "#/$defs/x"}},  # refers back to itself
@@ -62,6 +69,16 @@ def test_unhashable_and_misplaced_values_give_no_when_invalid_and_never_raise(pa
     {"minimum": float("inf")},
     {"enum": [1, 2]},
     {"additionalProperties": {"type": "string"}},
+    {"additionalProperties": 0},  # not a boolean
+    {"uniqueItems": 1},
+    {"$defs": {"a": {"properties": {"b": {"type": "integer"}}}, "b": {"type": "string"}},
+     "items": {"$ref": "#/$defs/a/properties/b"}},  # a path into a definition, not a definition
+    {"items": {"$id": "other", "type": "string"}},  # a schema of its own inside
+    {"type": {"a": 1}},
+    {"pattern": 5},
+    {"pattern": "("},  # not a regular expression
+    {"properties": {1: {"type": "string"}}},
+    _nested(60),  # deeper than Python's compiler takes the check's code
 ])
 def test_a_schema_beyond_the_subset_gets_no_quick_check(schema):
     assert _compile(copy.deepcopy(schema), schema) is None
