@@ -486,6 +486,15 @@ class _Shared:
         finally:
             self.lock.release()
 
+    def format_share(self, kb: KnowledgeBase, keys: list[str], style: str, backend: str, *,
+                     from_front: bool) -> dict[str, tuple[str, str | None]]:
+        """Format entries of ``keys`` (taken with ``take``) until none is left: key -> raw result (``_render``)."""
+        entries, done = kb.bibliography.entries, {}
+        while (index := self.take(from_front)) is not None:
+            key = keys[index]
+            done[key] = _render(entries[key], key, style, backend)
+        return done
+
 
 class Background:
     """The process ``format_in_background`` started (or None): call it to help it and wait for it,
@@ -499,14 +508,10 @@ class Background:
     def __call__(self) -> None:
         if self.process is None:
             return
-        done: dict[str, tuple[str, str | None]] = {}
+        done = self.shared.format_share(self.kb, self.keys, self.style, self.backend, from_front=False)
         memory = _cache_for(self.kb.bibliography)
-        while True:
-            index = self.shared.take(from_front=False)
-            if index is None:
-                break
-            key = self.keys[index]
-            done[key] = memory[(key, self.style, self.backend)] = _render(self.kb.bibliography.entries[key], key, self.style, self.backend)
+        for key, result in done.items():
+            memory[(key, self.style, self.backend)] = result
         try:
             self.conn.send(done)  # the other process stores them with its own
         except (OSError, ValueError):
@@ -529,17 +534,10 @@ def _format_to_disk(kb: KnowledgeBase, keys: list[str], style: str, backend: str
     """In the forked process: format the keys not on disk with the parent (``_Shared``), add what the
     parent formatted (sent through ``theirs`` once it is done; nothing if it ends first) and store them all."""
     theirs.close()
-    entries = kb.bibliography.entries
     stored, _, misses = _on_disk(kb, keys, style, backend)
     position = {key: n for n, key in enumerate(keys)}
     shared.publish([position[key] for key in misses])
-    fresh = {}
-    while True:
-        index = shared.take(from_front=True)
-        if index is None:
-            break
-        key = keys[index]
-        fresh[key] = _render(entries[key], key, style, backend)
+    fresh = shared.format_share(kb, keys, style, backend, from_front=True)
     try:
         fresh.update(ours.recv())
     except (EOFError, OSError):
