@@ -934,17 +934,17 @@ def folder_times(target: Path, folders: Iterable[str]) -> dict[str, int]:
     return times
 
 
-def _manifest_identity(target: Path) -> bytes | None:
-    """The site folder and its manifest file (inode, size, time): which manifest a record was made for."""
+def _folder_record(target: Path) -> tuple[str, bytes] | None:
+    """Where ``keep_folder_times`` keeps its record of the site in ``target`` (a name in the cache, from
+    the site folder's real path) and what the record holds for (that path and the manifest file now
+    there: inode, size, time); None without a manifest."""
     try:
         st = os.stat(target / MANIFEST)
     except OSError:
         return None
-    return f"{target.resolve()}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogatepass")
-
-
-def _folders_name(target: Path) -> str:
-    return "site-folders-" + hashlib.blake2b(str(target.resolve()).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    where = str(target.resolve()).encode("utf-8", "surrogatepass")
+    name = "site-folders-" + hashlib.blake2b(where, digest_size=8).hexdigest()
+    return name, where + f"\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}".encode("ascii")
 
 
 def keep_folder_times(root: str | os.PathLike, target: Path, folders: Iterable[str]) -> None:
@@ -957,9 +957,9 @@ def keep_folder_times(root: str | os.PathLike, target: Path, folders: Iterable[s
     from .cache import store_value
 
     folders = set(folders)
-    identity, times = _manifest_identity(target), folder_times(target, folders)
-    if identity is not None and len(times) == len(folders):
-        store_value(root, _folders_name(target), identity, times)
+    record, times = _folder_record(target), folder_times(target, folders)
+    if record is not None and len(times) == len(folders):
+        store_value(root, record[0], record[1], times)
 
 
 def kept_folder_times(root: str | os.PathLike, target: Path) -> dict[str, int] | None:
@@ -967,8 +967,8 @@ def kept_folder_times(root: str | os.PathLike, target: Path) -> dict[str, int] |
     -> its time then), or None when it kept nothing for that manifest file."""
     from .cache import load_value
 
-    identity = _manifest_identity(target)
-    kept = load_value(root, _folders_name(target), identity) if identity is not None else None
+    record = _folder_record(target)
+    kept = load_value(root, record[0], record[1]) if record is not None else None
     if type(kept) is not dict or not all(type(k) is str and type(v) is int for k, v in kept.items()):
         return None
     return kept
