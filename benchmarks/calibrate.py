@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402  (benchmarks/generate.py)
+from run import between_markers, cpu_name  # noqa: E402  (benchmarks/run.py)
 
 #: The sizes of issue #7's figures; measured on another size, a figure is scaled to them (linearly).
 CLAIMS, REFERENCES = 100_000, 20_000
@@ -147,11 +148,10 @@ def table(seconds: dict[str, float]) -> tuple[str, float]:
 
 def update_docs(doc: Path, text: str) -> None:
     start_marker, end_marker = "<!-- calibration:", "<!-- calibration end -->"
-    old = doc.read_text(encoding="utf-8")
-    start, end = old.find(start_marker), old.find(end_marker)
-    if start < 0 or end < 0:
+    marked = between_markers(doc.read_text(encoding="utf-8"), start_marker, end_marker, text)
+    if marked is None:
         raise SystemExit(f"{doc}: no calibration markers ({start_marker} ... {end_marker})")
-    doc.write_text(old[:start] + text + old[end + len(end_marker):], encoding="utf-8")
+    doc.write_text(marked, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     seconds, sampled = measure(root, max(1, args.repeat), max(1, args.sample))
     rows, median = table(seconds)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = cpu_name()
     text = "\n".join([
         "<!-- calibration: written by benchmarks/calibrate.py --update-docs; do not edit by hand -->",
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "

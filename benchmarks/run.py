@@ -231,15 +231,19 @@ def bench_size(n: int, refs: int, seed: int, workdir: Path, timeout: float, buil
             "generate_seconds": round(generated, 2), "why": why_id, "impact": impact_key, "results": results}
 
 
-def machine(code: Path, commit: str) -> dict:
-    cpu = "unknown"
+def cpu_name() -> str:
+    """The processor's model name (Linux), or what ``platform`` says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
-        cpu = platform.processor() or "unknown"
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(code: Path, commit: str) -> dict:
+    cpu = cpu_name()
     memory = "unknown"
     try:
         kb_total = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
@@ -377,12 +381,17 @@ def update_docs(doc: Path, data: dict) -> None:
         "<!-- results end -->",
     ])
     text = doc.read_text(encoding="utf-8") if doc.exists() else ""
-    start, end = text.find("<!-- results:"), text.find("<!-- results end -->")
-    if start < 0 or end < 0:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    else:
-        text = text[:start] + block + text[end + len("<!-- results end -->"):]
-    doc.write_text(text, encoding="utf-8")
+    marked = between_markers(text, "<!-- results:", "<!-- results end -->", block)
+    doc.write_text(marked if marked is not None else text.rstrip() + "\n\n" + block + "\n", encoding="utf-8")
+
+
+def between_markers(text: str, start: str, end: str, block: str) -> str | None:
+    """``text`` with the part from the marker ``start`` to the marker ``end`` (both included) replaced by
+    ``block``; None when either marker is missing."""
+    first, last = text.find(start), text.find(end)
+    if first < 0 or last < 0:
+        return None
+    return text[:first] + block + text[last + len(end):]
 
 
 def main(argv: list[str] | None = None) -> int:
