@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import ExportError, KbError
 
 __all__ = ["STALE_TEMP_SECONDS", "read_user_text", "remove_stale_folders", "remove_stale_temps", "replace_tree", "staging_folder",
-           "write_atomic"]
+           "write_atomic", "write_staged"]
 
 
 def read_user_text(path: str | os.PathLike, *, shown: str, what: str = "file") -> str:
@@ -124,6 +124,20 @@ def staging_folder(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_folders(target)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", dir=target.parent))
+
+
+def write_staged(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path``, a file in a ``staging_folder`` that no reader sees until the folder is
+    swapped in (so not atomically), with the usual mode (0666 minus the umask), as ``Path.write_bytes``
+    does but with three system calls and no file object: 25 us a page against 62 us on a memory file
+    system here, about 4.5 CPU-seconds of the 125,000 pages of a build at 100,000 claims."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _aside(target: Path) -> Path:

@@ -44,7 +44,7 @@ from .errors import ExportError, RenderError
 from .heap import loaded_frozen, paused_collector
 from .load import claim_record, reachable
 from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
-from .output import replace_tree, staging_folder
+from .output import replace_tree, staging_folder, write_staged
 from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
 
 __all__ = [
@@ -1305,6 +1305,7 @@ class _Renderer:
     def __init__(self, env, kb: KnowledgeBase, lang: str, site: dict[str, Any], specs: list[_Spec], out: Path,
                  previous: dict[str, list] | None, site_dir: Path, only: set[str] | None = None) -> None:
         self.env, self.kb, self.lang, self.site, self.specs, self.out = env, kb, lang, site, specs, out
+        self.out_dir = os.fspath(out)
         self.previous, self.site_dir, self.only = previous, site_dir, only
         self.made_dirs: set[str] = set()
         self.notes: dict[str, Any] = {}  # page path -> its spec's note, for the pages whose view model was made
@@ -1344,7 +1345,7 @@ class _Renderer:
         if folder not in self.made_dirs:
             (self.out / folder).mkdir(parents=True, exist_ok=True)
             self.made_dirs.add(folder)
-        (self.out / spec.path).write_bytes(data)
+        write_staged(os.path.join(self.out_dir, spec.path), data)
         if spec.template in _KEPT_VIEWS and digest is not None:
             keep_view(self.kb.root, self.lang, spec.path, digest, context)
         return spec.path, digest, len(data), True

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from kb.errors import ExportError
-from kb.output import replace_tree, write_atomic
+from kb.output import replace_tree, write_atomic, write_staged
 
 
 def leftovers(folder) -> list[str]:
@@ -252,3 +252,21 @@ def test_a_tree_left_aside_under_this_process_id_does_not_stop_the_swap(tmp_path
     replace_tree(staging, site)
     assert sorted(p.name for p in site.iterdir()) == ["index.html"]
     assert leftovers(tmp_path) == []
+
+
+def test_write_staged_writes_all_of_it_over_what_was_there_with_the_usual_mode(tmp_path, monkeypatch):
+    page = tmp_path / "page.html"
+    page.write_bytes(b"an older and longer page")
+    page.chmod(0o600)
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))  # the system may write less than asked
+    old = os.umask(0o027)
+    try:
+        write_staged(str(page), "<p>één</p>".encode())
+        write_staged(str(tmp_path / "empty.html"), b"")
+    finally:
+        os.umask(old)
+    assert page.read_bytes() == "<p>één</p>".encode()
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600  # kept, as Path.write_bytes keeps it
+    assert (tmp_path / "empty.html").read_bytes() == b""
+    assert stat.S_IMODE((tmp_path / "empty.html").stat().st_mode) == 0o640
