@@ -135,7 +135,7 @@ class ExportError(KbError):
 
 #: Every diagnostic code, with a one-line meaning. docs/errors.md describes each one in full; a test
 #: checks that every code used in kb/ is listed here and documented there. ``kb check --ignore``
-#: accepts these codes (and the KbError codes below).
+#: accepts these codes; not the KbError codes (``code`` of the classes above), which stop a command.
 CODES: dict[str, str] = {
     # reading files
     "unreadable": "a file cannot be read (permissions, a symlink loop, not a regular file)",

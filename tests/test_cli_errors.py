@@ -46,3 +46,22 @@ def test_an_existing_output_file_needs_force(command, mini_kb, tmp_path, run_kb)
 def test_unknown_ids(command, mini_kb, run_kb):
     code, out, err = run_kb(mini_kb, *command)
     assert code == 1 and out == "" and err.count("\n") == 1 and err.startswith("kb: error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["show", "conclusie"], ["show", "conclusie", "--format", "json"],
+                                     ["render", "audit"], ["render", "handout"], ["build", "-o", "site"]],
+                         ids=lambda c: "-".join(c))
+def test_an_unknown_style_is_an_error_before_any_work(command, mini_kb, run_kb):
+    """Also where the command would format no reference: a claim without evidence of its own, JSON, the audit."""
+    code, out, err = run_kb(mini_kb, *command, "--style", "vancover")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and err.startswith("kb: error: unknown citation style 'vancover'") and "vancouver" in err
+    assert not (mini_kb / "site").exists()
+
+
+@pytest.mark.parametrize("argv, usage", [(["list", "--bogus"], "kb list"), (["render", "handout", "--bogus"], "kb render"),
+                                         (["--bogus", "list"], "kb")], ids=["after-command", "after-argument", "before-command"])
+def test_an_unknown_option_is_told_with_the_usage_of_what_it_follows(argv, usage, mini_kb, run_kb):
+    code, out, err = run_kb(mini_kb, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"usage: {usage} [-h]") and err.endswith(f"\n{usage}: error: unrecognized arguments: --bogus\n")

@@ -176,8 +176,10 @@ def test_cli_summary_reports_unresolved_with_line_numbers(tmp_path, capsys):
     assert code == 0
     assert "statements: 3 (3 with a citation); wrote 3 draft claims" in out
     assert "citations: 4 found, 1 resolved, 3 unresolved" in out
-    assert f"{article}:3: unresolved citation 'Hayden and colleagues 2021': no reference by Hayden in 2021" in out
-    assert f"{article}:4: unresolved citation '[4]': the article has no numbered reference list" in out
+    assert (f"\n  {article}:3: warning: unresolved citation 'Hayden and colleagues 2021': no reference by Hayden in 2021 in the "
+            "bibliography; add the work to the bibliography, or fix the marker [unresolved-citation]\n") in out
+    assert f"\n  {article}:4: warning: unresolved citation '[4]': the article has no numbered reference list" in out
+    assert out.count("[unresolved-citation]\n") == 3
     assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB), "--strict"]) == 1
     capsys.readouterr()
     claim = (kb_dir / "claims" / "hayden-and-colleagues-2021-studied-back-pain.yaml").read_text(encoding="utf-8")

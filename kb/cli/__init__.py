@@ -31,11 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kb {__version__}")
     parser.add_argument("--kb", metavar="DIR", default=".", help="the knowledge-base folder (default: the current folder)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show more detail, and tracebacks for errors")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no summaries, progress or warnings: only errors (a command's own output stays)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMAND_MODULES:
         import_module(f".{name}", __name__).register(subparsers)
+    parser.set_defaults(commands=subparsers.choices)  # command name -> its parser, for _usage_error
     return parser
+
+
+def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str], unknown: list[str]) -> None:
+    """Exit 2 for arguments no parser took, with the usage of the command they follow (``kb list: error:
+    unrecognized arguments: --bogus``), or kb's own when they come before the command."""
+    command = args.commands.get(args.command) if args.command else None
+    after = args.command in argv and unknown[0] in argv[argv.index(args.command) + 1:]
+    (command if command is not None and after else parser).error(f"unrecognized arguments: {' '.join(unknown)}")
 
 
 def run() -> None:
@@ -56,7 +65,10 @@ def run() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _usage_error(parser, args, argv, unknown)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2

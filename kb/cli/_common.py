@@ -83,6 +83,15 @@ def check_templates_dir(args) -> None:
         raise ConfigError(f"template folder {args.templates!r} {state}")
 
 
+def check_style(args) -> None:
+    """ConfigError naming the styles there are if ``--style`` names none, before any work: whether or not
+    the command gets to format a reference (a claim without evidence, ``--format json``)."""
+    if getattr(args, "style", None):
+        from ..cite import get_style
+
+        get_style(args.style)
+
+
 def emit(args, text: str | bytes) -> None:
     """Write command output to -o FILE (atomically, refusing to overwrite without --force) or stdout."""
     if getattr(args, "output", None) and args.output != "-":

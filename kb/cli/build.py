@@ -10,7 +10,7 @@ import time
 
 from ..errors import ConfigError, ExportError, Severity
 from ..model import UI_LANGUAGES
-from ._common import check_templates_dir, graph_for, has_errors, load_checked, print_diagnostics
+from ._common import check_style, check_templates_dir, graph_for, has_errors, load_checked, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -131,7 +131,6 @@ def _site_error(output: str, exc: OSError) -> ExportError:
 
 
 def cmd_build(args) -> int:
-    from ..cite import get_style
     from ..siteupdate import update_site
 
     quiet = getattr(args, "quiet", False)
@@ -148,8 +147,7 @@ def cmd_build(args) -> int:
     if lang not in UI_LANGUAGES:
         raise ConfigError(f"no interface words for language {lang!r}", hint=f"pass --lang with one of: {', '.join(UI_LANGUAGES)}")
     check_templates_dir(args)
-    if args.style:
-        get_style(args.style)  # an unknown style is a ConfigError naming the styles there are
+    check_style(args)
     try:
         with _one_build_at_a_time(args.output, quiet):
             result = update_site(kb, args.output, lang=lang, style=args.style, templates=args.templates)  # None: a few claims' pages will not do

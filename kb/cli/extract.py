@@ -50,7 +50,7 @@ def cmd_extract(args) -> int:
         f"citations: {counts['citations']} found, {counts['resolved']} resolved, {counts['unresolved']} unresolved",
     ]
     for problem in x.problems:
-        lines.append(f"  {problem.location}: {problem.message}")
+        lines.append(f"  {problem}")  # compiler-style, as kb check prints: path:line: warning: message; hint [code]
     if x.notes:
         lines.append("resolved by a rule, worth checking:")
         lines += [f"  {note}" for note in x.notes]

@@ -8,7 +8,7 @@ import textwrap
 from ..errors import KbError, did_you_mean
 from ..model import CERTAINTIES, VERDICTS
 from ..load import focus
-from ._common import emit, load_valid, to_json
+from ._common import check_style, emit, load_valid, to_json
 
 
 def format_reference(*args, **kwargs):
@@ -92,6 +92,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
+    check_style(args)
     kb = load_valid(args)
     if args.format != "json" and args.claim_id in kb.claims:
         kb = focus(kb, claims=[args.claim_id])  # at 100,000 claims: read this claim, not all of them
