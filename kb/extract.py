@@ -532,9 +532,15 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
                           hint="use lower-case letters, digits and hyphens (at most 80), such as krachttraining")
     source_text = read_user_text(article_path, shown=repr(str(article_path)), what="article")
     article = read_source(source_text, article_path.name, fmt=fmt, lang=lang, article_id=article_id)
+    for bib in bib_paths:  # every file there before any folder is made: a mistyped name leaves nothing behind
+        read_user_text(bib, shown=repr(str(bib)), what="bibliography")
     if not dry_run:
         for folder in ("claims", "references", "articles"):
-            (kb / folder).mkdir(parents=True, exist_ok=True)
+            try:
+                (kb / folder).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise KbError(f"cannot make the folder {str(kb / folder)!r}: {exc.strerror or exc}",
+                              hint="name a folder you can write to with -o (or --kb)") from None
     elif not (kb / "references").is_dir():
         raise KbError(f"{str(kb)!r} is not a knowledge base (no references/ folder)", hint="run kb init DIR first, or drop --dry-run")
 

@@ -309,6 +309,9 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
     if not root_path.is_dir():
         what = "is not a folder" if root_path.exists() else "does not exist"
         raise LoadError(f"knowledge base folder {str(root)!r} {what}", hint="pass --kb DIR to name the knowledge-base folder")
+    if not os.access(root_path, os.R_OK | os.X_OK):  # is_dir() below would raise for a folder that cannot be entered
+        raise LoadError(f"cannot read the knowledge base folder {str(root)!r}: permission denied",
+                        hint="give yourself read access to it (chmod u+rx)")
     for needed in ("claims", "references"):
         if not (root_path / needed).is_dir():
             raise LoadError(

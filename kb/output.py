@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -50,19 +51,31 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = Tr
 
     With ``force=False`` an existing file is an error (checked atomically: the new file is linked into
     place, which fails if something appeared there meanwhile). The file gets the mode of the file it
-    replaces, or the usual mode for a new file (0666 minus the umask). Any OS error becomes an
+    replaces, or the usual mode for a new file (0666 minus the umask). A symbolic link is followed: the
+    file it points to is replaced and the link stays. What is not a regular file (``/dev/null``, a named
+    pipe, a terminal) is written into, as a shell's ``>`` would, never replaced. Any OS error becomes an
     ExportError naming the file, so the CLI reports it in one line.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise ExportError(f"{str(target)!r} is a folder", hint="name a file to write")
-    if not force and (target.exists() or target.is_symlink()):
-        raise ExportError(f"{str(target)!r} already exists", hint="pass --force to overwrite it")
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    shown = Path(path)
+    if shown.is_dir():
+        raise ExportError(f"{str(shown)!r} is a folder", hint="name a file to write")
+    if not force and (shown.exists() or shown.is_symlink()):
+        raise ExportError(f"{str(shown)!r} already exists", hint="pass --force to overwrite it")
+    try:
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+    except UnicodeEncodeError:  # a surrogate from an argument that was not UTF-8 (Python keeps such bytes as surrogates)
+        raise ExportError(f"cannot write {str(shown)!r}: the text holds bytes that are not UTF-8",
+                          hint="give the command's arguments (a title, say) in UTF-8") from None
+    target = Path(os.path.realpath(shown)) if shown.is_symlink() else shown
     tmp = None
     try:
+        info = target.stat() if target.exists() else None
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            with open(target, "wb") as handle:  # a device or a pipe: nothing to replace atomically
+                handle.write(payload)
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
-        mode = target.stat().st_mode & 0o7777 if target.exists() else _default_mode()
+        mode = info.st_mode & 0o7777 if info is not None else _default_mode()
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -75,11 +88,11 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, force: bool = Tr
             try:
                 os.link(tmp, target)  # fails if the target appeared since the check above
             except FileExistsError:
-                raise ExportError(f"{str(target)!r} already exists", hint="pass --force to overwrite it") from None
+                raise ExportError(f"{str(shown)!r} already exists", hint="pass --force to overwrite it") from None
             except OSError:  # a file system without hard links
                 os.replace(tmp, target)
     except OSError as exc:
-        raise ExportError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {str(shown)!r}: {exc.strerror or exc}") from None
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -65,3 +67,31 @@ def test_an_unknown_option_is_told_with_the_usage_of_what_it_follows(argv, usage
     code, out, err = run_kb(mini_kb, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(f"usage: {usage} [-h]") and err.endswith(f"\n{usage}: error: unrecognized arguments: --bogus\n")
+
+
+EXTRACT_DATA = Path(__file__).parent / "data" / "extract"
+
+
+def test_extract_into_a_file_is_one_line(tmp_path, run_kb):
+    (tmp_path / "afile").write_text("", encoding="utf-8")
+    code, out, err = run_kb(tmp_path, "extract", str(EXTRACT_DATA / "strength-training-older-adults.md"),
+                            "--bib", str(EXTRACT_DATA / "zotero-export.bib"), "-o", "afile")
+    assert (code, out) == (1, "")
+    assert err == "kb: error: cannot make the folder 'afile/claims': Not a directory; name a folder you can write to with -o (or --kb)\n"
+
+
+def test_extract_with_a_missing_bibliography_makes_no_folder(tmp_path, run_kb):
+    code, out, err = run_kb(tmp_path, "extract", str(EXTRACT_DATA / "strength-training-older-adults.md"),
+                            "--bib", "nonexist.bib", "-o", "newkb")
+    assert (code, out, err) == (1, "", "kb: error: 'nonexist.bib': no such file\n")
+    assert not (tmp_path / "newkb").exists()
+
+
+def test_a_knowledge_base_folder_that_cannot_be_entered_is_one_line(mini_kb, run_kb, monkeypatch):
+    import kb.load
+
+    monkeypatch.setattr(kb.load.os, "access", lambda path, mode: False)  # as chmod 000 does for anyone but root
+    monkeypatch.setenv("KB_CACHE", "0")
+    code, out, err = run_kb(mini_kb.parent, "--kb", "kb", "check")
+    assert (code, out) == (1, "")
+    assert err == "kb: error: cannot read the knowledge base folder 'kb': permission denied; give yourself read access to it (chmod u+rx)\n"

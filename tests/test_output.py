@@ -270,3 +270,34 @@ def test_write_staged_writes_all_of_it_over_what_was_there_with_the_usual_mode(t
     assert stat.S_IMODE(page.stat().st_mode) == 0o600  # kept, as Path.write_bytes keeps it
     assert (tmp_path / "empty.html").read_bytes() == b""
     assert stat.S_IMODE((tmp_path / "empty.html").stat().st_mode) == 0o640
+
+
+def test_a_link_is_followed_and_kept(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "refs.bib").write_text("old", encoding="utf-8")
+    link = tmp_path / "refs.bib"
+    link.symlink_to(shared / "refs.bib")
+    write_atomic(link, "new")
+    assert link.is_symlink() and (shared / "refs.bib").read_text(encoding="utf-8") == "new"
+    assert leftovers(shared) == [] and leftovers(tmp_path) == []
+
+
+def test_a_named_pipe_is_written_into_not_replaced(tmp_path):
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()))
+    reader.start()
+    write_atomic(pipe, "through the pipe", force=True)
+    reader.join(10)
+    assert got == [b"through the pipe"]
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+def test_text_that_is_not_utf8_is_an_export_error(tmp_path):
+    with pytest.raises(ExportError, match="not UTF-8"):
+        write_atomic(tmp_path / "h.html", "title \udce9")
+    assert list(tmp_path.iterdir()) == []
