@@ -19,6 +19,7 @@ import marshal
 import os
 import stat
 from collections.abc import Iterable, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
@@ -95,6 +96,10 @@ def _claim_from_data(data: Any, positions: dict, rel: str, stem: str) -> tuple[C
     if data["id"] != stem:
         return None, [Diagnostic(Severity.ERROR, "id-mismatch", f"claim id {data['id']!r} does not match the file name {stem!r}", loc("id"),
                                  f"rename the file to {data['id']}.yaml or set id: {stem}")]
+    reviewed_on = data.get("reviewed_on", "")
+    if reviewed_on and not _calendar_date(reviewed_on):  # the schema's pattern lets 2026-02-30 through
+        return None, [Diagnostic(Severity.ERROR, "bad-value", f"{reviewed_on!r} is not a valid value for reviewed_on: there is no such day",
+                                 loc("reviewed_on"), "write a date of the calendar as YYYY-MM-DD")]
     evidence = tuple(
         Evidence(
             ref=item["ref"],
@@ -129,6 +134,14 @@ def _claim_from_data(data: Any, positions: dict, rel: str, stem: str) -> tuple[C
         positions=Positions.of(rel, positions),  # a read-only {path: Location}, packed until first used
     )
     return claim, []
+
+
+def _calendar_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _load_config(root: Path) -> tuple[Config, list[Diagnostic], tuple[str, ...] | None]:

@@ -348,6 +348,8 @@ def _translate(error: jsonschema.ValidationError, field_path: tuple, positions: 
             )
         ]
     if kind == "pattern":
+        if error.validator_value == "\\S":  # text that is only white space (minLength 1 lets "   " through)
+            return [diag("bad-value", f"{name} must not be empty", "white space alone is not a text")]
         if "a-z0-9" in error.validator_value and (field_path[:1] in (("id",), ("derived_from",))):
             return [diag("bad-id", f"invalid claim id {error.instance!r}" + (f" in {name}" if field_path != ("id",) else ""),
                          "a claim id is also a file name: lower-case letters, digits and hyphens only, no '/' or '..', "

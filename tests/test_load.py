@@ -155,6 +155,28 @@ def test_missing_field_without_a_near_miss_is_reported():
     assert [str(d) for d in load_claim_text(text, "c.yaml")[1]] == ["c.yaml:1:1: error: missing required field 'status' [missing-field]"]
 
 
+
+@pytest.mark.parametrize("day, ok", [("2026-02-30", False), ("2026-13-01", False), ("'2026-04-31'", False), ("2024-02-29", True),
+                                     ("2025-02-29", False), ("2026-11-25", True)])
+def test_a_review_date_must_be_a_day_of_the_calendar(day, ok):
+    """The schema's pattern only asks for YYYY-MM-DD; exports (RDF's xsd:date) need a real day."""
+    text = MINI_CLAIMS["pijn-oefentherapie"].replace("id: pijn-oefentherapie", "id: p").replace("status: reviewed\n", f"status: reviewed\nreviewed_on: {day}\n")
+    claim, problems = load_claim_text(text, "claims/p.yaml")
+    if ok:
+        assert problems == [] and claim.reviewed_on == day.strip("'")
+    else:
+        assert claim is None and [str(d) for d in problems] == [
+            f"claims/p.yaml:19:1: error: '{day.strip(chr(39))}' is not a valid value for reviewed_on: there is no such day; "
+            "write a date of the calendar as YYYY-MM-DD [bad-value]"]
+
+
+@pytest.mark.parametrize("field", ["nl", "en"])
+def test_a_text_of_white_space_alone_is_empty(field):
+    line = next(l for l in MINI_CLAIMS["pijn-oefentherapie"].splitlines() if l.startswith(f"  {field}: "))
+    claim, problems = load_claim_text(MINI_CLAIMS["pijn-oefentherapie"].replace("id: pijn-oefentherapie", "id: p").replace(line, f'  {field}: " \t "'), "claims/p.yaml")
+    assert claim is None and [str(d) for d in problems] == [
+        f"claims/p.yaml:{6 if field == 'nl' else 7}:3: error: text.{field} must not be empty; white space alone is not a text [bad-value]"]
+
 def test_claim_problems_are_all_reported():
     text = MINI_CLAIMS["pijn-oefentherapie"].replace("kind: empirical-finding", "kind: finding").replace("status: reviewed\n", "stat: x\n")
     claim, problems = load_claim_text(text, "claims/pijn-oefentherapie.yaml")
