@@ -50,6 +50,7 @@ _BRACE_RE = re.compile(r"[{}]")
 _NEXT_CHAR_RE = re.compile(r"\s*(.?)", re.S)
 _FIELD_START_RE = re.compile(r"([A-Za-z][\w:.+-]*)\s*=")
 _STRAY_FIELD_RE = re.compile(r"\s*,?\s*[A-Za-z][\w:.+-]*\s*=")
+_FIELD_LINE_RE = re.compile(r"^\s*[A-Za-z][\w:.+-]*\s*=", re.M)
 #: BibTeX files larger than this are refused (this project's whole bibliography is a few dozen kilobytes).
 MAX_BIB_BYTES = 20_000_000
 _FORMAT_CMD_RE = re.compile(r"\\(?:emph|textit|textbf|textsc|textrm|textsf|texttt|mkbibemph|mkbibquote|enquote)\s*(?=\{)")
@@ -148,7 +149,9 @@ def _check_structure(text: str, span: _Span, rel: str) -> Diagnostic | None:
         return Diagnostic(Severity.ERROR, "bib-braces", f"unbalanced braces: a '{{' is never closed in {where}", Location(rel, line, column),
                           "add the missing '}'; BibTeX reads on to the next entry and loses fields")
     rest = text[close + 1:span.end]
-    if _STRAY_FIELD_RE.match(rest):
+    # Fields right after the brace, or (an extra '}' inside a value: "Smith}}, Blair") field lines further
+    # on with the entry's own '}' left over at its end; text between entries is a comment, and is neither.
+    if _STRAY_FIELD_RE.match(rest) or (rest.count("}") > rest.count("{") and _FIELD_LINE_RE.search(rest)):
         line, column = _line_col(text, close)
         return Diagnostic(Severity.ERROR, "bib-braces", f"entry {span.key!r} ends here, but fields follow that are ignored", Location(rel, line, column),
                           "remove the extra '}'")

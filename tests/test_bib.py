@@ -89,6 +89,17 @@ def test_extra_closing_brace():
         "r.bib:3:70: error: entry 'geneen2017' ends here, but fields follow that are ignored; remove the extra '}' [bib-braces]"]
 
 
+
+def test_extra_closing_brace_inside_a_value_with_more_text_after_it():
+    """pybtex ends the entry at the extra brace and drops every field after it: title, year, DOI."""
+    assert diags(ENTRY.replace("title = {Physical", "title = {Physical}}")) == [
+        "r.bib:3:21: error: entry 'geneen2017' ends here, but fields follow that are ignored; remove the extra '}' [bib-braces]"]
+
+
+def test_text_between_entries_is_a_comment_not_an_extra_brace():
+    text = ENTRY + "\n% from the library catalogue:\nnote = see {above}\n\n" + ENTRY.replace("geneen2017", "moore2018")
+    assert diags(text) == []
+
 def test_duplicate_key_in_one_file_ignores_case():
     text = ENTRY + "\n" + ENTRY.replace("geneen2017", "Geneen2017")
     assert diags(text) == [
