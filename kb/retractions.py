@@ -107,7 +107,7 @@ def read_notices(path: str | Path) -> tuple[list[Notice], list[Diagnostic]]:
     notices: list[Notice] = []
     problems: list[Diagnostic] = []
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, strict=True)  # an unclosed quote is an error, not a field that swallows the records after it
         try:
             header = [h.strip() for h in next(reader, [])]
         except (csv.Error, UnicodeDecodeError) as exc:
@@ -117,9 +117,10 @@ def read_notices(path: str | Path) -> tuple[list[Notice], list[Diagnostic]]:
             raise KbError(f"{rel}:1: not a Retraction Watch CSV: missing column(s) {', '.join(repr(m) for m in missing)}",
                           hint="expected the header: " + ",".join(COLUMNS))
         index = {name: header.index(name) for name in COLUMNS if name in header}
+        start = reader.line_num + 1
         try:
             for row in reader:
-                line = reader.line_num
+                line, start = reader.line_num, reader.line_num + 1
                 if not any(cell.strip() for cell in row):
                     continue
 
@@ -144,8 +145,11 @@ def read_notices(path: str | Path) -> tuple[list[Notice], list[Diagnostic]]:
                     notice_doi="" if notice_doi.lower() in _NONE else normalize_doi(notice_doi),
                     date=_iso_date(get("RetractionDate")), reason=get("Reason"), line=line,
                 ))
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise KbError(f"{rel}:{reader.line_num}: cannot read the CSV: {exc}") from None
+        except csv.Error as exc:
+            raise KbError(f"{rel}:{start}: cannot read the CSV record that starts here: {exc}",
+                          hint='a quote (") opened in it may never be closed; a quote inside a quoted field is written ""') from None
     return notices, problems
 
 

@@ -153,6 +153,18 @@ def test_not_a_retraction_watch_file(kb_dir, tmp_path, capsys):
     assert "other.csv:1: not a Retraction Watch CSV: missing column(s) 'Record ID', 'OriginalPaperDOI'" in err
 
 
+
+def test_an_unclosed_quote_is_an_error_at_the_record_that_opened_it(kb_dir, tmp_path, capsys):
+    """Read leniently, the quote would swallow the records after it, a retraction among them, without a word."""
+    lines = CSV.read_text(encoding="utf-8-sig").splitlines()
+    bad = tmp_path / "rw.csv"
+    header = lines[0].split(",")
+    broken = ",".join('"He said ""hi' if name == "Title" else "" for name in header)
+    bad.write_text("\n".join([lines[0], broken, *lines[1:]]) + "\n", encoding="utf-8")
+    assert main(["--kb", str(kb_dir), "retractions", str(bad), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"kb: error: {bad}:2: cannot read the CSV record that starts here: ") and err.count("\n") == 1
+
 def test_a_wrong_kb_folder_is_an_error(tmp_path, capsys):
     assert main(["--kb", str(tmp_path / "nope"), "retractions", str(CSV)]) == 1
     err = capsys.readouterr().err
