@@ -180,6 +180,7 @@ CODES: dict[str, str] = {
     "unknown-claim": "derived_from names a claim that does not exist",
     "self-derived": "a claim lists itself in derived_from",
     "derived-cycle": "derived_from links form a cycle",
+    "derived-too-deep": "a chain of derived_from links is longer than kb follows",
     "unknown-article": "a claim names an article that does not exist",
     "unknown-section": "a claim names a section its article does not have",
     "text-not-in-article": "a claim's Dutch text does not occur in its article",

@@ -226,13 +226,49 @@ def derived_edges(derived: Iterable[tuple[str, tuple[str, ...]]], claims) -> dic
     return edges
 
 
+#: The longest derived_from chain kb follows: a summary of a summary of ... this many claims deep. Real
+#: articles need a few levels; the graph queries keep every claim's path down such a chain (kb/graph.py
+#: ``_derivation_bfs``), which grows with the square of its length: 1,000 levels took gigabytes.
+MAX_DERIVATION_DEPTH = 100
+
+
 def cycle_problems(edges: dict[str, list[str]], claim_of: Callable[[str], Claim]) -> Iterable[Diagnostic]:
-    """One error per derived_from cycle, at the link that leaves its smallest claim id."""
-    for cycle in _cycles(edges):
+    """One error per derived_from cycle, at the link that leaves its smallest claim id; without cycles,
+    one error per claim at the top of a chain longer than MAX_DERIVATION_DEPTH (``derived-too-deep``)."""
+    cycles = _cycles(edges)
+    for cycle in cycles:
         first = claim_of(cycle[0])
         index = first.derived_from.index(cycle[1] if len(cycle) > 1 else cycle[0])
         yield Diagnostic(E, "derived-cycle", "derived_from forms a cycle: " + " -> ".join(cycle + [cycle[0]]),
                          first.where("derived_from", index), "a claim cannot rest, even indirectly, on itself")
+    if cycles:
+        return  # a chain through a cycle has no length
+    depths = _chain_lengths(edges)
+    derived_by_some = {target for targets in edges.values() for target in targets}
+    for cid in sorted(cid for cid, depth in depths.items() if depth > MAX_DERIVATION_DEPTH and cid not in derived_by_some):
+        yield Diagnostic(E, "derived-too-deep", f"claim {cid!r} rests on a derived_from chain {depths[cid]} claims long; "
+                         f"kb follows at most {MAX_DERIVATION_DEPTH}", claim_of(cid).where("derived_from", 0),
+                         "let a summary name the claims it summarises, not a summary of a summary of ...")
+
+
+def _chain_lengths(edges: dict[str, list[str]]) -> dict[str, int]:
+    """The number of claims on the longest derived_from chain from each claim down (1: it derives from
+    none), in an acyclic ``edges``; iterative, so no recursion limit."""
+    length: dict[str, int] = {}
+    for start in edges:
+        if start in length:
+            continue
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            node, targets = stack[-1]
+            for target in targets:
+                if target not in length:
+                    stack.append((target, iter(edges[target])))
+                    break
+            else:
+                stack.pop()
+                length[node] = 1 + max((length[t] for t in edges[node]), default=0)
+    return length
 
 
 def _cycles(edges: dict[str, list[str]]) -> list[list[str]]:

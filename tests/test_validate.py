@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from conftest import MINI_BIB, MINI_CLAIMS, make_kb
 from kb.load import load_kb
 from kb.validate import _cycles, check_anchors, check_derived, check_evidence, check_references, validate
@@ -135,3 +137,36 @@ def test_did_you_mean_small_and_big_collections():
     assert did_you_mean("claim-001234-over-pjin", ids) == "did you mean 'claim-001234-over-pijn'?"
     assert did_you_mean("claim-019999-over-pij", ids) == "did you mean 'claim-019999-over-pijn'?"
     assert did_you_mean("claim-001234-over-pijn", list(ids)) == "did you mean 'claim-001234-over-pijn'?"
+
+
+def _chain(n: int) -> dict[str, str]:
+    """MINI_CLAIMS plus summaries c-0 <- c-1 <- ... <- c-(n-1): each derived from the next, the last from a real claim."""
+    base = MINI_CLAIMS["conclusie"]
+    claims = dict(MINI_CLAIMS)
+    for i in range(n):
+        target = f"c-{i + 1}" if i + 1 < n else "pijn-oefentherapie"
+        claims[f"c-{i}"] = base.replace("id: conclusie", f"id: c-{i}").replace(
+            "derived_from: [pijn-oefentherapie, blessures-preventie]", f"derived_from: [{target}]")
+    return claims
+
+
+def test_a_derived_chain_longer_than_kb_follows_is_one_error_at_its_top(tmp_path, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("kb.validate"), "MAX_DERIVATION_DEPTH", 20)  # the same rule as at 100, with fewer files
+    monkeypatch.setenv("KB_CACHE", "0")
+    ok = validate(load_kb(make_kb(tmp_path / "ok", claims=_chain(19))))  # c-0 .. c-18 and pijn-oefentherapie: 20 claims
+    assert [d.code for d in ok if d.severity.value == "error"] == []
+    deep = [str(d) for d in validate(load_kb(make_kb(tmp_path / "deep", claims=_chain(20))))]
+    assert [d for d in deep if "derived-too-deep" in d] == [
+        "claims/c-0.yaml:8:16: error: claim 'c-0' rests on a derived_from chain 21 claims long; kb follows at most 20; "
+        "let a summary name the claims it summarises, not a summary of a summary of ... [derived-too-deep]"]
+
+
+def test_a_chain_made_too_long_by_one_edit_is_found_by_the_incremental_check(tmp_path, monkeypatch, run_kb):
+    monkeypatch.setattr(importlib.import_module("kb.validate"), "MAX_DERIVATION_DEPTH", 20)
+    root = make_kb(tmp_path / "kb", claims=_chain(19))
+    assert run_kb(root, "check")[0] == 0
+    claims = _chain(20)
+    (root / "claims" / "c-19.yaml").write_text(claims["c-19"], encoding="utf-8")
+    (root / "claims" / "c-18.yaml").write_text(claims["c-18"], encoding="utf-8")
+    code, out, err = run_kb(root, "check")
+    assert code == 1 and "claims/c-0.yaml:8:16: error: claim 'c-0' rests on a derived_from chain 21 claims long" in err
