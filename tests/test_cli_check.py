@@ -48,9 +48,11 @@ def build_case(case: Path, tmp_path: Path) -> tuple[Path, dict]:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         os.rename(root / rel, target)
     for rel, gen in spec.get("generate", {}).items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(gen.get("head", "") + gen.get("line", "") * gen.get("repeat", 0), encoding="utf-8")
+        for i in range(gen.get("count", 1)):  # with count: that many files, {i} and {next} (i + 1) filled in
+            fill = (lambda text: text.format(i=i, next=i + 1)) if "count" in gen else (lambda text: text)
+            path = root / fill(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(fill(gen.get("head", "")) + fill(gen.get("line", "")) * gen.get("repeat", 0), encoding="utf-8")
     return root, spec
 
 
