@@ -304,11 +304,24 @@ _BIB_TO_CSL = {
 }
 
 
-def _csl_author(item: dict) -> Author:
+def _csl_text(value) -> str | None:
+    """A CSL-JSON value as text: a string or a number; None for anything else (a list, an object, true)."""
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return str(value)
+    return None
+
+
+def _csl_author(item: dict) -> Author | None:
+    """A CSL name, or None when its parts are not text."""
     if "literal" in item:
-        return Author(family=str(item["literal"]))
-    prefix = " ".join(str(item.get(k, "")) for k in ("dropping-particle", "non-dropping-particle") if item.get(k)).strip()
-    return Author(family=str(item.get("family", "")), given=str(item.get("given", "")), prefix=prefix, suffix=str(item.get("suffix", "")))
+        literal = _csl_text(item["literal"])
+        return Author(family=literal) if literal else None
+    parts = {k: item.get(k, "") for k in ("family", "given", "suffix", "dropping-particle", "non-dropping-particle")}
+    text = {k: _csl_text(v) if v != "" else "" for k, v in parts.items()}
+    if None in text.values() or not text["family"]:
+        return None
+    prefix = " ".join(text[k] for k in ("dropping-particle", "non-dropping-particle") if text[k]).strip()
+    return Author(family=text["family"], given=text["given"], prefix=prefix, suffix=text["suffix"])
 
 
 def _ids_from_note(note: str, fields: dict[str, str]) -> None:
@@ -339,11 +352,16 @@ def _read_csl_json(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]
             problems.append(Diagnostic(Severity.WARNING, "import-skipped", f"item {index} is not an object; skipped", Location(rel)))
             continue
         fields: dict[str, str] = {}
+        left_out: list[str] = []
 
         def put(name, *keys):
             for k in keys:
                 if item.get(k) not in (None, ""):
-                    fields[name] = str(item[k])
+                    value = _csl_text(item[k])
+                    if value is None:
+                        left_out.append(k)
+                        continue
+                    fields[name] = value
                     return
 
         put("title", "title")
@@ -370,8 +388,21 @@ def _read_csl_json(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]
         _ids_from_note(str(item.get("note", "")), fields)
         if "pages" in fields:
             fields["pages"] = re.sub(r"(?<=\d)\s*[-–]\s*(?=\d)", "--", fields["pages"])
-        authors = [_csl_author(a) for a in item.get("author", []) if isinstance(a, dict)]
-        editors = [_csl_author(a) for a in item.get("editor", []) if isinstance(a, dict)]
+        names = {}
+        for role in ("author", "editor"):
+            given = item.get(role, [])
+            found = [_csl_author(a) if isinstance(a, dict) else None for a in given] if isinstance(given, list) else [None]
+            names[role] = [a for a in found if a is not None]
+            if None in found:
+                left_out.append(role)
+        authors, editors = names["author"], names["editor"]
+        if left_out:
+            problems.append(Diagnostic(Severity.WARNING, "import-skipped", f"item {index}: {', '.join(dict.fromkeys(left_out))} not as CSL-JSON "
+                                       "writes them (text, or a list of names); left out", Location(rel)))
+        if not fields and not authors and not editors:
+            problems.append(Diagnostic(Severity.WARNING, "import-skipped", f"item {index} has no title, name, date or identifier; skipped",
+                                       Location(rel)))
+            continue
         records.append(Record(str(item.get("id", f"item {index}")), _CSL_TYPES.get(str(item.get("type", "")), "misc"), fields, authors, 0, "", editors))
     return records, problems
 

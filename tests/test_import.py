@@ -175,3 +175,23 @@ def test_a_file_with_errors_imports_nothing(kb_dir, capsys, tmp_path):
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"{bad}:1:1: error: unbalanced braces") and "nothing was imported" in err
     assert not (kb_dir / "references" / "imported.bib").exists()
+
+
+def test_csl_json_values_that_are_not_text_are_left_out_not_written_as_python(tmp_path):
+    """A list, an object or a name whose parts are not text never reaches the BibTeX as "[1]" or "{'a': 1}"."""
+    source = tmp_path / "odd.json"
+    source.write_text(json.dumps([
+        {"id": "z", "title": {"a": 1}, "author": [{"family": "Smith", "given": [1]}, {"family": "Jones", "given": "Ann"}],
+         "volume": [1], "page": 5, "issued": {"date-parts": [[2020]]}},
+        {"title": None},
+        {"id": "only-an-id"},
+        {"id": "ok", "title": "Fine", "author": "Smith", "DOI": ["10.1/x"]},
+    ]), encoding="utf-8")
+    records, problems = read_records(source)
+    assert [(r.source_id, r.fields, [a.family for a in r.authors]) for r in records] == [
+        ("z", {"pages": "5", "year": "2020"}, ["Jones"]), ("ok", {"title": "Fine"}, [])]
+    assert [p.message for p in problems] == [
+        "item 1: title, volume, author not as CSL-JSON writes them (text, or a list of names); left out",
+        "item 2 has no title, name, date or identifier; skipped",
+        "item 3 has no title, name, date or identifier; skipped",
+        "item 4: DOI, author not as CSL-JSON writes them (text, or a list of names); left out"]
