@@ -65,20 +65,25 @@ def parse_article(text: str, rel: str, article_id: str) -> tuple[Article, list[D
         if end is None:
             diagnostics.append(Diagnostic(Severity.ERROR, "article-front-matter", "front matter opened with '---' is never closed", Location(rel, 1, 1)))
         else:
-            try:
-                data, positions = parse_yaml("\n".join(lines[1:end]))
+            try:  # an empty first line for the opening '---': every line number, in messages too, is the file's
+                data, positions = parse_yaml("\n" + "\n".join(lines[1:end]))
             except YamlProblem as p:
-                diagnostics.append(Diagnostic(Severity.ERROR, p.code, p.message, Location(rel, p.line + 1, p.column), p.hint))
+                diagnostics.append(Diagnostic(Severity.ERROR, p.code, p.message, Location(rel, p.line, p.column), p.hint))
                 data, positions = {}, {}
             if data is not None and not isinstance(data, dict):
                 diagnostics.append(Diagnostic(Severity.ERROR, "wrong-type", "front matter must be a mapping", Location(rel, 2, 1)))
                 data = {}
             meta = data or {}
-            for key in meta:
+            for key in list(meta):
+                line, column = positions.get((key,), (0, 1))
                 if key not in _FRONT_KEYS:
-                    line, column = positions.get((key,), (0, 1))
-                    diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line + 1, column),
+                    diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line, column),
                                                   did_you_mean(str(key), _FRONT_KEYS) or f"expected one of: {', '.join(sorted(_FRONT_KEYS))}"))
+                elif key != "headings" and isinstance(meta[key], (list, dict)):  # shown on pages as text: never a Python list
+                    kind = "a list" if isinstance(meta[key], list) else "a mapping"
+                    diagnostics.append(Diagnostic(Severity.ERROR, "wrong-type", f"expected text for front-matter field {key!r}, found {kind}",
+                                                  Location(rel, line, column), "write one value, in quotes if it holds a ':'"))
+                    del meta[key]
             body_start = end + 1
 
     sections: list[Section] = []
