@@ -42,16 +42,15 @@ import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
-from functools import cache, lru_cache
-from pathlib import Path
+from functools import lru_cache
 from typing import Any
 
 from . import graph as kbgraph
 from .bib import RETRACTION_KINDS
 from .errors import ConfigError, Location
-from .model import CERTAINTIES, LOW_CERTAINTIES, VERDICTS, KnowledgeBase
+from .model import CERTAINTIES, VERDICTS, KnowledgeBase
 from .render import UI_LANGUAGES, ui_words
-from .resources import resource_dir
+from .wording import Wording, load_wording
 
 __all__ = [
     "CODES",
@@ -270,65 +269,10 @@ class Audit:
 # The wording check
 
 
-@dataclass(frozen=True)
-class Wording:
-    """Strong phrases per language and the certainties at which they are flagged."""
-
-    phrases: dict[str, tuple[str, ...]]
-    flag_when: frozenset[str]
-
-
 def _fold(text: str) -> str:
     """NFC, straight single quotes, every run of whitespace one space (none at the ends), case-folded."""
     text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
     return " ".join(text.split()).casefold()
-
-
-def _read_wording(path: Path, rel: str) -> dict:
-    from .yamlsafe import YamlProblem, parse_yaml
-
-    try:
-        data, positions = parse_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {rel}: {exc}") from None
-    except YamlProblem as p:
-        raise ConfigError(p.message, location=Location(rel, p.line, p.column), hint=p.hint) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError("the wording file must be a mapping of language -> list of phrases", location=Location(rel, 1, 1))
-    for key, value in data.items():
-        line = positions.get((key,), (0, 0))[0]
-        if key == "flag_when":
-            bad = [v for v in value or () if v not in (*CERTAINTIES, "none")] if isinstance(value, list) else [value]
-            if bad:
-                raise ConfigError(f"flag_when: unknown certainty {bad[0]!r}", location=Location(rel, line),
-                                  hint=f"expected some of: {', '.join((*CERTAINTIES, 'none'))}")
-        elif not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ConfigError(f"{key}: expected a list of phrases", location=Location(rel, line))
-    return data
-
-
-@cache
-def _builtin_wording() -> dict:
-    return _read_wording(resource_dir("data") / "wording.yaml", "data/wording.yaml")
-
-
-def load_wording(kb_root: str | None = None) -> Wording:
-    """The built-in word lists (data/wording.yaml), extended by ``<kb root>/wording.yaml`` if present."""
-    merged: dict[str, list[str]] = {}
-    flag_when = None
-    sources = [_builtin_wording()]
-    if kb_root is not None and (Path(kb_root) / "wording.yaml").is_file():
-        sources.append(_read_wording(Path(kb_root) / "wording.yaml", "wording.yaml"))
-    for data in sources:
-        for key, value in data.items():
-            if key == "flag_when":
-                flag_when = value
-            else:
-                merged.setdefault(key, []).extend(v for v in value if v not in merged.get(key, []))
-    return Wording(phrases={k: tuple(v) for k, v in merged.items()},
-                   flag_when=frozenset(flag_when if flag_when is not None else (*LOW_CERTAINTIES, "not-graded", "none")))
 
 
 def audit_inputs(kb_root: str | None = None) -> str:

@@ -134,6 +134,23 @@ def test_a_broken_wording_file_is_a_config_error_with_its_line(tmp_path):
     assert str(info.value) == "wording.yaml:3: error: flag_when: unknown certainty 'sometimes'; expected some of: high, moderate, low, very-low, not-graded, none"
 
 
+
+@pytest.mark.parametrize("raw, line", [
+    (b"nl: 5\n", "wording.yaml:1: error: nl: expected a list of phrases [config-error]"),
+    (b"nl: [sterk]\nde: [stark]\n", "wording.yaml:2: error: unknown key 'de'; expected nl, en (the languages of a claim's text) or flag_when [config-error]"),
+    (b'nl:\n  - sterk\n  - ""\n', "wording.yaml:3: error: nl: expected a phrase, found an empty phrase; "
+     "write each phrase as text on a line of its own starting with '- ' [config-error]"),
+    (b"nl: [sterk]\n\xff\n", "wording.yaml:2:1: error: invalid UTF-8 byte 0xff; save the file as UTF-8 [config-error]"),
+], ids=["not-a-list", "unknown-language", "empty-phrase", "not-utf8"])
+def test_kb_check_reports_a_broken_wording_file_as_the_audit_would(raw, line, tmp_path, run_kb):
+    """kb build and kb audit read wording.yaml: a check that passed would promise a build that then fails."""
+    shutil.copytree(CASE, tmp_path / "kb")
+    (tmp_path / "kb" / "wording.yaml").write_bytes(raw)
+    code, out, err = run_kb(tmp_path / "kb", "check")
+    assert code == 1 and line in err.splitlines()
+    code, out, audit_err = run_kb(tmp_path / "kb", "audit")
+    assert code == 1 and line.split(": error: ")[1].split(" [")[0] in audit_err
+
 # -- rendering -------------------------------------------------------------------------------
 
 def test_golden_markdown_and_json(mini, update_golden):

@@ -37,6 +37,9 @@ def cmd_check(args) -> int:
         emit(args, to_json({"ok": False, "summary": "1 error, 0 warnings", "errors": 1, "warnings": 0, "claims": 0, "references": 0,
                             "diagnostics": [exc.as_dict()]}))
         return 1
+    from ..wording import check_wording
+
+    diagnostics = diagnostics + check_wording(kb.root)  # read by kb audit and kb build: a broken one fails here first
     failed = has_errors(diagnostics) or (args.strict and bool(diagnostics))
     if args.format == "json":
         errors = sum(d.severity is Severity.ERROR for d in diagnostics)
