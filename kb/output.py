@@ -11,12 +11,14 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ExportError, KbError
 
-__all__ = ["STALE_TEMP_SECONDS", "read_user_text", "remove_stale_folders", "remove_stale_temps", "replace_tree", "staging_folder",
-           "write_atomic", "write_staged"]
+__all__ = ["STALE_TEMP_SECONDS", "folder_lock", "read_user_text", "remove_stale_folders", "remove_stale_temps", "replace_tree",
+           "staging_folder", "write_atomic", "write_staged"]
 
 
 def read_user_text(path: str | os.PathLike, *, shown: str, what: str = "file") -> str:
@@ -34,6 +36,30 @@ def read_user_text(path: str | os.PathLike, *, shown: str, what: str = "file") -
         raise KbError(f"{shown}: invalid UTF-8 at byte {exc.start}", hint=f"save the {what} as UTF-8") from None
     except OSError as exc:
         raise KbError(f"{shown}: cannot read: {exc.strerror}") from None
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (which exists) while the block runs: a second kb command that
+    takes the same lock waits for the first (``on_wait`` is called once if it has to), so that two
+    read-modify-writes of the same files cannot lose each other's changes. ``flock`` on the folder
+    itself: no lock file is left anywhere; it ends with the process. Where there is no ``flock``, nothing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def _default_mode() -> int:

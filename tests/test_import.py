@@ -195,3 +195,22 @@ def test_csl_json_values_that_are_not_text_are_left_out_not_written_as_python(tm
         "item 2 has no title, name, date or identifier; skipped",
         "item 3 has no title, name, date or identifier; skipped",
         "item 4: DOI, author not as CSL-JSON writes them (text, or a list of names); left out"]
+
+
+def test_imports_at_the_same_time_keep_every_entry(tmp_path):
+    """Each import reads the .bib, adds to it and writes it back: without the lock on references/, one
+    run's write replaced another's (3 of 10 lost in a trial)."""
+    import sys
+
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    runs = []
+    for i in range(8):
+        source = tmp_path / f"r{i}.ris"
+        source.write_text(f"TY  - JOUR\nTI  - Parallel record {i}\nAU  - Tester{i}, A.\nPY  - 20{i:02d}\nDO  - 10.5555/par.{i}\nER  - \n",
+                          encoding="utf-8")
+        runs.append(subprocess.Popen([sys.executable, "-m", "kb", "-q", "--kb", str(kb_dir), "import", str(source)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    assert [run.wait(60) for run in runs] == [0] * 8
+    keys = parse_bib_file(kb_dir / "references" / "imported.bib", "imported.bib")[0].entries.keys()
+    assert len(keys) == 8

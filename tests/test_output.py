@@ -301,3 +301,26 @@ def test_text_that_is_not_utf8_is_an_export_error(tmp_path):
     with pytest.raises(ExportError, match="not UTF-8"):
         write_atomic(tmp_path / "h.html", "title \udce9")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_folder_lock_makes_a_second_holder_wait(tmp_path):
+    import threading
+    import time
+
+    from kb.output import folder_lock
+
+    events = []
+
+    def second():
+        with folder_lock(tmp_path, on_wait=lambda: events.append("waiting")):
+            events.append("second holds it")
+
+    with folder_lock(tmp_path, on_wait=lambda: events.append("first waited")):
+        thread = threading.Thread(target=second)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.01)
+        events.append("first lets go")
+    thread.join(10)
+    assert events == ["waiting", "first lets go", "second holds it"]

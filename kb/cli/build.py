@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
 
 from ..errors import ConfigError, ExportError, Severity
 from ..model import UI_LANGUAGES
+from ..output import folder_lock
 from ._common import check_style, check_templates_dir, graph_for, has_errors, load_checked, print_diagnostics
 
 
@@ -92,30 +92,18 @@ def _build(kb, args, lang: str, quiet: bool):
         progress.finish()
 
 
-@contextlib.contextmanager
 def _one_build_at_a_time(output: str, quiet: bool):
     """Hold a lock on the folder the site folder is in while the site is written: a second ``kb build``
     of the same site waits for the first (each build trusts the manifest it read; two at once could
-    leave a page that no later build makes again). ``flock`` on the folder itself: no lock file is left
-    anywhere. Where there is no ``flock``, nothing."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
+    leave a page that no later build makes again)."""
     parent = os.path.dirname(os.path.realpath(output))  # absolute: the folder the (linked) site folder is in
     os.makedirs(parent, exist_ok=True)
-    fd = os.open(parent, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not quiet:
-                print(f"kb: another kb build is writing a site in {parent}; waiting for it to end ...", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # and with it the lock (forked helpers of the build have ended by now)
+
+    def waiting() -> None:
+        if not quiet:
+            print(f"kb: another kb build is writing a site in {parent}; waiting for it to end ...", file=sys.stderr, flush=True)
+
+    return folder_lock(parent, waiting)
 
 
 def _site_error(output: str, exc: OSError) -> ExportError:
