@@ -95,3 +95,21 @@ def test_a_knowledge_base_folder_that_cannot_be_entered_is_one_line(mini_kb, run
     code, out, err = run_kb(mini_kb.parent, "--kb", "kb", "check")
     assert (code, out) == (1, "")
     assert err == "kb: error: cannot read the knowledge base folder 'kb': permission denied; give yourself read access to it (chmod u+rx)\n"
+
+
+@pytest.mark.parametrize("folder", ["references", "articles"])
+def test_a_folder_that_cannot_be_listed_is_named(folder, mini_kb, run_kb, monkeypatch):
+    """Path.glob finds nothing in it without a word: the cause must be told, not only what follows from it."""
+    import os
+
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).rstrip("/").endswith(folder):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setenv("KB_CACHE", "0")
+    code, out, err = run_kb(mini_kb, "check")
+    assert code == 1 and f"{folder}: error: cannot read folder: Permission denied [unreadable]" in err.splitlines()
