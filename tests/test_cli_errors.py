@@ -113,3 +113,11 @@ def test_a_folder_that_cannot_be_listed_is_named(folder, mini_kb, run_kb, monkey
     monkeypatch.setenv("KB_CACHE", "0")
     code, out, err = run_kb(mini_kb, "check")
     assert code == 1 and f"{folder}: error: cannot read folder: Permission denied [unreadable]" in err.splitlines()
+
+
+@pytest.mark.parametrize("command", ["stats", "audit"])
+@pytest.mark.parametrize("value", ["-5", "0", "12345678901234567890", "abc", "0999"])
+def test_as_of_takes_a_year(command, value, mini_kb, run_kb):
+    """--as-of -5 printed "references by age (years before -5)"."""
+    code, out, err = run_kb(mini_kb, command, f"--as-of={value}")
+    assert (code, out) == (2, "") and err.endswith(f"kb {command}: error: argument --as-of: invalid year value: '{value}'\n")

@@ -92,6 +92,16 @@ def check_style(args) -> None:
         get_style(args.style)
 
 
+def year(value: str) -> int:
+    """``--as-of YEAR``: a four-digit year (argparse turns the ValueError into a usage error, exit 2)."""
+    if not (value.isascii() and value.isdigit() and len(value) == 4 and value[0] != "0"):
+        raise ValueError(value)
+    return int(value)
+
+
+year.__name__ = "year"  # argparse names the type in its message: "invalid year value: '-5'"
+
+
 def emit(args, text: str | bytes) -> None:
     """Write command output to -o FILE (atomically, refusing to overwrite without --force) or stdout."""
     if getattr(args, "output", None) and args.output != "-":

@@ -24,7 +24,7 @@ def _from_graph(name: str):
 
 
 cocitation, impact, stats, why = (_from_graph(n) for n in ("cocitation", "impact", "stats", "why"))
-from ._common import add_output_options, emit, graph_for, load_valid, to_json
+from ._common import add_output_options, emit, graph_for, load_valid, to_json, year
 
 #: Output formats of kb graph, chosen from the -o suffix unless --format is given.
 DRAW_FORMATS = ("svg", "png", "pdf", "dot")
@@ -52,7 +52,7 @@ def register(subparsers) -> None:
                               description="Coverage figures a reviewer wants at a glance: share of claims the article cites "
                                           "a source for, share with supporting evidence, single-source claims, the most "
                                           "relied-on references, claims by certainty and verdict, references by study type and age.")
-    p.add_argument("--as-of", type=int, metavar="YEAR", help="count reference ages from this year (default: this year)")
+    p.add_argument("--as-of", type=year, metavar="YEAR", help="count reference ages from this year (default: this year)")
     add_output_options(p, ["text", "json"], "text")
     p.set_defaults(handler=cmd_stats)
 
