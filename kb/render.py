@@ -78,10 +78,20 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
                 return builtin.get_source(environment, template[len(BUILTIN_PREFIX):])
             except jinja2.TemplateNotFound:
                 raise jinja2.TemplateNotFound(template) from None
-        source, filename, uptodate = super().get_source(environment, template)
+        try:
+            source, filename, uptodate = super().get_source(environment, template)
+        except UnicodeDecodeError as exc:  # which file: the error alone does not say
+            from .errors import Location
+
+            path = next((os.path.join(d, template) for d in self.searchpath if os.path.isfile(os.path.join(d, template))), template)
+            raw = Path(path).read_bytes() if os.path.isfile(path) else b""
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise RenderError(f"{template!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", location=Location(path, line),
+                              hint="save it as UTF-8, or remove it to use the built-in one") from None
         real = os.path.realpath(filename)
         if not any(real.startswith(os.path.realpath(d) + os.sep) for d in self.searchpath):
-            raise jinja2.TemplateNotFound(template)
+            raise RenderError(f"template {template!r} ({filename}) is a link to a file outside the template folders; it is not read",
+                              hint="copy the file into the templates folder instead of linking to it")
         return source, filename, uptodate
 
 

@@ -121,3 +121,25 @@ def test_as_of_takes_a_year(command, value, mini_kb, run_kb):
     """--as-of -5 printed "references by age (years before -5)"."""
     code, out, err = run_kb(mini_kb, command, f"--as-of={value}")
     assert (code, out) == (2, "") and err.endswith(f"kb {command}: error: argument --as-of: invalid year value: '{value}'\n")
+
+
+def test_a_template_that_is_not_utf8_is_named_with_its_line(mini_kb, run_kb):
+    own = mini_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (own / "claim.html.j2").write_bytes(b'{% extends "builtin/site/claim.html.j2" %}\n{# caf\xe9 #}\n')
+    code, out, err = run_kb(mini_kb, "build", "-o", "site")
+    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
+    assert err.splitlines()[-1] == ("templates/site/claim.html.j2:2: error: 'site/claim.html.j2' is not UTF-8 text (byte 0xe9); "
+                                    "save it as UTF-8, or remove it to use the built-in one")
+
+
+def test_a_template_linked_from_outside_is_refused_by_name(mini_kb, tmp_path, run_kb):
+    own = mini_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (tmp_path / "elsewhere.j2").write_text("{{ 1 }}", encoding="utf-8")
+    (own / "claim.html.j2").symlink_to(tmp_path / "elsewhere.j2")
+    code, out, err = run_kb(mini_kb, "build", "-o", "site")
+    assert code == 1 and not (mini_kb / "site").exists()
+    assert err.splitlines()[-1].startswith("kb: error: template 'site/claim.html.j2' (") and \
+        err.splitlines()[-1].endswith("is a link to a file outside the template folders; it is not read; "
+                                      "copy the file into the templates folder instead of linking to it")
