@@ -326,6 +326,9 @@ def _load_kb(root: str | os.PathLike, scan: Scan | None = None, files: dict | No
         raise LoadError(f"cannot read the knowledge base folder {str(root)!r}: permission denied",
                         hint="give yourself read access to it (chmod u+rx)")
     for needed in ("claims", "references"):
+        if (root_path / needed).exists() and not (root_path / needed).is_dir():
+            raise LoadError(f"{str(root_path / needed)!r} is a file, not a folder: a knowledge base needs claims/ and references/ folders",
+                            hint=f"rename the file and make a folder {needed}/ for the {needed}")
         if not (root_path / needed).is_dir():
             raise LoadError(
                 f"folder {str(root_path / needed)!r} is missing: a knowledge base needs claims/ and references/ folders",
