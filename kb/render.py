@@ -230,10 +230,9 @@ def read_asset(env: jinja2.Environment, name: str) -> str:
         return env.loader.get_source(env, name)[0]
     except jinja2.TemplateNotFound:
         raise RenderError(f"asset {name!r} not found", hint="search path: " + ", ".join(env.loader.searchpath)) from None
-    except (OSError, UnicodeDecodeError) as exc:  # an override that is not UTF-8 text, or cannot be read
+    except OSError as exc:  # an override that cannot be read (one that is not UTF-8: the loader's RenderError)
         shown = next((os.path.join(folder, name) for folder in env.loader.searchpath if os.path.exists(os.path.join(folder, name))), name)
-        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
-        raise RenderError(f"cannot read asset {shown!r}: {reason}", hint="save it as UTF-8 text, or remove it to use the built-in one") from None
+        raise RenderError(f"cannot read asset {shown!r}: {exc.strerror or exc}", hint="save it as UTF-8 text, or remove it to use the built-in one") from None
 
 
 # ---------------------------------------------------------------------------------------------
