@@ -382,7 +382,7 @@ def _load_articles(root_path: Path, other: list[Diagnostic], saves: list | None 
     if articles_dir.is_dir():
         unnamed: list[str] = []
         paths = _input_files(root_path, "articles", "*.md", unnamed)
-        other += [_name_error(bad) for bad in unnamed] + _unlistable(root_path, "articles")
+        other += [_name_error(bad) for bad in unnamed] + _unlistable(root_path, "articles", paths)
         article_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in paths]
         for rel, article, problems in start_loading(root_path, "articles", article_files, _load_article_file, max_bytes=MAX_BIB_BYTES).results(later=saves):
             other += problems
@@ -403,7 +403,7 @@ def _load_references(root_path: Path, other: list[Diagnostic], saves: list | Non
     references = {}
     unnamed: list[str] = []
     paths = bib_paths(root_path, unnamed)
-    other += [_name_error(bad) for bad in unnamed] + _unlistable(root_path, "references")
+    other += [_name_error(bad) for bad in unnamed] + _unlistable(root_path, "references", paths)
     state = _bib_state(root_path, paths)
     bib_files = [(str(p), p.relative_to(root_path).as_posix(), p.stem) for p in paths]
     loading = start_loading(root_path, "references", bib_files, _load_bib_file, max_bytes=MAX_BIB_BYTES)
@@ -447,9 +447,12 @@ def _input_files(root_path: Path, folder: str, pattern: str, unnamed: list[str] 
     return paths
 
 
-def _unlistable(root_path: Path, folder: str) -> list[Diagnostic]:
+def _unlistable(root_path: Path, folder: str, found: list[Path]) -> list[Diagnostic]:
     """The error for ``folder`` when it is there but cannot be listed (``glob`` finds nothing in it,
-    without a word), else nothing."""
+    without a word), else nothing. ``found``: what ``_input_files`` found there; a folder it found
+    files in was listed, so it is not listed again."""
+    if found:
+        return []
     try:
         with os.scandir(root_path / folder):
             pass
