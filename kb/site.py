@@ -1305,7 +1305,6 @@ class _Renderer:
     def __init__(self, env, kb: KnowledgeBase, lang: str, site: dict[str, Any], specs: list[_Spec], out: Path,
                  previous: dict[str, list] | None, site_dir: Path, only: set[str] | None = None) -> None:
         self.env, self.kb, self.lang, self.site, self.specs, self.out = env, kb, lang, site, specs, out
-        self.out_dir = os.fspath(out)
         self.previous, self.site_dir, self.only = previous, site_dir, only
         self.made_dirs: set[str] = set()
         self.notes: dict[str, Any] = {}  # page path -> its spec's note, for the pages whose view model was made
@@ -1345,7 +1344,7 @@ class _Renderer:
         if folder not in self.made_dirs:
             (self.out / folder).mkdir(parents=True, exist_ok=True)
             self.made_dirs.add(folder)
-        write_staged(os.path.join(self.out_dir, spec.path), data)
+        write_staged(os.path.join(self.out, spec.path), data)
         if spec.template in _KEPT_VIEWS and digest is not None:
             keep_view(self.kb.root, self.lang, spec.path, digest, context)
         return spec.path, digest, len(data), True
