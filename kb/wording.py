@@ -73,13 +73,19 @@ def _builtin_wording() -> dict:
     return _read_wording(resource_dir("data") / "wording.yaml", "data/wording.yaml")
 
 
+def _own_file(kb_root: str | Path) -> Path | None:
+    """``<kb root>/wording.yaml`` when there is anything by that name (a broken link or a folder too: reading it says what is wrong)."""
+    own = Path(kb_root) / WORDING_FILE
+    return own if own.exists() or own.is_symlink() else None
+
+
 def load_wording(kb_root: str | None = None) -> Wording:
     """The built-in word lists (data/wording.yaml), extended by ``<kb root>/wording.yaml`` if present."""
     merged: dict[str, list[str]] = {}
     flag_when = None
     sources = [_builtin_wording()]
-    own = Path(kb_root) / WORDING_FILE if kb_root is not None else None
-    if own is not None and (own.exists() or own.is_symlink()):
+    own = _own_file(kb_root) if kb_root is not None else None
+    if own is not None:
         sources.append(_read_wording(own, WORDING_FILE))
     for data in sources:
         for key, value in data.items():
@@ -94,8 +100,8 @@ def load_wording(kb_root: str | None = None) -> Wording:
 def check_wording(kb_root: str | Path) -> list[Diagnostic]:
     """The problem of ``<kb root>/wording.yaml``, if it has one, as a diagnostic for ``kb check``
     (code ``config-error``, as the audit reports it); nothing when there is no such file."""
-    own = Path(kb_root) / WORDING_FILE
-    if not (own.exists() or own.is_symlink()):
+    own = _own_file(kb_root)
+    if own is None:
         return []
     try:
         _read_wording(own, WORDING_FILE)
