@@ -118,6 +118,8 @@ def test_mutated_files_in_a_knowledge_base(tmp_path_factory, claim, bib, article
 
 ids = st.from_regex(r"[a-z][a-z0-9-]{0,30}", fullmatch=True)
 safe_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=60)
+#: A claim's text and plain wording: more than white space (the schema's pattern "\\S").
+worded_text = safe_text.filter(lambda s: not s.isspace())
 
 
 def dump_claim(claim: Claim) -> str:
@@ -175,14 +177,14 @@ def claims(draw) -> Claim:
         article=draw(ids),
         section=draw(ids),
         kind=draw(st.sampled_from(KINDS)),
-        text=Text(nl=draw(safe_text), en=draw(safe_text)),
+        text=Text(nl=draw(worded_text), en=draw(worded_text)),
         evidence=tuple(evidence),
         verdict=draw(st.sampled_from(VERDICTS)),
         status=draw(st.sampled_from(STATUSES)),
         derived_from=tuple(draw(st.lists(ids, max_size=3, unique=True))),
         tags=tuple(draw(st.lists(ids, max_size=3, unique=True))),
-        plain=draw(st.one_of(st.none(), st.builds(Text, nl=safe_text, en=safe_text),
-                             st.builds(Text, nl=st.just(""), en=safe_text), st.builds(Text, nl=safe_text, en=st.just("")))),
+        plain=draw(st.one_of(st.none(), st.builds(Text, nl=worded_text, en=worded_text),
+                             st.builds(Text, nl=st.just(""), en=worded_text), st.builds(Text, nl=worded_text, en=st.just("")))),
         verdict_reason=draw(st.one_of(st.just(""), safe_text)),
         reviewer=draw(st.one_of(st.just(""), safe_text)),
         reviewed_on=draw(st.one_of(st.just(""), st.dates().map(lambda d: f"{d:%Y-%m-%d}").filter(lambda s: len(s) == 10))),
