@@ -123,6 +123,22 @@ def test_as_of_takes_a_year(command, value, mini_kb, run_kb):
     assert (code, out) == (2, "") and err.endswith(f"kb {command}: error: argument --as-of: invalid year value: '{value}'\n")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["list", "--tag", ""], "kb list: error: argument --tag: expected a tag, got ''"),
+    (["list", "--tag", " "], "kb list: error: argument --tag: expected a tag, got ' '"),
+    (["list", "--ref", ""], "kb list: error: argument --ref: expected a reference key, got ''"),
+    (["list", "--section", ""], "kb list: error: argument --section: expected a section id, got ''"),
+    (["render", "handout", "--claims", ",,,"], "kb render: error: argument --claims: expected comma-separated claim ids and/or tags, got ',,,'"),
+    (["render", "handout", "--claims", ""], "kb render: error: argument --claims: expected comma-separated claim ids and/or tags, got ''"),
+    (["render", "article", "--claims", "pain,"], "kb render: error: argument --claims: empty item in 'pain,'; remove the extra comma"),
+    (["render", "article", "--claims", "pain,,veilig"], "kb render: error: argument --claims: empty item in 'pain,,veilig'; remove the extra comma"),
+], ids=lambda v: repr(v) if isinstance(v, list) else "")
+def test_an_empty_name_or_list_item_is_a_usage_error(argv, message, mini_kb, run_kb):
+    """--tag '' (an unset shell variable) and --claims ,,, passed as no filter at all: every claim was listed or rendered."""
+    code, out, err = run_kb(mini_kb, *argv)
+    assert (code, out) == (2, "") and err.startswith("usage: ") and err.endswith(f"\n{message}\n") and "Traceback" not in err
+
+
 def test_a_template_that_is_not_utf8_is_named_with_its_line(mini_kb, run_kb):
     own = mini_kb / "templates" / "site"
     own.mkdir(parents=True)

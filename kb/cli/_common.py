@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -100,6 +101,32 @@ def year(value: str) -> int:
 
 
 year.__name__ = "year"  # argparse names the type in its message: "invalid year value: '-5'"
+
+
+def name(what: str):
+    """The argparse type of ``--tag TAG``, ``--ref KEY``, ``--section ID``: one ``what``, not empty. An empty value
+    (``--tag ''``, often a shell variable that was not set) would otherwise pass as no filter at all; argparse makes
+    the ArgumentTypeError a usage error (exit 2): ``argument --tag: expected a tag, got ''``."""
+    def check(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
+        return value
+
+    return check
+
+
+def name_list(what: str):
+    """The argparse type of ``--claims A,B``: comma-separated ``what``, none of them empty. ``--claims ,,,`` would
+    otherwise select every claim, and ``--claims pain,`` hides a name that was meant to follow."""
+    def check(value: str) -> str:
+        items = [item.strip() for item in value.split(",")]
+        if not any(items):
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {value!r}")
+        if not all(items):
+            raise argparse.ArgumentTypeError(f"empty item in {value!r}; remove the extra comma")
+        return value
+
+    return check
 
 
 def emit(args, text: str | bytes) -> None:

@@ -8,7 +8,7 @@ import textwrap
 from ..errors import KbError, did_you_mean
 from ..model import CERTAINTIES, VERDICTS
 from ..load import focus
-from ._common import check_style, emit, load_valid, to_json
+from ._common import check_style, emit, load_valid, name, to_json
 
 
 def format_reference(*args, **kwargs):
@@ -30,11 +30,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("list", help="list claims, with filters", description="List claims, one a line: id, verdict and text (--format json adds section and references). "
                                                                           "Filters combine: a claim is listed when it matches all of them.")
     p.add_argument("--uncited", action="store_true", help="only claims the article cites no source for")
-    p.add_argument("--ref", metavar="KEY", help="only claims with evidence from this reference")
+    p.add_argument("--ref", metavar="KEY", type=name("a reference key"), help="only claims with evidence from this reference")
     p.add_argument("--verdict", choices=VERDICTS, help="only claims with this verdict")
     p.add_argument("--certainty", choices=CERTAINTIES, help="only claims with evidence of this certainty")
-    p.add_argument("--section", metavar="ID", help="only claims in this section")
-    p.add_argument("--tag", metavar="TAG", help="only claims with this tag")
+    p.add_argument("--section", metavar="ID", type=name("a section id"), help="only claims in this section")
+    p.add_argument("--tag", metavar="TAG", type=name("a tag"), help="only claims with this tag")
     p.add_argument("--lang", choices=["nl", "en"], help="language of the text column (default: the knowledge base's)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
     p.set_defaults(handler=cmd_list)
