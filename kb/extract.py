@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .article import HEADING_RE, slugify
 from .citations import Marker, Resolution, Resolver, find_markers, parse_numbered_entry
-from .errors import Diagnostic, Location, Severity
+from .errors import Diagnostic, KbError, Location, Severity
 from .segment import split_sentences
 from .yamlsafe import YamlProblem, parse_yaml
 
@@ -161,15 +161,17 @@ def _heading_like(line: str, max_words: int = 12) -> bool:
     return True
 
 
-def read_source(text: str, name: str, *, fmt: str | None = None, lang: str | None = None, article_id: str | None = None) -> SourceArticle:
-    """Parse an article file's text. ``fmt`` is "markdown" or "text" (default: from the name's suffix)."""
+def read_source(text: str, name: str, *, fmt: str | None = None, lang: str | None = None, article_id: str | None = None,
+                where: str | None = None) -> SourceArticle:
+    """Parse an article file's text. ``fmt`` is "markdown" or "text" (default: from the name's suffix).
+    Front matter that is not valid YAML, or not a mapping, is a KbError at its line in ``where`` (default: ``name``)."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     if fmt is None:
         suffix = Path(name).suffix.lower()
         fmt = "markdown" if suffix in (".md", ".markdown", ".mdown") else "text"
     article_id = article_id or slugify(Path(name).stem)
     if fmt == "markdown":
-        title, meta, raw_sections = _read_markdown(text)
+        title, meta, raw_sections = _read_markdown(text, where or name)
     else:
         title, meta, raw_sections = _read_plain(text)
     language = lang or str(meta.get("language") or "") or detect_language(text)
@@ -263,17 +265,23 @@ def _split_numbered(block: list[tuple[int, str]]) -> list[Paragraph]:
     return [_join(e) for e in entries]
 
 
-def _read_markdown(text: str) -> tuple[str, dict, list[dict]]:
+def _read_markdown(text: str, where: str) -> tuple[str, dict, list[dict]]:
     lines = text.split("\n")
     meta: dict = {}
     start = 0
     if lines and lines[0].strip() == "---":
         end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
         if end is not None:
-            try:
-                data, _ = parse_yaml("\n".join(lines[1:end]))
-            except YamlProblem:
-                data = None
+            try:  # an empty first line for the opening '---': line numbers are the file's (as kb/article.py does)
+                data, _ = parse_yaml("\n" + "\n".join(lines[1:end]))
+            except YamlProblem as p:  # dropping it would lose the title, language, url ... without a word
+                at = f"{where}:{p.line}:{p.column}" if p.line else where
+                raise KbError(f"{at}: front matter: {p.message}",
+                              hint=p.hint or "correct the YAML between the '---' lines, or remove them") from None
+            if data is not None and not isinstance(data, dict):
+                found = "a list" if isinstance(data, list) else f"the value {data!r}"
+                raise KbError(f"{where}:2:1: front matter must be a mapping (key: value lines), found {found}",
+                              hint="write one field a line, such as 'title: ...', between the '---' lines")
             if isinstance(data, dict):
                 meta = {k: v for k, v in data.items() if k in _FRONT_KEYS and isinstance(v, (str, int, float))}
             start = end + 1
@@ -518,7 +526,6 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
     """Read the article and bibliography, import the references into ``kb_dir``, write the article
     copy and one draft claim per new statement. Existing files are never overwritten."""
     from .citations import Resolver
-    from .errors import KbError
     from .importers import import_file, references_of
     from .output import read_user_text, write_atomic
 
@@ -531,7 +538,7 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
             raise KbError(f"--id {article_id!r} is not a valid article id",
                           hint="use lower-case letters, digits and hyphens (at most 80), such as krachttraining")
     source_text = read_user_text(article_path, shown=repr(str(article_path)), what="article")
-    article = read_source(source_text, article_path.name, fmt=fmt, lang=lang, article_id=article_id)
+    article = read_source(source_text, article_path.name, fmt=fmt, lang=lang, article_id=article_id, where=str(article_path))
     for bib in bib_paths:  # every file there before any folder is made: a mistyped name leaves nothing behind
         read_user_text(bib, shown=repr(str(bib)), what="bibliography")
     if not dry_run:

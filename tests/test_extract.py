@@ -140,6 +140,26 @@ def test_unreadable_article_is_a_one_line_error(tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("front, message", [
+    ('title: "Pain\nlanguage: en\n', ":3:13: front matter: YAML syntax error: found unexpected end of stream "
+                                     "(while scanning a quoted scalar that starts on line 2); correct the YAML between the '---' lines, or remove them"),
+    ("title: Pain: a review\n", ":2:12: front matter: YAML syntax error: mapping values are not allowed in this context; "
+                                "correct the YAML between the '---' lines, or remove them"),
+    ("- title\n- Pain\n", ":2:1: front matter must be a mapping (key: value lines), found a list; "
+                          "write one field a line, such as 'title: ...', between the '---' lines"),
+], ids=["unclosed-quote", "colon", "list"])
+def test_front_matter_that_is_not_yaml_is_an_error_at_its_line(tmp_path, capsys, front, message):
+    """It was dropped without a word: the article was written without its title, language or url."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    article = write_article(tmp_path, "draft.md", f"---\n{front}---\n\n## Pain\n\nExercise may improve pain in adults (Geneen et al., 2017).\n")
+    before = {p: p.read_bytes() for p in kb_dir.rglob("*") if p.is_file()}
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB)]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"kb: error: {article}{message}\n")
+    assert {p: p.read_bytes() for p in kb_dir.rglob("*") if p.is_file()} == before
+
+
 def test_unreadable_existing_article_is_refused(tmp_path, capsys):
     kb_dir = tmp_path / "kb"
     init_kb(kb_dir)
@@ -330,6 +350,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st  
 from kb.article import parse_article  # noqa: E402
 from kb.citations import Resolver  # noqa: E402
 from kb.extract import extract, render_article  # noqa: E402
+from kb.errors import KbError  # noqa: E402
 
 _PIECES = st.sampled_from(list("abcXYZ .,;:!?()[]-#*>\n\t'\"0129éü…&") + ["et al.", "(Smith, 2019)", "\n\n", "---", "# ", "## ", "1. ", "- ",
                                                                           "References\n"])
@@ -338,8 +359,14 @@ _PIECES = st.sampled_from(list("abcXYZ .,;:!?()[]-#*>\n\t'\"0129éü…&") + ["e
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_PIECES, max_size=80).map("".join), st.sampled_from(["a.txt", "a.md"]))
 @example("a\n# \n\na# a\na", "a.md")  # an empty heading started a section the written article did not have
+@example("---\n\"\n---\na", "a.md")  # front matter that is not YAML: an error at its line, never dropped
 def test_any_text_gives_an_article_whose_statements_kb_check_finds(text, name):
-    source = read_source(text, name, lang="en")
+    try:
+        source = read_source(text, name, lang="en")
+    except KbError as exc:  # only for front matter that is not a YAML mapping, named with its line
+        assert name == "a.md" and text.startswith("---") and re.match(r"a\.md:\d+(:\d+)?: front matter", exc.message), exc.message
+        assert "\n" not in str(exc)
+        return
     article, diagnostics = parse_article(render_article(source), "articles/a.md", source.id)
     assert [d for d in diagnostics if d.severity.value == "error"] == []
     body = normalize_text(article.body)
