@@ -78,6 +78,7 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
                 return builtin.get_source(environment, template[len(BUILTIN_PREFIX):])
             except jinja2.TemplateNotFound:
                 raise jinja2.TemplateNotFound(template) from None
+        self._check_readable(template)
         try:
             source, filename, uptodate = super().get_source(environment, template)
         except UnicodeDecodeError as exc:  # which file: the error alone does not say
@@ -88,11 +89,30 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
             line = raw.count(b"\n", 0, exc.start) + 1
             raise RenderError(f"{template!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", location=Location(path, line),
                               hint="save it as UTF-8, or remove it to use the built-in one") from None
+        except OSError as exc:  # there, but not readable
+            raise RenderError(f"cannot read {exc.filename or template}: {exc.strerror or exc}",
+                              hint="give yourself read access to it (chmod u+r), or remove it to use the built-in one") from None
         real = os.path.realpath(filename)
         if not any(real.startswith(os.path.realpath(d) + os.sep) for d in self.searchpath):
             raise RenderError(f"template {template!r} ({filename}) is a link to a file outside the template folders; it is not read",
                               hint="copy the file into the templates folder instead of linking to it")
         return source, filename, uptodate
+
+    def _check_readable(self, template: str) -> None:
+        """A RenderError when the first folder that may hold ``template`` cannot be searched: Jinja2's
+        loader takes a file it cannot see (a folder of overrides without read access) for one that is
+        not there, and would use the built-in template instead of the user's without a word."""
+        pieces = jinja2.loaders.split_template_path(template)  # TemplateNotFound for a name with '..'
+        for folder in self.searchpath:
+            path = os.path.join(folder, *pieces)
+            try:
+                os.stat(path)
+            except PermissionError:
+                raise RenderError(f"cannot look for {template!r} in {folder}/: permission denied",
+                                  hint="give yourself access to the folder (chmod u+rx), or remove it to use the built-in files") from None
+            except (OSError, ValueError):  # not there (or not a name a file can have): the next folder
+                continue
+            return
 
 
 def _text_escaper() -> Any:
@@ -225,14 +245,12 @@ def make_env(dirs: list[Path]) -> jinja2.Environment:
 
 def read_asset(env: jinja2.Environment, name: str) -> str:
     """The raw text of a static file (CSS, JS) found on the template search path, so that a knowledge
-    base can override ``assets/site.css`` like any template. Not rendered: copied as is."""
+    base can override ``assets/site.css`` like any template. Not rendered: copied as is. An override that
+    cannot be read, or is not UTF-8, raises the loader's RenderError (``_ConfinedLoader``)."""
     try:
         return env.loader.get_source(env, name)[0]
     except jinja2.TemplateNotFound:
         raise RenderError(f"asset {name!r} not found", hint="search path: " + ", ".join(env.loader.searchpath)) from None
-    except OSError as exc:  # an override that cannot be read (one that is not UTF-8: the loader's RenderError)
-        shown = next((os.path.join(folder, name) for folder in env.loader.searchpath if os.path.exists(os.path.join(folder, name))), name)
-        raise RenderError(f"cannot read asset {shown!r}: {exc.strerror or exc}", hint="save it as UTF-8 text, or remove it to use the built-in one") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """kb.render's template environment: ``x.y`` on a dict is looked up quicker than Jinja2 does it, with the
 same result in every case (an attribute of the dict type wins over a key of the same name; a missing
-key is undefined, which kb's strict environment reports)."""
+key is undefined, which kb's strict environment reports); its compiled templates are kept safely; and
+its loader names an override it cannot read instead of falling back to the built-in template."""
 
 from __future__ import annotations
 
 import collections
+import os
 
 import jinja2
 import pytest
@@ -195,3 +197,50 @@ def test_a_site_from_compiled_templates_is_the_same(cached, tmp_path, monkeypatc
     first = site(tmp_path / "first", "1")
     assert sorted(cached.iterdir())  # compiled and kept
     assert plain == first == site(tmp_path / "again", "1")
+
+
+# -- overrides that cannot be read ------------------------------------------------------------
+
+def test_a_template_folder_that_cannot_be_searched_is_named(mini_kb, run_kb, monkeypatch):
+    """Jinja2 took an override it could not see (templates/site without read access) for one that is
+    not there and built the site from the built-in template without a word."""
+    own = mini_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (own / "claim.html.j2").write_text('{% extends "builtin/site/claim.html.j2" %}\n', encoding="utf-8")
+    real_stat, real_scandir = os.stat, os.scandir
+    blocked = os.path.join("templates", "site")
+
+    def stat(path, *args, **kwargs):  # as chmod 000 on templates/site does for anyone but root: no file in it is seen
+        if os.fspath(path).startswith(blocked + os.sep):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    def scandir(path="."):  # nor is the folder listed
+        if not isinstance(path, int) and os.path.normpath(os.fspath(path)).endswith(blocked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, out, err = run_kb(mini_kb, "build", "-o", "site")
+    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
+    assert err.splitlines()[-1] == ("kb: error: cannot look for 'site/home.html.j2' in templates/: permission denied; "
+                                    "give yourself access to the folder (chmod u+rx), or remove it to use the built-in files")
+
+
+def test_a_template_that_cannot_be_read_is_named(mini_kb, run_kb, monkeypatch):
+    import jinja2.loaders
+
+    own = mini_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (own / "claim.html.j2").write_text('{% extends "builtin/site/claim.html.j2" %}\n', encoding="utf-8")
+    def unreadable(filename, *args, **kwargs):  # as chmod 000 on the file does for anyone but root
+        if os.fspath(filename).endswith(os.path.join("templates", "site", "claim.html.j2")):
+            raise PermissionError(13, "Permission denied", filename)
+        return open(filename, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.loaders, "open", unreadable, raising=False)  # what Jinja2's FileSystemLoader opens files with
+    code, out, err = run_kb(mini_kb, "build", "-o", "site")
+    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
+    assert err.splitlines()[-1] == (f"kb: error: cannot read {os.path.join('templates', 'site', 'claim.html.j2')}: Permission denied; "
+                                    "give yourself read access to it (chmod u+r), or remove it to use the built-in one")
