@@ -51,13 +51,18 @@ def read_yaml_file(path: Path, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
     return _parse_yaml_bytes(raw, rel)
 
 
+def _bom_warning(rel: str) -> Diagnostic:
+    """The warning for a file (claim, kb.yaml, article) that starts with a UTF-8 byte order mark; kb/bib.py gives the same for BibTeX."""
+    return Diagnostic(Severity.WARNING, "bom", "file starts with a byte order mark; it was ignored", Location(rel, 1, 1),
+                      "save the file as UTF-8 without BOM")
+
+
 def _parse_yaml_bytes(raw: bytes, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
     diagnostics = []
     try:
         text, bom = decode(raw)
         if bom:
-            diagnostics.append(Diagnostic(Severity.WARNING, "bom", "file starts with a byte order mark; it was ignored", Location(rel, 1, 1),
-                                          "save the file as UTF-8 without BOM"))
+            diagnostics.append(_bom_warning(rel))
         data, positions = parse_yaml(text)
     except YamlProblem as p:
         return None, {}, [Diagnostic(Severity.ERROR, p.code, p.message, Location(rel, p.line, p.column), p.hint)]
@@ -284,8 +289,9 @@ def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None)
         raw = Path(path).read_bytes() if raw is None else raw
     except OSError as exc:
         return None, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]  # a BOM in front of the front matter: harmless, ignored
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    if bom:
+        raw = raw[3:]  # a BOM in front of the front matter: ignored, with a warning as for claim and BibTeX files
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -293,7 +299,8 @@ def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None)
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         return None, [Diagnostic(Severity.ERROR, "encoding", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}", Location(rel, line, column),
                                  "save the file as UTF-8")]
-    return parse_article(text, rel, stem)
+    article, diagnostics = parse_article(text, rel, stem)
+    return article, ([_bom_warning(rel)] + diagnostics if bom else diagnostics)
 
 
 def _load_bib_file(path: str, rel: str, stem: str, raw: bytes | None = None):
