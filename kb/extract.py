@@ -370,6 +370,7 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                 markers = find_markers(sentence.text)
                 line = paragraph.line_at(sentence.start)
                 resolutions: list[Resolution] = []
+                noted: set[tuple[str, str | None]] = set()  # (label, key): a marker written twice in a sentence is one note
                 for marker in markers:
                     marker_line = paragraph.line_at(sentence.start + marker.start)
                     for problem in marker.problems:
@@ -380,7 +381,8 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                         problems.append(Diagnostic(Severity.WARNING, "unresolved-citation", f"unresolved citation {marker.raw!r}: {problem}",
                                                    Location(where, marker_line)))
                     for result in results:
-                        if result.status == "resolved" and result.note:
+                        if result.status == "resolved" and result.note and (result.label, result.key) not in noted:
+                            noted.add((result.label, result.key))
                             notes.append(f"{where}:{marker_line}: {result.label!r} -> {result.key}: {result.note}")
                         if result.status == "ambiguous":
                             problems.append(Diagnostic(Severity.WARNING, "ambiguous-citation", f"ambiguous citation {result.label!r}: {result.note}",
@@ -451,7 +453,8 @@ def claim_document(statement: Statement, claim_id: str, article: SourceArticle, 
     """One draft claim file (YAML) for a statement."""
     text_en = statement.text if article.language == "en" else f"[translate] {statement.text}"
     keys = statement.keys
-    unresolved = [r for r in statement.resolutions if r.status != "resolved"]
+    once = {(r.label, r.key, r.note, r.status): r for r in statement.resolutions}.values()  # a marker written twice: noted once
+    unresolved = [r for r in once if r.status != "resolved"]
     lines = []
     if schema_comment:
         lines.append(schema_comment)
@@ -483,7 +486,7 @@ def claim_document(statement: Statement, claim_id: str, article: SourceArticle, 
     note = f"drafted by kb extract from {source_name} line {statement.line}"
     if unresolved:
         note += "; unresolved: " + "; ".join(f"{r.label} ({r.note})" for r in unresolved)
-    by_rule = [r for r in statement.resolutions if r.status == "resolved" and r.note]
+    by_rule = [r for r in once if r.status == "resolved" and r.note]
     if by_rule:
         note += "; check: " + "; ".join(f"{r.label} -> {r.key} ({r.note})" for r in by_rule)
     if article.language != "en":

@@ -261,6 +261,20 @@ def test_seed_precision_and_recall(tmp_path, capsys):
     assert errors(tmp_path / "kb") == []
 
 
+def test_a_marker_written_twice_in_a_sentence_is_noted_once(tmp_path, capsys):
+    """The report listed "resolved by a rule" twice for the same marker on the same line, and the claim's notes said "check:" twice."""
+    kb_dir = tmp_path / "kb"
+    article = write_article(tmp_path, "twice.txt", "Strength and age\n"
+                            "Strength helps older adults (Syed-Abdul et al., 2022), and more so with protein (Syed-Abdul et al., 2022).\n"
+                            "Strength training is safe for older adults (Syed-Abdul et al., 2022).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(SEED_BIB)]) == 0
+    out = capsys.readouterr().out
+    note = "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"
+    assert out.split("resolved by a rule, worth checking:\n")[1] == f"  {article}:2: {note}\n  {article}:3: {note}\n"
+    claim = (kb_dir / "claims" / "strength-helps-older-adults-syed-abdul-et.yaml").read_text(encoding="utf-8")
+    assert claim.count("check: ") == 1 and claim.count("-> syedabdul2022") == 1, claim
+
+
 # --------------------------------------------------------------------------- what it must show
 
 
