@@ -611,10 +611,15 @@ def import_file(kb_root: str | Path, path: str | Path, *, target: str = "importe
     result.text = "\n".join(chunks)
     if chunks and not dry_run:
         target_path = result.target
-        old = target_path.read_text(encoding="utf-8") if target_path.exists() else ""
+        old = ""
+        if target_path.exists():
+            with open(target_path, encoding="utf-8", newline="") as handle:  # the text as it is: CRLF kept, not rewritten as LF
+                old = handle.read()
+        first_break = old.find("\n")
+        eol = "\r\n" if first_break > 0 and old[first_break - 1] == "\r" else "\n"  # the file's own line ending (its first line's)
         if old and not old.endswith("\n"):
-            old += "\n"
-        new = old + ("\n" if old else "") + result.text
+            old += eol
+        new = old + (("\n" if old else "") + result.text).replace("\r\n", "\n").replace("\n", eol)
         check = parse_bib_text(new, f"references/{target}")[2]
         errors = [d for d in check if d.severity is Severity.ERROR and d.code not in ("bad-doi", "bad-pmid", "bad-pmcid")]
         if errors:

@@ -44,6 +44,21 @@ def test_zotero_bibtex_import_dedupes_and_keeps_existing_files(kb_dir):
     assert again.added == [] and len(again.duplicates) == 9
 
 
+@pytest.mark.parametrize("eol", ["\r\n", "\n"], ids=["crlf", "lf"])
+@pytest.mark.parametrize("source", ["zotero-export.bib", "refs.ris"])
+def test_appending_keeps_the_files_line_ending(kb_dir, eol, source):
+    """A CRLF .bib (saved on Windows) got LF lines appended, and its own lines rewritten as LF."""
+    target = kb_dir / "references" / "mine.bib"
+    mine = "@article{abc2020,\n  author = {Abc, Anna},\n  title = {A title},\n  year = {2020},\n  doi = {10.1000/abc}\n}".replace("\n", eol)
+    target.write_bytes(mine.encode())  # no line break at the end: one is added, in the same style
+    result = import_file(kb_dir, DATA / source, target="mine.bib")
+    assert result.added
+    data = target.read_bytes()
+    assert data.startswith((mine + eol).encode())
+    assert data.count(b"\n") == data.count(eol.encode()) and b"\r\r" not in data and data.endswith(eol.encode())
+    assert {k for k, _ in result.added} <= set(refs_in(target))
+
+
 def test_csl_json_import(kb_dir):
     result = import_file(kb_dir, DATA / "refs-csl.json", target="csl.bib")
     # a URL id gets a generated key; a plain id is kept
