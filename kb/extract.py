@@ -524,6 +524,53 @@ def _existing_claims(claims_dir: Path) -> tuple[set[str], set[tuple[str, str]]]:
     return ids, texts
 
 
+def _check_writable(folder: Path) -> None:
+    """KbError unless a file can be made in ``folder`` (tried, not guessed from its mode: root, ACLs and read-only
+    file systems decide otherwise). The probe is named like write_atomic's temporary files, which kb removes if left."""
+    import os
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kb-extract.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise KbError(f"cannot write in the folder {str(folder)!r}: {exc.strerror or exc}; nothing was written",
+                      hint="make it writable, or name a folder you can write to with -o (or --kb)") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+class _Undo:
+    """The files ``run_extract`` writes, with what each held before (None: it was not there), to put back when a later
+    write fails: the command writes all of its parts or none."""
+
+    def __init__(self) -> None:
+        self.before: dict[Path, bytes | None] = {}
+
+    def keep(self, path: Path) -> None:
+        if path not in self.before:
+            try:
+                self.before[path] = path.read_bytes()
+            except FileNotFoundError:
+                self.before[path] = None
+            except OSError:  # it cannot be read: nor written (the write reports it), nothing to put back
+                pass
+
+    def run(self) -> bool:
+        """Put every file back; False if one could not be."""
+        from .output import write_atomic
+
+        ok = True
+        for path, old in reversed(self.before.items()):
+            try:
+                if old is None:
+                    path.unlink(missing_ok=True)
+                elif path.read_bytes() != old:
+                    write_atomic(path, old)
+            except (OSError, KbError):
+                ok = False
+        return ok
+
+
 def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: str | Path, *, lang: str | None = None,
                 article_id: str | None = None, fmt: str | None = None, dry_run: bool = False) -> ExtractResult:
     """Read the article and bibliography, import the references into ``kb_dir``, write the article
@@ -544,46 +591,9 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
     article = read_source(source_text, article_path.name, fmt=fmt, lang=lang, article_id=article_id, where=str(article_path))
     for bib in bib_paths:  # every file there before any folder is made: a mistyped name leaves nothing behind
         read_user_text(bib, shown=repr(str(bib)), what="bibliography")
-    if not dry_run:
-        for folder in ("claims", "references", "articles"):
-            try:
-                (kb / folder).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise KbError(f"cannot make the folder {str(kb / folder)!r}: {exc.strerror or exc}",
-                              hint="name a folder you can write to with -o (or --kb)") from None
-    elif not (kb / "references").is_dir():
-        raise KbError(f"{str(kb)!r} is not a knowledge base (no references/ folder)", hint="run kb init DIR first, or drop --dry-run")
-
-    references = []
-    imported = None
-    for bib in bib_paths:
-        bib = Path(bib)
-        target = f"{slugify(bib.stem) or 'imported'}.bib"
-        result = import_file(kb, bib, target=target, dry_run=dry_run)
-        imported = imported or result
-        if imported is not result:
-            imported.added += result.added
-            imported.duplicates += result.duplicates
-            imported.problems += result.problems
-        temp_keys = [f"rec{i}x{len(references)}" for i in range(len(result.records))]
-        refs = references_of(result.records, temp_keys, str(bib))
-        rename = {t: result.keymap[r.source_id] for t, r in zip(temp_keys, result.records) if r.source_id in result.keymap}
-        from dataclasses import replace
-        references += [replace(ref, key=rename.get(ref.key, ref.key)) for ref in refs]
-
-    numbered = {}
-    for section in article.sections:
-        if section.is_references:
-            for paragraph in section.paragraphs:
-                entry = parse_numbered_entry(paragraph.text)
-                if entry:
-                    numbered[entry[0]] = entry[1]
-    extraction = extract(article, Resolver(references, numbered), where=str(article_path))
-
     article_file = kb / "articles" / f"{article.id}.md"
     article_text = render_article(article)
-    article_written = False
-    if article_file.exists():
+    if article_file.exists():  # before anything is written: the references would be imported for nothing
         try:
             existing = article_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -593,21 +603,70 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
         if existing != article_text:
             raise KbError(f"{str(article_file)!r} already exists with other text; nothing was written",
                           hint="pass --id NEW_ID to store this article under another id")
-    elif not dry_run:
-        write_atomic(article_file, article_text, force=False)
-        article_written = True
+    if not dry_run:
+        for folder in ("claims", "references", "articles"):
+            try:
+                (kb / folder).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise KbError(f"cannot make the folder {str(kb / folder)!r}: {exc.strerror or exc}",
+                              hint="name a folder you can write to with -o (or --kb)") from None
+        for folder in ("claims", "references", "articles"):  # each part can be written, before any is
+            _check_writable(kb / folder)
+    elif not (kb / "references").is_dir():
+        raise KbError(f"{str(kb)!r} is not a knowledge base (no references/ folder)", hint="run kb init DIR first, or drop --dry-run")
 
-    ids, texts = _existing_claims(kb / "claims")
-    schema = kb / "schema" / "claim.schema.json"
-    comment = "# yaml-language-server: $schema=../schema/claim.schema.json" if schema.exists() else ""
-    written, present = [], 0
-    for statement in extraction.statements:
-        if (article.id, " ".join(statement.text.split())) in texts:
-            present += 1
-            continue
-        claim_id = claim_id_for(statement, ids)
-        path = kb / "claims" / f"{claim_id}.yaml"
-        if not dry_run:
-            write_atomic(path, claim_document(statement, claim_id, article, article_path.name, comment), force=False)
-        written.append(path)
+    undo = _Undo()
+    try:
+        references = []
+        imported = None
+        for bib in bib_paths:
+            bib = Path(bib)
+            target = f"{slugify(bib.stem) or 'imported'}.bib"
+            if not dry_run:
+                undo.keep(kb / "references" / target)
+            result = import_file(kb, bib, target=target, dry_run=dry_run)
+            imported = imported or result
+            if imported is not result:
+                imported.added += result.added
+                imported.duplicates += result.duplicates
+                imported.problems += result.problems
+            temp_keys = [f"rec{i}x{len(references)}" for i in range(len(result.records))]
+            refs = references_of(result.records, temp_keys, str(bib))
+            rename = {t: result.keymap[r.source_id] for t, r in zip(temp_keys, result.records) if r.source_id in result.keymap}
+            from dataclasses import replace
+            references += [replace(ref, key=rename.get(ref.key, ref.key)) for ref in refs]
+
+        numbered = {}
+        for section in article.sections:
+            if section.is_references:
+                for paragraph in section.paragraphs:
+                    entry = parse_numbered_entry(paragraph.text)
+                    if entry:
+                        numbered[entry[0]] = entry[1]
+        extraction = extract(article, Resolver(references, numbered), where=str(article_path))
+
+        article_written = False
+        if not article_file.exists() and not dry_run:
+            undo.keep(article_file)
+            write_atomic(article_file, article_text, force=False)
+            article_written = True
+
+        ids, texts = _existing_claims(kb / "claims")
+        schema = kb / "schema" / "claim.schema.json"
+        comment = "# yaml-language-server: $schema=../schema/claim.schema.json" if schema.exists() else ""
+        written, present = [], 0
+        for statement in extraction.statements:
+            if (article.id, " ".join(statement.text.split())) in texts:
+                present += 1
+                continue
+            claim_id = claim_id_for(statement, ids)
+            path = kb / "claims" / f"{claim_id}.yaml"
+            if not dry_run:
+                undo.keep(path)
+                write_atomic(path, claim_document(statement, claim_id, article, article_path.name, comment), force=False)
+            written.append(path)
+    except KbError as exc:  # a part that could not be written after all (a full disk): take back the parts that were
+        if undo.run() and "nothing was" not in exc.message:
+            exc.message += "; nothing was written"
+        raise
     return ExtractResult(extraction, article_file, article_written, written, present, imported)

@@ -124,6 +124,57 @@ def test_refuses_to_replace_a_different_article(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "articles/example.md' already exists with other text; nothing was written" in err and "--id" in err
     assert not (kb_dir / "claims" / "something-else-entirely-is-said-here.yaml").exists()
+    assert not (kb_dir / "references" / "zotero-export.bib").exists()  # checked before the references are imported
+
+
+def files_of(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def fail_in(monkeypatch, folder_name, after=0):
+    """Make every new file in a folder named ``folder_name`` fail after ``after`` of them (as a folder that is not
+    writable does; tests may run as root, whom file modes do not stop). write_atomic makes its files with mkstemp."""
+    import tempfile
+
+    real, made = tempfile.mkstemp, []
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).name == folder_name:
+            if len(made) >= after:
+                raise PermissionError(13, "Permission denied")
+            made.append(dir)
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+@pytest.mark.parametrize("folder", ["claims", "references", "articles"])
+def test_a_folder_that_cannot_be_written_is_found_before_anything_is_written(tmp_path, capsys, monkeypatch, folder):
+    """claims/ not writable left the article copy and the imported .bib behind, and the error named the first claim."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    before = files_of(kb_dir)
+    fail_in(monkeypatch, folder)
+    assert main(["--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB)]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"kb: error: cannot write in the folder {str(kb_dir / folder)!r}: Permission denied; nothing was written; "
+                              "make it writable, or name a folder you can write to with -o (or --kb)\n")
+    assert files_of(kb_dir) == before
+
+
+def test_a_write_that_fails_halfway_takes_back_what_was_written(tmp_path, capsys, monkeypatch):
+    """The folders can be written, but the third claim file cannot (a full disk): the claims, the article copy and
+    the .bib written before it are taken back, an existing .bib to its old text."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    (kb_dir / "references" / "zotero-export.bib").write_text("% my own references\n", encoding="utf-8")
+    before = files_of(kb_dir)
+    fail_in(monkeypatch, "claims", after=3)  # the folder check and two claims
+    assert main(["--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"kb: error: cannot write {str(kb_dir / 'claims')!r}"[:-1] + "/")
+    assert err.endswith(": Permission denied; nothing was written\n") and err.count("\n") == 1, err
+    assert files_of(kb_dir) == before
 
 
 def test_unreadable_article_is_a_one_line_error(tmp_path, capsys):
