@@ -55,9 +55,21 @@ PARTICLES = {
 _PARTICLE_ALT = r"(?:[Vv]an(?:\s+'t)?|[Dd]e[nrs]?|[Vv]on|[Tt]e[nr]?|[Ll][ae]s?|[Dd]u|[Dd]a|[Dd]os|[Dd]i|[Dd]el(?:la)?|[Oo]p|[Ii]n|[Hh]et)"
 _NAME = r"(?:" + _PARTICLE_ALT + r"\s+){0,3}[A-ZÀ-ÞĀ-Ž][\w’'\-]*(?:\s+[A-ZÀ-ÞĀ-Ž][\w’'\-]*){0,2}"
 _NARRATIVE_RE = re.compile(
-    r"(?P<authors>" + _NAME + r"(?:\s*,\s*" + _NAME + r")*(?:\s*,?\s+(?:&|and|en)\s+" + _NAME + r")?"
+    r"(?<![\w’'\-])(?P<authors>" + _NAME + r"(?:\s*,\s*" + _NAME + r")*(?:\s*,?\s+(?:&|and|en)\s+" + _NAME + r")?"
     r"(?:\s+(?:et\s+al\.?|and\s+colleagues|en\s+collega[’']?s|e\.a\.|en\s+anderen))?)(?:[’']s)?\s*$"
 )
+#: Capitalised words that open a sentence before a narrative citation ("Also Syed-Abdul et al. (2022)",
+#: "Volgens Geneen et al. (2017)", "However, Smith and Jones (2020)"): not the first author's name. Names
+#: of two capitalised words ("Khodadad Kashi") are kept whole; only these words are taken off the front.
+_LEAD_WORDS = (
+    "Also", "Additionally", "Although", "And", "As", "Both", "But", "Conversely", "Earlier", "Finally", "Furthermore",
+    "Hence", "However", "Importantly", "Indeed", "Interestingly", "Later", "Likewise", "Moreover", "Nevertheless",
+    "Nonetheless", "Notably", "Previously", "Recently", "Similarly", "Since", "Still", "Thus", "Therefore", "Whereas",
+    "While", "Yet",
+    "Bovendien", "Daarnaast", "Daarom", "Dus", "Echter", "Eerder", "En", "Evenzo", "Hoewel", "Maar", "Onlangs", "Ook",
+    "Recent", "Recentelijk", "Tevens", "Terwijl", "Toch", "Verder", "Vervolgens", "Volgens", "Zo", "Zoals", "Zowel",
+)
+_LEAD_RE = re.compile(r"(?:(?:" + "|".join(_LEAD_WORDS) + r")\b,?\s+)+")
 _SPECIAL = str.maketrans({"ø": "o", "Ø": "o", "ß": "ss", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i"})
 
 
@@ -209,8 +221,10 @@ def _parenthetical(text: str, match: re.Match) -> Marker | None:
                 problems.append(f"no author name before {match.group(0)!r}")
                 previous = None
                 continue
-            narrative_start = found.start("authors")
-            previous = parse_author_text(found.group("authors"), year, suffix)
+            lead = _LEAD_RE.match(found.group("authors"))
+            skip = lead.end() if lead and lead.end() < len(found.group("authors")) else 0
+            narrative_start = found.start("authors") + skip
+            previous = parse_author_text(found.group("authors")[skip:], year, suffix)
             cites.append(previous)
             continue
         if not _looks_like_names(authors):
