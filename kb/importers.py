@@ -40,6 +40,7 @@ __all__ = [
     "export_csl_json",
     "export_ris",
     "import_file",
+    "line_ending",
     "normalize_pmcid",
     "normalize_pmid",
     "read_records",
@@ -156,9 +157,16 @@ def _entry_indent(entry: str) -> str:
     return match.group(1) if match else "  "
 
 
+def line_ending(text: str) -> str:
+    """The line ending ``text`` uses: its first line's ("\r\n" or "\n"), read without newline translation."""
+    first_break = text.find("\n")
+    return "\r\n" if first_break > 0 and text[first_break - 1] == "\r" else "\n"
+
+
 def set_field(entry: str, name: str, value: str) -> str:
     """One entry's text with field ``name`` set to ``value``: the old value replaced in place, or a new
-    field line inserted before the closing brace, indented like the other fields. Nothing else changes."""
+    field line inserted before the closing brace, indented like the other fields and ended like the entry's
+    lines (``line_ending``). Nothing else changes."""
     span = field_value_span(entry, name)
     if span is not None:
         return entry if entry[span[0]:span[1]] == value else entry[: span[0]] + value + entry[span[1]:]
@@ -166,7 +174,7 @@ def set_field(entry: str, name: str, value: str) -> str:
     body = close[:-1]
     stripped = body.rstrip()
     trailing_comma = stripped.endswith(",")
-    insert = ("" if trailing_comma else ",") + f"\n{_entry_indent(entry)}{name} = {{{value}}}" + ("," if trailing_comma else "")
+    insert = ("" if trailing_comma else ",") + f"{line_ending(entry)}{_entry_indent(entry)}{name} = {{{value}}}" + ("," if trailing_comma else "")
     return stripped + insert + body[len(stripped):] + close[-1] + entry[len(close):]
 
 
@@ -615,8 +623,7 @@ def import_file(kb_root: str | Path, path: str | Path, *, target: str = "importe
         if target_path.exists():
             with open(target_path, encoding="utf-8", newline="") as handle:  # the text as it is: CRLF kept, not rewritten as LF
                 old = handle.read()
-        first_break = old.find("\n")
-        eol = "\r\n" if first_break > 0 and old[first_break - 1] == "\r" else "\n"  # the file's own line ending (its first line's)
+        eol = line_ending(old)
         if old and not old.endswith("\n"):
             old += eol
         new = old + (("\n" if old else "") + result.text).replace("\r\n", "\n").replace("\n", eol)

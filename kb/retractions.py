@@ -191,7 +191,8 @@ def apply_marks(marks: list[Mark], *, dry_run: bool = False) -> list[tuple[str, 
         by_file.setdefault(mark.path, []).append(mark)
     diffs = []
     for path, file_marks in sorted(by_file.items()):
-        old = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as handle:  # as it is: a CRLF file stays CRLF (set_field follows it)
+            old = handle.read()
         new = old
         for mark in file_marks:
             span = next((s for s in entry_spans(new) if s.key == mark.key), None)

@@ -126,6 +126,17 @@ def test_cli_writes_fields_surgically_and_shows_lost_support(kb_dir, capsys):
     assert path.read_text(encoding="utf-8") == expected
 
 
+def test_a_bib_file_with_crlf_line_endings_keeps_them(kb_dir, capsys):
+    """The file was read with newline translation and written back with LF: every line of it changed."""
+    path = kb_dir / "references" / "test.bib"
+    path.write_bytes(TEST_BIB.replace("\n", "\r\n").encode("utf-8"))
+    assert main(["--kb", str(kb_dir), "retractions", str(CSV)]) == 0
+    after = path.read_bytes()
+    assert after.count(b"\n") == after.count(b"\r\n") == TEST_BIB.count("\n") + 4  # two field lines for each of two entries
+    assert b"\tretraction = {retracted},\r\n" in after and b"  retraction = {expression-of-concern},\r\n" in after
+    assert load_kb(kb_dir).references["synth1"].retraction == "retracted"
+
+
 def test_dry_run_shows_a_diff_and_writes_nothing(kb_dir, capsys):
     path = kb_dir / "references" / "test.bib"
     before = path.read_bytes()
