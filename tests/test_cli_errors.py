@@ -132,9 +132,20 @@ def test_as_of_takes_a_year(command, value, mini_kb, run_kb):
     (["render", "handout", "--claims", ""], "kb render: error: argument --claims: expected comma-separated claim ids and/or tags, got ''"),
     (["render", "article", "--claims", "pain,"], "kb render: error: argument --claims: empty item in 'pain,'; remove the extra comma"),
     (["render", "article", "--claims", "pain,,veilig"], "kb render: error: argument --claims: empty item in 'pain,,veilig'; remove the extra comma"),
+    (["build", "-o", ""], "kb build: error: argument -o/--output: expected a folder, got ''"),
+    (["build", "--style", " "], "kb build: error: argument --style: expected a style name, got ' '"),
+    (["build", "--templates", ""], "kb build: error: argument --templates: expected a folder, got ''"),
+    (["render", "handout", "-o", ""], "kb render: error: argument -o/--output: expected a file name, got ''"),
+    (["render", "article", "--article", ""], "kb render: error: argument --article: expected an article id, got ''"),
+    (["show", "x", "--style", ""], "kb show: error: argument --style: expected a style name, got ''"),
+    (["export", "csl", "-o", ""], "kb export: error: argument -o/--output: expected a file name, got ''"),
+    (["graph", "-o", ""], "kb graph: error: argument -o/--output: expected a file name, got ''"),
+    (["audit", "--templates", ""], "kb audit: error: argument --templates: expected a folder, got ''"),
+    (["extract", "a.md", "--bib", "a.bib", "--id", ""], "kb extract: error: argument --id: expected an article id, got ''"),
 ], ids=lambda v: repr(v) if isinstance(v, list) else "")
 def test_an_empty_name_or_list_item_is_a_usage_error(argv, message, mini_kb, run_kb):
-    """--tag '' (an unset shell variable) and --claims ,,, passed as no filter at all: every claim was listed or rendered."""
+    """--tag '' (an unset shell variable) and --claims ,,, passed as no filter at all: every claim was listed or rendered;
+    an empty -o, --style, --templates, --article or --id meant the default (kb render -o '' printed the handout)."""
     code, out, err = run_kb(mini_kb, *argv)
     assert (code, out) == (2, "") and err.startswith("usage: ") and err.endswith(f"\n{message}\n") and "Traceback" not in err
 

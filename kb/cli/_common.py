@@ -73,7 +73,7 @@ def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
 
 def add_output_options(parser, formats: list[str], default: str) -> None:
     parser.add_argument("--format", choices=formats, default=default, help=f"output format (default: {default})")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (atomically)")
+    parser.add_argument("-o", "--output", metavar="FILE", type=name("a file name"), help="write to FILE instead of standard output (atomically)")
     parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
 

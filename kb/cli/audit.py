@@ -7,7 +7,7 @@ import sys
 
 from ..errors import ConfigError
 from ..model import UI_LANGUAGES
-from ._common import add_output_options, check_templates_dir, emit, graph_for, load_valid, year
+from ._common import add_output_options, check_templates_dir, emit, graph_for, load_valid, name, year
 
 FAIL_LEVELS = ("error", "warning", "never")
 
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
                    help="exit 1 when a problem of this severity or worse exists (default: never)")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="language of the report's words (default: the knowledge base's)")
     p.add_argument("--as-of", metavar="YEAR", type=year, help="count source ages from this year (default: the current year), for reproducible reports")
-    p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name")
+    p.add_argument("--templates", metavar="DIR", type=name("a folder"), help="a folder of templates that override the built-in ones by name")
     p.add_argument("--limit", metavar="N", type=_count,
                    help="--format html: list at most N problems of each code and name at most N claims per problem "
                         "(default: 100; 0: everything); counts stay complete, and md and json always list everything")

@@ -10,7 +10,7 @@ import time
 from ..errors import ConfigError, ExportError, Severity
 from ..model import UI_LANGUAGES
 from ..output import folder_lock
-from ._common import check_style, check_templates_dir, graph_for, has_errors, load_checked, print_diagnostics
+from ._common import check_style, check_templates_dir, graph_for, has_errors, load_checked, name, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -27,10 +27,10 @@ def register(subparsers) -> None:
                     "its page of the claims index, the home page and the audit), from the small part of the knowledge base they show "
                     "and what the manifest keeps.",
     )
-    p.add_argument("-o", "--output", metavar="DIR", default="build", help="the site folder (default: build/); kb replaces its pages")
+    p.add_argument("-o", "--output", metavar="DIR", default="build", type=name("a folder"), help="the site folder (default: build/); kb replaces its pages")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="interface language (default: the first language in kb.yaml)")
-    p.add_argument("--style", help="citation style for the bibliographies (default: the knowledge base's; see kb render --help)")
-    p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name (before <kb>/templates)")
+    p.add_argument("--style", type=name("a style name"), help="citation style for the bibliographies (default: the knowledge base's; see kb render --help)")
+    p.add_argument("--templates", metavar="DIR", type=name("a folder"), help="a folder of templates that override the built-in ones by name (before <kb>/templates)")
     p.add_argument("-j", "--jobs", type=_jobs, metavar="N",
                    help="processes that render pages: kb's own and N-1 forked workers (default: one per core; used for sites of 2,000 pages or more; "
                         "with more than one, the audit page of a big site gets a process of its own besides)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import print_diagnostics
+from ._common import name, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -18,9 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("article", metavar="ARTICLE", help="the article: .md/.markdown (Markdown) or any other name (plain text)")
     p.add_argument("--bib", metavar="REFS", action="append", required=True,
                    help="the article's references: .bib (BibTeX/BibLaTeX), .json (CSL-JSON) or .ris; repeatable")
-    p.add_argument("-o", "--output", metavar="KB_DIR", help="the knowledge base to write to (default: --kb, i.e. the current folder)")
+    p.add_argument("-o", "--output", metavar="KB_DIR", type=name("a folder"), help="the knowledge base to write to (default: --kb, i.e. the current folder)")
     p.add_argument("--lang", choices=["nl", "en"], help="the article's language (default: front matter, else detected)")
-    p.add_argument("--id", dest="article_id", metavar="ID", help="article id (default: from the file name)")
+    p.add_argument("--id", dest="article_id", metavar="ID", type=name("an article id"), help="article id (default: from the file name)")
     p.add_argument("--format", dest="source_format", choices=["markdown", "text"], help="how to read ARTICLE (default: from its suffix)")
     p.add_argument("--dry-run", action="store_true", help="report what would be written, write nothing")
     p.add_argument("--strict", action="store_true", help="exit 1 when a citation is ambiguous or unresolved")

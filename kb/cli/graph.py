@@ -24,7 +24,7 @@ def _from_graph(name: str):
 
 
 cocitation, impact, stats, why = (_from_graph(n) for n in ("cocitation", "impact", "stats", "why"))
-from ._common import add_output_options, emit, graph_for, load_valid, to_json, year
+from ._common import add_output_options, emit, graph_for, load_valid, name, to_json, year
 
 #: Output formats of kb graph, chosen from the -o suffix unless --format is given.
 DRAW_FORMATS = ("svg", "png", "pdf", "dot")
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
                                           "type, links styled by relation. The format comes from the -o suffix "
                                           "(.svg, .png, .pdf, .dot) or --format. Needs Graphviz's 'dot' program "
                                           "(Debian/Ubuntu package: graphviz) for every format except dot.")
-    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the picture to write (e.g. evidence.svg)")
+    p.add_argument("-o", "--output", metavar="FILE", required=True, type=name("a file name"), help="the picture to write (e.g. evidence.svg)")
     p.add_argument("--format", choices=DRAW_FORMATS, help="output format (default: from the -o suffix)")
     p.add_argument("--all", action="store_true", dest="all_nodes", help="also draw authors, venues and tags")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")

@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("show", help="show a claim's evidence card", description="Show one claim: text, each source formatted as a reference, relation, certainty, what the source found, and the verdict.")
     p.add_argument("claim_id", metavar="CLAIM_ID")
-    p.add_argument("--style", help="citation style (default: the knowledge base's)")
+    p.add_argument("--style", type=name("a style name"), help="citation style (default: the knowledge base's)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
     p.set_defaults(handler=cmd_show)
 

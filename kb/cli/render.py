@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, ExportError
 from ..model import UI_LANGUAGES
-from ._common import check_style, check_templates_dir, emit, graph_for, load_valid, name_list
+from ._common import check_style, check_templates_dir, emit, graph_for, load_valid, name, name_list
 
 KINDS = {
     "handout": ["html", "md", "pandoc", "pdf"],
@@ -30,14 +30,14 @@ def register(subparsers) -> None:
     p.add_argument("what", choices=list(KINDS), help="the document to render")
     p.add_argument("--format", choices=["html", "md", "pandoc", "pdf", "json"], default="html",
                    help="html (default), md, pandoc (handout), pdf, json (audit)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (needed for pdf and pandoc)")
+    p.add_argument("-o", "--output", metavar="FILE", type=name("a file name"), help="write to FILE instead of standard output (needed for pdf and pandoc)")
     p.add_argument("--force", action="store_true", help="overwrite FILE (and the pandoc .bib) if it exists")
     p.add_argument("--lang", choices=UI_LANGUAGES, help="language of the text and interface words (default: the knowledge base's)")
-    p.add_argument("--style", help="citation style: vancouver, apa, plain, unsrt, alpha, unsrtalpha or any installed pybtex style (default: kb.yaml's)")
+    p.add_argument("--style", type=name("a style name"), help="citation style: vancouver, apa, plain, unsrt, alpha, unsrtalpha or any installed pybtex style (default: kb.yaml's)")
     p.add_argument("--claims", metavar="IDS_OR_TAGS", type=name_list("claim ids and/or tags"), help="handout, article: only these claims (comma-separated ids and/or tags; default: all)")
     p.add_argument("--title", help="handout: the title (default: 'What the research says' in the chosen language)")
-    p.add_argument("--article", metavar="ID", help="article: which article (default: the first)")
-    p.add_argument("--templates", metavar="DIR", help="a folder of templates that override the built-in ones by name")
+    p.add_argument("--article", metavar="ID", type=name("an article id"), help="article: which article (default: the first)")
+    p.add_argument("--templates", metavar="DIR", type=name("a folder"), help="a folder of templates that override the built-in ones by name")
     p.set_defaults(handler=cmd_render)
 
 
