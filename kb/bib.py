@@ -20,7 +20,7 @@ from pybtex.backends.plaintext import Backend as _PlainTextBackend
 from pybtex.richtext import Text
 from pybtex.scanner import PybtexError, PybtexSyntaxError
 
-from .errors import Diagnostic, Location, Severity, did_you_mean
+from .errors import Diagnostic, Location, Severity, bom_warning, did_you_mean
 from .model import Author, Reference
 
 __all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE", "PMCID_RE", "PMID_RE"]
@@ -201,8 +201,7 @@ def parse_bib_file(path: Path, rel: str) -> tuple[BibliographyData, list[Referen
         ]
     data, refs, problems = parse_bib_text(text, rel)
     if bom:
-        problems.insert(0, Diagnostic(Severity.WARNING, "bom", "file starts with a byte order mark; it was ignored", Location(rel, 1, 1),
-                                      "save the file as UTF-8 without BOM"))
+        problems.insert(0, bom_warning(rel))
     return data, refs, problems
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "RenderError",
     "Severity",
     "CODES",
+    "bom_warning",
     "did_you_mean",
 ]
 
@@ -92,6 +93,12 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def bom_warning(rel: str) -> Diagnostic:
+    """The warning for a file (claim, kb.yaml, article, BibTeX) that starts with a UTF-8 byte order mark, which is ignored."""
+    return Diagnostic(Severity.WARNING, "bom", "file starts with a byte order mark; it was ignored", Location(rel, 1, 1),
+                      "save the file as UTF-8 without BOM")
 
 
 class KbError(Exception):

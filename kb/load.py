@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from .article import parse_article
 from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_in_background, write_index
-from .errors import Diagnostic, LoadError, Location, Severity, did_you_mean
+from .errors import Diagnostic, LoadError, Location, Severity, bom_warning, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
 from .yamlsafe import MAX_BYTES, YamlProblem, decode, location, parse_yaml
@@ -51,18 +51,12 @@ def read_yaml_file(path: Path, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
     return _parse_yaml_bytes(raw, rel)
 
 
-def _bom_warning(rel: str) -> Diagnostic:
-    """The warning for a file (claim, kb.yaml, article) that starts with a UTF-8 byte order mark; kb/bib.py gives the same for BibTeX."""
-    return Diagnostic(Severity.WARNING, "bom", "file starts with a byte order mark; it was ignored", Location(rel, 1, 1),
-                      "save the file as UTF-8 without BOM")
-
-
 def _parse_yaml_bytes(raw: bytes, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
     diagnostics = []
     try:
         text, bom = decode(raw)
         if bom:
-            diagnostics.append(_bom_warning(rel))
+            diagnostics.append(bom_warning(rel))
         data, positions = parse_yaml(text)
     except YamlProblem as p:
         return None, {}, [Diagnostic(Severity.ERROR, p.code, p.message, Location(rel, p.line, p.column), p.hint)]
@@ -300,7 +294,7 @@ def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None)
         return None, [Diagnostic(Severity.ERROR, "encoding", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}", Location(rel, line, column),
                                  "save the file as UTF-8")]
     article, diagnostics = parse_article(text, rel, stem)
-    return article, ([_bom_warning(rel)] + diagnostics if bom else diagnostics)
+    return article, ([bom_warning(rel)] + diagnostics if bom else diagnostics)
 
 
 def _load_bib_file(path: str, rel: str, stem: str, raw: bytes | None = None):
