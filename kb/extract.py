@@ -275,12 +275,11 @@ def _read_markdown(text: str, where: str) -> tuple[str, dict, list[dict]]:
             try:  # an empty first line for the opening '---': line numbers are the file's (as kb/article.py does)
                 data, _ = parse_yaml("\n" + "\n".join(lines[1:end]))
             except YamlProblem as p:  # dropping it would lose the title, language, url ... without a word
-                at = f"{where}:{p.line}:{p.column}" if p.line else where
-                raise KbError(f"{at}: front matter: {p.message}",
+                raise KbError(f"front matter: {p.message}", location=Location(where, p.line, p.column),
                               hint=p.hint or "correct the YAML between the '---' lines, or remove them") from None
             if data is not None and not isinstance(data, dict):
                 found = "a list" if isinstance(data, list) else f"the value {data!r}"
-                raise KbError(f"{where}:2:1: front matter must be a mapping (key: value lines), found {found}",
+                raise KbError(f"front matter must be a mapping (key: value lines), found {found}", location=Location(where, 2, 1),
                               hint="write one field a line, such as 'title: ...', between the '---' lines")
             if isinstance(data, dict):
                 meta = {k: v for k, v in data.items() if k in _FRONT_KEYS and isinstance(v, (str, int, float))}
