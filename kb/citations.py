@@ -13,7 +13,8 @@
 the year, or says why it cannot (ambiguous, not found); it never picks one of several candidates
 without a stated rule. The rules, in order (docs/extract.md):
 
-1. the reference's ``citedas`` field, when it records exactly how the article cites it;
+1. the reference's ``citedas`` field, when it records exactly how the article cites it (or the marker
+   without the words before the first author's last name: "Also Syed-Abdul et al.");
 2. the whole family name (particles, diacritics, hyphens and case ignored) and the year;
 3. one word of a two-part or hyphenated family name, or the marker's name without leading words
    ("However Geneen" -> "Geneen"), and the year.
@@ -58,18 +59,6 @@ _NARRATIVE_RE = re.compile(
     r"(?<![\w’'\-])(?P<authors>" + _NAME + r"(?:\s*,\s*" + _NAME + r")*(?:\s*,?\s+(?:&|and|en)\s+" + _NAME + r")?"
     r"(?:\s+(?:et\s+al\.?|and\s+colleagues|en\s+collega[’']?s|e\.a\.|en\s+anderen))?)(?:[’']s)?\s*$"
 )
-#: Capitalised words that open a sentence before a narrative citation ("Also Syed-Abdul et al. (2022)",
-#: "Volgens Geneen et al. (2017)", "However, Smith and Jones (2020)"): not the first author's name. Names
-#: of two capitalised words ("Khodadad Kashi") are kept whole; only these words are taken off the front.
-_LEAD_WORDS = (
-    "Also", "Additionally", "Although", "And", "As", "Both", "But", "Conversely", "Earlier", "Finally", "Furthermore",
-    "Hence", "However", "Importantly", "Indeed", "Interestingly", "Later", "Likewise", "Moreover", "Nevertheless",
-    "Nonetheless", "Notably", "Previously", "Recently", "Similarly", "Since", "Still", "Thus", "Therefore", "Whereas",
-    "While", "Yet",
-    "Bovendien", "Daarnaast", "Daarom", "Dus", "Echter", "Eerder", "En", "Evenzo", "Hoewel", "Maar", "Onlangs", "Ook",
-    "Recent", "Recentelijk", "Tevens", "Terwijl", "Toch", "Verder", "Vervolgens", "Volgens", "Zo", "Zoals", "Zowel",
-)
-_LEAD_RE = re.compile(r"(?:(?:" + "|".join(_LEAD_WORDS) + r")\b,?\s+)+")
 _SPECIAL = str.maketrans({"ø": "o", "Ø": "o", "ß": "ss", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ı": "i"})
 
 
@@ -221,10 +210,8 @@ def _parenthetical(text: str, match: re.Match) -> Marker | None:
                 problems.append(f"no author name before {match.group(0)!r}")
                 previous = None
                 continue
-            lead = _LEAD_RE.match(found.group("authors"))
-            skip = lead.end() if lead and lead.end() < len(found.group("authors")) else 0
-            narrative_start = found.start("authors") + skip
-            previous = parse_author_text(found.group("authors")[skip:], year, suffix)
+            narrative_start = found.start("authors")
+            previous = parse_author_text(found.group("authors"), year, suffix)
             cites.append(previous)
             continue
         if not _looks_like_names(authors):
@@ -300,9 +287,15 @@ class Resolver:
     def resolve(self, cite: Cite) -> Resolution:
         label = cite.label
         year_ok = [r for r in self.references.values() if str(r.year or "n.d.") == cite.year or (cite.year == "z.j." and not r.year)]
-        # 1. citedas
-        wanted = fold(f"{cite.authors}{cite.year}{cite.suffix}")
-        by_citedas = [r for r in self.references.values() if r.cited_as and any(fold(c) == wanted for c in re.split(r"\s*\|\s*", r.cited_as))]
+        # 1. citedas: the marker as written, else without the words before the first author's last name
+        # ("Also Syed-Abdul et al. 2022" is "Syed-Abdul et al. 2022"), as step 2's weaker forms do
+        by_citedas: list[Reference] = []
+        words = cite.authors.split()
+        for skip in range(len(cite.family.split())):
+            wanted = fold(f"{' '.join(words[skip:])}{cite.year}{cite.suffix}")
+            by_citedas = [r for r in self.references.values() if r.cited_as and any(fold(c) == wanted for c in re.split(r"\s*\|\s*", r.cited_as))]
+            if by_citedas:
+                break
         if len(by_citedas) == 1:
             note = "" if str(by_citedas[0].year) == cite.year else f"matched through the citedas field (the reference's year is {by_citedas[0].year})"
             return Resolution(label, "resolved", (by_citedas[0].key,), note)
