@@ -525,7 +525,8 @@ def _existing_claims(claims_dir: Path) -> tuple[set[str], set[tuple[str, str]]]:
 
 def _check_writable(folder: Path) -> None:
     """KbError unless a file can be made in ``folder`` (tried, not guessed from its mode: root, ACLs and read-only
-    file systems decide otherwise). The probe is named like write_atomic's temporary files, which kb removes if left."""
+    file systems decide otherwise). The probe (``.kb-extract.*.tmp``) is removed at once; only a process killed
+    between making and removing it leaves one behind, which kb never reads (a hidden file)."""
     import os
     import tempfile
 
@@ -544,6 +545,7 @@ class _Undo:
 
     def __init__(self) -> None:
         self.before: dict[Path, bytes | None] = {}
+        self.folders: list[Path] = []  # made by the command, removed again (when empty) after the files
 
     def keep(self, path: Path) -> None:
         if path not in self.before:
@@ -567,6 +569,11 @@ class _Undo:
                     write_atomic(path, old)
             except (OSError, KbError):
                 ok = False
+        for folder in reversed(self.folders):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty: it holds files of someone else's
         return ok
 
 
@@ -602,19 +609,28 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
         if existing != article_text:
             raise KbError(f"{str(article_file)!r} already exists with other text; nothing was written",
                           hint="pass --id NEW_ID to store this article under another id")
+    undo = _Undo()
     if not dry_run:
-        for folder in ("claims", "references", "articles"):
-            try:
-                (kb / folder).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise KbError(f"cannot make the folder {str(kb / folder)!r}: {exc.strerror or exc}",
-                              hint="name a folder you can write to with -o (or --kb)") from None
-        for folder in ("claims", "references", "articles"):  # each part can be written, before any is
-            _check_writable(kb / folder)
+        try:
+            for folder in ("claims", "references", "articles"):
+                path = kb / folder
+                if path.is_dir():
+                    continue
+                made = [d for d in (kb, path) if not d.exists() and d not in undo.folders]
+                try:
+                    path.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise KbError(f"cannot make the folder {str(path)!r}: {exc.strerror or exc}",
+                                  hint="name a folder you can write to with -o (or --kb)") from None
+                undo.folders += made
+            for folder in ("claims", "references", "articles"):  # each part can be written, before any is
+                _check_writable(kb / folder)
+        except KbError:
+            undo.run()  # the folders it made, empty
+            raise
     elif not (kb / "references").is_dir():
         raise KbError(f"{str(kb)!r} is not a knowledge base (no references/ folder)", hint="run kb init DIR first, or drop --dry-run")
 
-    undo = _Undo()
     try:
         references = []
         imported = None
@@ -664,8 +680,8 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
                 undo.keep(path)
                 write_atomic(path, claim_document(statement, claim_id, article, article_path.name, comment), force=False)
             written.append(path)
-    except KbError as exc:  # a part that could not be written after all (a full disk): take back the parts that were
-        if undo.run() and "nothing was" not in exc.message:
+    except BaseException as exc:  # a part that could not be written after all (a full disk), or Ctrl-C: take back the parts that were
+        if undo.run() and isinstance(exc, KbError) and "nothing was" not in exc.message:
             exc.message += "; nothing was written"
         raise
     return ExtractResult(extraction, article_file, article_written, written, present, imported)

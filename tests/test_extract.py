@@ -177,6 +177,65 @@ def test_a_write_that_fails_halfway_takes_back_what_was_written(tmp_path, capsys
     assert files_of(kb_dir) == before
 
 
+def test_ctrl_c_halfway_takes_back_what_was_written(tmp_path, capsys, monkeypatch):
+    """Only a KbError took the parts back: Ctrl-C (or a bug) between two claim files left the .bib, the article and
+    the first claims written."""
+    import tempfile
+
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    before = files_of(kb_dir)
+    real, made = tempfile.mkstemp, []
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).name == "claims":
+            made.append(dir)
+            if len(made) > 3:  # the folder check and two claims
+                raise KeyboardInterrupt
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    assert main(["--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB)]) == 130
+    assert files_of(kb_dir) == before and len(made) == 4
+
+
+def test_folders_it_made_are_removed_when_it_writes_nothing(tmp_path, capsys, monkeypatch):
+    """The check that claims/ can be written came after articles/ and references/ were made, and left them."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    for folder in ("articles", "references"):
+        for path in (kb_dir / folder).iterdir():
+            path.unlink()
+        (kb_dir / folder).rmdir()
+    fail_in(monkeypatch, "claims")
+    assert main(["--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB)]) == 1
+    assert "nothing was written" in capsys.readouterr().err
+    assert not (kb_dir / "articles").exists() and not (kb_dir / "references").exists() and (kb_dir / "claims").is_dir()
+
+
+def test_it_waits_for_another_command_changing_the_references(tmp_path):
+    """kb extract appends to a .bib in references/ (and may take it back): it holds the lock kb import and kb
+    retractions hold, so that neither loses the other's entries."""
+    import subprocess
+    import sys
+
+    from kb.output import folder_lock
+
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    with folder_lock(kb_dir / "references"):
+        run = subprocess.Popen([sys.executable, "-m", "kb", "--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            first = run.stderr.readline()  # printed while it waits: the lock is held here
+            assert "another kb command is changing" in first and run.poll() is None, first
+        except BaseException:
+            run.kill()
+            raise
+    assert run.wait(60) == 0
+    assert (kb_dir / "references" / "zotero-export.bib").is_file()
+
+
 def test_unreadable_article_is_a_one_line_error(tmp_path, capsys):
     kb_dir = tmp_path / "kb"
     init_kb(kb_dir)

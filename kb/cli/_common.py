@@ -15,7 +15,7 @@ from ..model import KnowledgeBase
 from ..output import write_atomic
 from ..validate import validate
 
-__all__ = ["add_output_options", "check_templates_dir", "emit", "graph_for", "has_errors", "keep", "load_checked", "load_valid",
+__all__ = ["add_output_options", "changing_references", "check_templates_dir", "emit", "graph_for", "has_errors", "keep", "load_checked", "load_valid",
            "print_diagnostics", "summary_line", "to_json"]
 
 #: The big objects of the running command (see ``keep``).
@@ -104,9 +104,10 @@ year.__name__ = "year"  # argparse names the type in its message: "invalid year 
 
 
 def name(what: str):
-    """The argparse type of ``--tag TAG``, ``--ref KEY``, ``--section ID``: one ``what``, not empty. An empty value
-    (``--tag ''``, often a shell variable that was not set) would otherwise pass as no filter at all; argparse makes
-    the ArgumentTypeError a usage error (exit 2): ``argument --tag: expected a tag, got ''``."""
+    """The argparse type of an option that names one thing (``--tag TAG``, ``--style NAME``, ``-o FILE``, ``--kb DIR``,
+    ...): one ``what``, not empty. An empty value (``--tag ''``, often a shell variable that was not set) would otherwise
+    mean no filter, or the default, or the current folder; argparse makes the ArgumentTypeError a usage error (exit 2):
+    ``argument --tag: expected a tag, got ''``."""
     def check(value: str) -> str:
         if not value.strip():
             raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
@@ -127,6 +128,27 @@ def name_list(what: str):
         return value
 
     return check
+
+
+def changing_references(kb_dir: str, *, dry_run: bool, quiet: bool):
+    """The lock of the knowledge base's references/ while a command rewrites files in it (kb import, kb
+    retractions, kb extract): two at once each read a .bib, add to it and write it back, and one would lose
+    the other's entries (or kb extract, taking its parts back, another's). Nothing to hold for a dry run, or
+    when there is no such folder (the command then says so, or makes it)."""
+    import contextlib
+    import os
+
+    from ..output import folder_lock
+
+    folder = os.path.join(kb_dir, "references")
+    if dry_run or not os.path.isdir(folder):
+        return contextlib.nullcontext()
+
+    def waiting() -> None:
+        if not quiet:
+            print(f"kb: another kb command is changing {folder}; waiting for it to end ...", file=sys.stderr, flush=True)
+
+    return folder_lock(folder, waiting)
 
 
 def emit(args, text: str | bytes) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import name, print_diagnostics
+from ._common import changing_references, name, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -31,8 +31,9 @@ def cmd_extract(args) -> int:
     from ..extract import run_extract
 
     kb_dir = args.output or args.kb
-    result = run_extract(args.article, args.bib, kb_dir, lang=args.lang, article_id=args.article_id, fmt=args.source_format,
-                         dry_run=args.dry_run)
+    with changing_references(kb_dir, dry_run=args.dry_run, quiet=args.quiet):  # as kb import does: it appends to a .bib there
+        result = run_extract(args.article, args.bib, kb_dir, lang=args.lang, article_id=args.article_id, fmt=args.source_format,
+                             dry_run=args.dry_run)
     x = result.extraction
     counts = x.counts()
     would = "would write" if args.dry_run else "wrote"

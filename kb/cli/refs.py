@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 
-from ._common import graph_for, print_diagnostics
+from ._common import changing_references, graph_for, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -40,27 +38,10 @@ def _target_name(name: str) -> str:
     return name
 
 
-def _changing_references(args):
-    """The lock of the knowledge base's references/ while a command rewrites files in it: two imports or
-    retractions at once each read a .bib, add to it and write it back, and one would lose the other's
-    entries. Nothing to hold for a dry run, or when there is no such folder (the command then says so)."""
-    from ..output import folder_lock
-
-    folder = os.path.join(args.kb, "references")
-    if args.dry_run or not os.path.isdir(folder):
-        return contextlib.nullcontext()
-
-    def waiting() -> None:
-        if not args.quiet:
-            print(f"kb: another kb command is changing {folder}; waiting for it to end ...", file=sys.stderr, flush=True)
-
-    return folder_lock(folder, waiting)
-
-
 def cmd_import(args) -> int:
     from ..importers import import_file
 
-    with _changing_references(args):
+    with changing_references(args.kb, dry_run=args.dry_run, quiet=args.quiet):
         result = import_file(args.kb, args.file, target=_target_name(args.to), dry_run=args.dry_run, rekey=args.rekey)
     print_diagnostics(result.problems, quiet=args.quiet)
     if args.dry_run:
@@ -83,7 +64,7 @@ def cmd_retractions(args) -> int:
 
     notices, problems = read_notices(args.file)
     print_diagnostics(problems, quiet=args.quiet)
-    with _changing_references(args):
+    with changing_references(args.kb, dry_run=args.dry_run, quiet=args.quiet):
         marks = find_marks(args.kb, notices)
         diffs = apply_marks(marks, dry_run=args.dry_run)
     out = [f"{len(notices)} notices read; {len(marks)} reference(s) of the knowledge base concerned"]
