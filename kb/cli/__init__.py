@@ -23,13 +23,15 @@ COMMAND_MODULES = ("check", "query", "export", "graph", "build", "audit", "rende
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._common import name as named
+
     parser = argparse.ArgumentParser(
         prog="kb",
         description="Trace health claims to their sources: check, query and render an evidence knowledge base.",
         epilog="Run 'kb COMMAND --help' for a command's options. Docs: README.md and docs/.",
     )
     parser.add_argument("--version", action="version", version=f"kb {__version__}")
-    parser.add_argument("--kb", metavar="DIR", default=".", help="the knowledge-base folder (default: the current folder)")
+    parser.add_argument("--kb", metavar="DIR", default=".", type=named("a folder"), help="the knowledge-base folder (default: the current folder)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show more detail, and tracebacks for errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summaries, progress or warnings: only errors (a command's own output stays)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")

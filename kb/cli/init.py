@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 
+from ._common import name
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("init", help="create a new knowledge base in DIR",
                               description="Create a new, valid knowledge base in DIR: kb.yaml, claims/, references/, articles/ with one "
                                           "example each, schema/ for editors and a README.md with next steps. Refuses a folder that "
                                           "already holds a knowledge base (kb.yaml or claims/). See docs/extract.md.")
-    p.add_argument("directory", metavar="DIR", help="the folder to create (it may exist, if it holds no knowledge base)")
+    p.add_argument("directory", metavar="DIR", type=name("a folder"), help="the folder to create (it may exist, if it holds no knowledge base)")
     p.add_argument("--title", help="title in kb.yaml (default: from the folder name)")
     p.add_argument("--lang", choices=["en", "nl"], default="en", help="main language of the articles (default: en)")
     p.set_defaults(handler=cmd_init)
