@@ -163,10 +163,11 @@ def line_ending(text: str) -> str:
     return "\r\n" if first_break > 0 and text[first_break - 1] == "\r" else "\n"
 
 
-def set_field(entry: str, name: str, value: str) -> str:
+def set_field(entry: str, name: str, value: str, eol: str | None = None) -> str:
     """One entry's text with field ``name`` set to ``value``: the old value replaced in place, or a new
-    field line inserted before the closing brace, indented like the other fields and ended like the entry's
-    lines (``line_ending``). Nothing else changes."""
+    field line inserted before the closing brace, indented like the other fields and ended with ``eol``
+    (default: like the entry's lines, ``line_ending``; an entry on one line has none to follow, so pass its
+    file's). Nothing else changes."""
     span = field_value_span(entry, name)
     if span is not None:
         return entry if entry[span[0]:span[1]] == value else entry[: span[0]] + value + entry[span[1]:]
@@ -174,7 +175,7 @@ def set_field(entry: str, name: str, value: str) -> str:
     body = close[:-1]
     stripped = body.rstrip()
     trailing_comma = stripped.endswith(",")
-    insert = ("" if trailing_comma else ",") + f"{line_ending(entry)}{_entry_indent(entry)}{name} = {{{value}}}" + ("," if trailing_comma else "")
+    insert = ("" if trailing_comma else ",") + f"{eol or line_ending(entry)}{_entry_indent(entry)}{name} = {{{value}}}" + ("," if trailing_comma else "")
     return stripped + insert + body[len(stripped):] + close[-1] + entry[len(close):]
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .bib import RETRACTION_KINDS, normalize_doi, parse_bib_file
 from .errors import Diagnostic, KbError, Location, Severity
-from .importers import entry_spans, set_field
+from .importers import entry_spans, line_ending, set_field
 from .output import write_atomic
 
 __all__ = ["COLUMNS", "Mark", "Notice", "apply_marks", "find_marks", "read_notices"]
@@ -199,8 +199,8 @@ def apply_marks(marks: list[Mark], *, dry_run: bool = False) -> list[tuple[str, 
             if span is None:
                 raise KbError(f"{mark.rel}: entry {mark.key!r} not found while writing; nothing was changed in this file")
             entry = new[span.start:span.end]
-            entry = set_field(entry, "retraction", mark.kind)
-            entry = set_field(entry, "retractionnotice", mark.notice.replace("{", "").replace("}", ""))
+            entry = set_field(entry, "retraction", mark.kind, line_ending(old))
+            entry = set_field(entry, "retractionnotice", mark.notice.replace("{", "").replace("}", ""), line_ending(old))
             new = new[: span.start] + entry + new[span.end:]
         if new == old:
             continue

@@ -137,6 +137,16 @@ def test_a_bib_file_with_crlf_line_endings_keeps_them(kb_dir, capsys):
     assert load_kb(kb_dir).references["synth1"].retraction == "retracted"
 
 
+def test_an_entry_on_one_line_in_a_crlf_file_gets_crlf_lines(kb_dir, capsys):
+    """An entry without a line break of its own has no line ending to follow: the file's is used."""
+    path = kb_dir / "references" / "test.bib"
+    path.write_bytes(b"% one-line entries\r\n@article{synth1, title = {Synthetic test record one}, author = {Tester, Alpha},"
+                     b" journal = {Journal of Test Records}, year = {2020}, doi = {10.5555/kb-test.1}}\r\n")
+    assert main(["--kb", str(kb_dir), "retractions", str(CSV)]) == 0
+    after = path.read_bytes()
+    assert after.count(b"\n") == after.count(b"\r\n") == 4 and b"retraction = {retracted}" in after
+
+
 def test_dry_run_shows_a_diff_and_writes_nothing(kb_dir, capsys):
     path = kb_dir / "references" / "test.bib"
     before = path.read_bytes()
