@@ -813,9 +813,13 @@ def _audit_inputs(kb: KnowledgeBase) -> str:
 
 
 def _template_exists(env, name: str) -> bool:
+    """Is there a template ``name`` on the search path? One that is there but cannot be read (or is
+    linked from outside) is the loader's RenderError, not "no such page": the build stops and says so."""
+    import jinja2
+
     try:
         env.loader.get_source(env, name)
-    except Exception:
+    except jinja2.TemplateNotFound:
         return False
     return True
 

@@ -244,3 +244,22 @@ def test_a_template_that_cannot_be_read_is_named(mini_kb, run_kb, monkeypatch):
     assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
     assert err.splitlines()[-1] == (f"kb: error: cannot read {os.path.join('templates', 'site', 'claim.html.j2')}: Permission denied; "
                                     "give yourself read access to it (chmod u+r), or remove it to use the built-in one")
+
+
+def test_an_audit_override_that_cannot_be_read_stops_the_build(mini_kb, run_kb, monkeypatch):
+    """The build asks whether there is an audit template; one that is there but cannot be read counted as
+    none, and the site was built without its audit page (exit 0)."""
+    import jinja2.loaders
+
+    (mini_kb / "templates").mkdir()
+    (mini_kb / "templates" / "audit.html.j2").write_text('{% extends "builtin/audit.html.j2" %}\n', encoding="utf-8")
+
+    def unreadable(filename, *args, **kwargs):  # as chmod 000 on the file does for anyone but root
+        if os.path.normpath(os.fspath(filename)) == os.path.join("templates", "audit.html.j2"):  # the override, not the built-in one
+            raise PermissionError(13, "Permission denied", filename)
+        return open(filename, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.loaders, "open", unreadable, raising=False)
+    code, out, err = run_kb(mini_kb, "build", "-o", "site")
+    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
+    assert err.splitlines()[-1].startswith(f"kb: error: cannot read {os.path.join('templates', 'audit.html.j2')}: Permission denied")
