@@ -25,7 +25,7 @@ from .errors import Diagnostic, Location, Severity, did_you_mean
 from .model import Article, Section
 from .yamlsafe import YamlProblem, parse_yaml
 
-__all__ = ["HEADING_RE", "STRAIGHT_QUOTES", "normalize_text", "parse_article", "slugify", "straighten_quotes"]
+__all__ = ["HEADING_RE", "STRAIGHT_QUOTES", "normalize_text", "parse_article", "read_front_matter", "slugify", "straighten_quotes"]
 
 #: An ATX heading, optionally with an explicit id: ``## Title {#id}`` -> (hashes, title, id or None); kb.extract reads headings with it too.
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#([a-z0-9][a-z0-9-]*)\})?\s*#*\s*$")
@@ -55,36 +55,44 @@ def normalize_text(text: str) -> str:
     return " ".join(straighten_quotes(unicodedata.normalize("NFC", text)).split())  # split/join: as re.sub(r"\s+", " ").strip(), 3x faster
 
 
+def read_front_matter(lines: list[str]) -> tuple[dict, dict, int, YamlProblem | None]:
+    """(fields, their (line, column) by key path, index of the first line after it, problem) of the YAML front
+    matter that opens a text's ``lines`` (``---`` ... ``---`` or ``...``); no front matter: ({}, {}, 0, None).
+    Line numbers are the file's. The problem (fields then empty) is one of: never closed (the text is then all
+    body), not YAML, not a mapping. kb check (``parse_article``) and kb extract both read front matter with it."""
+    if not lines or lines[0].strip() != "---":
+        return {}, {}, 0, None
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
+    if end is None:
+        return {}, {}, 0, YamlProblem("article-front-matter", "front matter opened with '---' is never closed", 1, 1)
+    try:  # an empty first line for the opening '---': every line number, in messages too, is the file's
+        data, positions = parse_yaml("\n" + "\n".join(lines[1:end]))
+    except YamlProblem as problem:
+        return {}, {}, end + 1, problem
+    if data is not None and not isinstance(data, dict):
+        found = "a list" if isinstance(data, list) else f"the value {data!r}"
+        first = next((i + 1 for i in range(1, end) if lines[i].strip() and not lines[i].lstrip().startswith("#")), 2)
+        return {}, {}, end + 1, YamlProblem("wrong-type", f"front matter must be a mapping (key: value lines), found {found}", first, 1,
+                                            "write one field a line, such as 'title: ...', between the '---' lines")
+    return data or {}, positions, end + 1, None
+
+
 def parse_article(text: str, rel: str, article_id: str) -> tuple[Article, list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
-    meta: dict = {}
-    body_start = 0
     lines = text.splitlines()
-    if lines and lines[0].strip() == "---":
-        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
-        if end is None:
-            diagnostics.append(Diagnostic(Severity.ERROR, "article-front-matter", "front matter opened with '---' is never closed", Location(rel, 1, 1)))
-        else:
-            try:  # an empty first line for the opening '---': every line number, in messages too, is the file's
-                data, positions = parse_yaml("\n" + "\n".join(lines[1:end]))
-            except YamlProblem as p:
-                diagnostics.append(Diagnostic(Severity.ERROR, p.code, p.message, Location(rel, p.line, p.column), p.hint))
-                data, positions = {}, {}
-            if data is not None and not isinstance(data, dict):
-                diagnostics.append(Diagnostic(Severity.ERROR, "wrong-type", "front matter must be a mapping", Location(rel, 2, 1)))
-                data = {}
-            meta = data or {}
-            for key in list(meta):
-                line, column = positions.get((key,), (0, 1))
-                if key not in _FRONT_KEYS:
-                    diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line, column),
-                                                  did_you_mean(str(key), _FRONT_KEYS) or f"expected one of: {', '.join(sorted(_FRONT_KEYS))}"))
-                elif key != "headings" and isinstance(meta[key], (list, dict)):  # shown on pages as text: never a Python list
-                    kind = "a list" if isinstance(meta[key], list) else "a mapping"
-                    diagnostics.append(Diagnostic(Severity.ERROR, "wrong-type", f"expected text for front-matter field {key!r}, found {kind}",
-                                                  Location(rel, line, column), "write one value, in quotes if it holds a ':'"))
-                    del meta[key]
-            body_start = end + 1
+    meta, positions, body_start, problem = read_front_matter(lines)
+    if problem is not None:
+        diagnostics.append(Diagnostic(Severity.ERROR, problem.code, problem.message, Location(rel, problem.line, problem.column), problem.hint))
+    for key in list(meta):
+        line, column = positions.get((key,), (0, 1))
+        if key not in _FRONT_KEYS:
+            diagnostics.append(Diagnostic(Severity.WARNING, "unknown-field", f"unknown front-matter field {key!r}", Location(rel, line, column),
+                                          did_you_mean(str(key), _FRONT_KEYS) or f"expected one of: {', '.join(sorted(_FRONT_KEYS))}"))
+        elif key != "headings" and isinstance(meta[key], (list, dict)):  # shown on pages as text: never a Python list
+            kind = "a list" if isinstance(meta[key], list) else "a mapping"
+            diagnostics.append(Diagnostic(Severity.ERROR, "wrong-type", f"expected text for front-matter field {key!r}, found {kind}",
+                                          Location(rel, line, column), "write one value, in quotes if it holds a ':'"))
+            del meta[key]
 
     sections: list[Section] = []
     current = {"id": "intro", "title": "", "level": 1, "line": body_start + 1, "paragraphs": []}

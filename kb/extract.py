@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .article import HEADING_RE, slugify
+from .article import HEADING_RE, read_front_matter, slugify
 from .citations import Marker, Resolution, Resolver, find_markers, parse_numbered_entry
 from .errors import Diagnostic, KbError, Location, Severity
 from .segment import split_sentences
@@ -267,23 +267,13 @@ def _split_numbered(block: list[tuple[int, str]]) -> list[Paragraph]:
 
 def _read_markdown(text: str, where: str) -> tuple[str, dict, list[dict]]:
     lines = text.split("\n")
-    meta: dict = {}
-    start = 0
-    if lines and lines[0].strip() == "---":
-        end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
-        if end is not None:
-            try:  # an empty first line for the opening '---': line numbers are the file's (as kb/article.py does)
-                data, _ = parse_yaml("\n" + "\n".join(lines[1:end]))
-            except YamlProblem as p:  # dropping it would lose the title, language, url ... without a word
-                raise KbError(f"front matter: {p.message}", location=Location(where, p.line, p.column),
-                              hint=p.hint or "correct the YAML between the '---' lines, or remove them") from None
-            if data is not None and not isinstance(data, dict):
-                found = "a list" if isinstance(data, list) else f"the value {data!r}"
-                raise KbError(f"front matter must be a mapping (key: value lines), found {found}", location=Location(where, 2, 1),
-                              hint="write one field a line, such as 'title: ...', between the '---' lines")
-            if isinstance(data, dict):
-                meta = {k: v for k, v in data.items() if k in _FRONT_KEYS and isinstance(v, (str, int, float))}
-            start = end + 1
+    data, _, start, problem = read_front_matter(lines)  # as kb check reads it
+    if problem is not None:  # dropping it would lose the title, language, url ... without a word
+        message = problem.message if problem.message.startswith("front matter") else f"front matter: {problem.message}"
+        raise KbError(message, location=Location(where, problem.line, problem.column),
+                      hint=problem.hint or ("end it with a line '---', or remove the first one" if problem.code == "article-front-matter"
+                                            else "correct the YAML between the '---' lines, or remove them"))
+    meta = {k: v for k, v in data.items() if k in _FRONT_KEYS and isinstance(v, (str, int, float))}
     title = str(meta.get("title", ""))
     sections = [{"title": "", "level": 2, "line": start + 1, "paragraphs": []}]
     block: list[tuple[int, str]] = []

@@ -257,7 +257,9 @@ def test_unreadable_article_is_a_one_line_error(tmp_path, capsys):
                                 "correct the YAML between the '---' lines, or remove them"),
     ("- title\n- Pain\n", ":2:1: error: front matter must be a mapping (key: value lines), found a list; "
                           "write one field a line, such as 'title: ...', between the '---' lines"),
-], ids=["unclosed-quote", "colon", "list"])
+    ("# the fields\n- title\n- Pain\n", ":3:1: error: front matter must be a mapping (key: value lines), found a list; "
+                                        "write one field a line, such as 'title: ...', between the '---' lines"),
+], ids=["unclosed-quote", "colon", "list", "list-after-a-comment"])
 def test_front_matter_that_is_not_yaml_is_an_error_at_its_line(tmp_path, capsys, front, message):
     """It was dropped without a word: the article was written without its title, language or url."""
     kb_dir = tmp_path / "kb"
@@ -268,6 +270,16 @@ def test_front_matter_that_is_not_yaml_is_an_error_at_its_line(tmp_path, capsys,
     out, err = capsys.readouterr()
     assert (out, err) == ("", f"{article}{message}\n")
     assert {p: p.read_bytes() for p in kb_dir.rglob("*") if p.is_file()} == before
+
+
+def test_front_matter_never_closed_is_an_error_as_in_kb_check(tmp_path, capsys):
+    """kb check reports it (article-front-matter); kb extract read the fields as the article's first paragraph."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    article = write_article(tmp_path, "draft.md", "---\ntitle: Pain\n\n## Pain\n\nExercise may improve pain in adults (Geneen et al., 2017).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB)]) == 1
+    assert capsys.readouterr() == ("", f"{article}:1:1: error: front matter opened with '---' is never closed; "
+                                       "end it with a line '---', or remove the first one\n")
 
 
 def test_unreadable_existing_article_is_refused(tmp_path, capsys):
