@@ -108,7 +108,16 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
             try:
                 os.stat(path)
             except PermissionError:
-                raise RenderError(f"cannot look for {template!r} in {folder}/: permission denied",
+                blocked = folder  # the folder that cannot be searched: the parent of the first name stat cannot reach
+                for depth in range(1, len(pieces)):
+                    try:
+                        os.stat(os.path.join(folder, *pieces[:depth]))
+                    except PermissionError:
+                        break
+                    except OSError:
+                        continue
+                    blocked = os.path.join(folder, *pieces[:depth])
+                raise RenderError(f"cannot look for {template!r} in {blocked}/: permission denied",
                                   hint="give yourself access to the folder (chmod u+rx), or remove it to use the built-in files") from None
             except (OSError, ValueError):  # not there (or not a name a file can have): the next folder
                 continue

@@ -224,7 +224,7 @@ def test_a_template_folder_that_cannot_be_searched_is_named(mini_kb, run_kb, mon
     monkeypatch.setattr(os, "scandir", scandir)
     code, out, err = run_kb(mini_kb, "build", "-o", "site")
     assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
-    assert err.splitlines()[-1] == ("kb: error: cannot look for 'site/home.html.j2' in templates/: permission denied; "
+    assert err.splitlines()[-1] == ("kb: error: cannot look for 'site/home.html.j2' in templates/site/: permission denied; "
                                     "give yourself access to the folder (chmod u+rx), or remove it to use the built-in files")
 
 
