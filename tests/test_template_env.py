@@ -201,12 +201,23 @@ def test_a_site_from_compiled_templates_is_the_same(cached, tmp_path, monkeypatc
 
 # -- overrides that cannot be read ------------------------------------------------------------
 
-def test_a_template_folder_that_cannot_be_searched_is_named(mini_kb, run_kb, monkeypatch):
-    """Jinja2 took an override it could not see (templates/site without read access) for one that is
-    not there and built the site from the built-in template without a word."""
+def _own_claim_template(mini_kb) -> None:
     own = mini_kb / "templates" / "site"
     own.mkdir(parents=True)
     (own / "claim.html.j2").write_text('{% extends "builtin/site/claim.html.j2" %}\n', encoding="utf-8")
+
+
+def _failed_build(mini_kb, run_kb) -> str:
+    """The last line of a ``kb build`` that must fail with one line, no traceback and no site."""
+    code, out, err = run_kb(mini_kb, "build", "-o", "site")
+    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists(), err
+    return err.splitlines()[-1]
+
+
+def test_a_template_folder_that_cannot_be_searched_is_named(mini_kb, run_kb, monkeypatch):
+    """Jinja2 took an override it could not see (templates/site without read access) for one that is
+    not there and built the site from the built-in template without a word."""
+    _own_claim_template(mini_kb)
     real_stat, real_scandir = os.stat, os.scandir
     blocked = os.path.join("templates", "site")
 
@@ -222,27 +233,22 @@ def test_a_template_folder_that_cannot_be_searched_is_named(mini_kb, run_kb, mon
 
     monkeypatch.setattr(os, "stat", stat)
     monkeypatch.setattr(os, "scandir", scandir)
-    code, out, err = run_kb(mini_kb, "build", "-o", "site")
-    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
-    assert err.splitlines()[-1] == ("kb: error: cannot look for 'site/home.html.j2' in templates/site/: permission denied; "
+    assert _failed_build(mini_kb, run_kb) == ("kb: error: cannot look for 'site/home.html.j2' in templates/site/: permission denied; "
                                     "give yourself access to the folder (chmod u+rx), or remove it to use the built-in files")
 
 
 def test_a_template_that_cannot_be_read_is_named(mini_kb, run_kb, monkeypatch):
     import jinja2.loaders
 
-    own = mini_kb / "templates" / "site"
-    own.mkdir(parents=True)
-    (own / "claim.html.j2").write_text('{% extends "builtin/site/claim.html.j2" %}\n', encoding="utf-8")
+    _own_claim_template(mini_kb)
+
     def unreadable(filename, *args, **kwargs):  # as chmod 000 on the file does for anyone but root
         if os.fspath(filename).endswith(os.path.join("templates", "site", "claim.html.j2")):
             raise PermissionError(13, "Permission denied", filename)
         return open(filename, *args, **kwargs)
 
     monkeypatch.setattr(jinja2.loaders, "open", unreadable, raising=False)  # what Jinja2's FileSystemLoader opens files with
-    code, out, err = run_kb(mini_kb, "build", "-o", "site")
-    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
-    assert err.splitlines()[-1] == (f"kb: error: cannot read {os.path.join('templates', 'site', 'claim.html.j2')}: Permission denied; "
+    assert _failed_build(mini_kb, run_kb) == (f"kb: error: cannot read {os.path.join('templates', 'site', 'claim.html.j2')}: Permission denied; "
                                     "give yourself read access to it (chmod u+r), or remove it to use the built-in one")
 
 
@@ -260,6 +266,4 @@ def test_an_audit_override_that_cannot_be_read_stops_the_build(mini_kb, run_kb, 
         return open(filename, *args, **kwargs)
 
     monkeypatch.setattr(jinja2.loaders, "open", unreadable, raising=False)
-    code, out, err = run_kb(mini_kb, "build", "-o", "site")
-    assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
-    assert err.splitlines()[-1].startswith(f"kb: error: cannot read {os.path.join('templates', 'audit.html.j2')}: Permission denied")
+    assert _failed_build(mini_kb, run_kb).startswith(f"kb: error: cannot read {os.path.join('templates', 'audit.html.j2')}: Permission denied")
