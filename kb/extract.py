@@ -546,11 +546,11 @@ class _Undo:
             except OSError:  # it cannot be read: nor written (the write reports it), nothing to put back
                 pass
 
-    def run(self) -> bool:
-        """Put every file back; False if one could not be."""
+    def run(self) -> list[Path]:
+        """Put every file back; returns those that could not be (left as the command wrote them)."""
         from .output import write_atomic
 
-        ok = True
+        left = []
         for path, old in reversed(self.before.items()):
             try:
                 if old is None:
@@ -558,13 +558,13 @@ class _Undo:
                 elif path.read_bytes() != old:
                     write_atomic(path, old)
             except (OSError, KbError):
-                ok = False
+                left.append(path)
         for folder in reversed(self.folders):
             try:
                 folder.rmdir()
             except OSError:
                 pass  # not empty: it holds files of someone else's
-        return ok
+        return left
 
 
 def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: str | Path, *, lang: str | None = None,
@@ -671,7 +671,9 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
                 write_atomic(path, claim_document(statement, claim_id, article, article_path.name, comment), force=False)
             written.append(path)
     except BaseException as exc:  # a part that could not be written after all (a full disk), or Ctrl-C: take back the parts that were
-        if undo.run() and isinstance(exc, KbError) and "nothing was" not in exc.message:
-            exc.message += "; nothing was written"
+        left = undo.run()
+        if isinstance(exc, KbError) and "nothing was" not in exc.message:
+            exc.message += ("; nothing was written" if not left else
+                            "; these could not be put back as they were: " + ", ".join(repr(str(path)) for path in left))
         raise
     return ExtractResult(extraction, article_file, article_written, written, present, imported)

@@ -177,6 +177,26 @@ def test_a_write_that_fails_halfway_takes_back_what_was_written(tmp_path, capsys
     assert files_of(kb_dir) == before
 
 
+def test_files_that_cannot_be_taken_back_are_named(tmp_path, capsys, monkeypatch):
+    """When taking a part back fails too (the same full disk), the message said nothing of what was left."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    fail_in(monkeypatch, "claims", after=3)  # the folder check and two claims
+    real_unlink = Path.unlink
+
+    def unlink(self, *args, **kwargs):
+        if self.parent.name == "claims" and self.suffix == ".yaml" and self.exists():  # as a failing disk would
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    assert main(["--kb", str(kb_dir), "extract", str(APA_ARTICLE), "--bib", str(ZOTERO_BIB)]) == 1
+    err = capsys.readouterr().err
+    left = err.split("; these could not be put back as they were: ")[1].strip().split(", ")
+    assert len(left) == 2 and all(name.startswith(repr(str(kb_dir / "claims"))[:-1]) for name in left), err
+    assert "nothing was written" not in err and err.count("\n") == 1
+
+
 def test_ctrl_c_halfway_takes_back_what_was_written(tmp_path, capsys, monkeypatch):
     """Only a KbError took the parts back: Ctrl-C (or a bug) between two claim files left the .bib, the article and
     the first claims written."""
