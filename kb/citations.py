@@ -17,7 +17,9 @@ without a stated rule. The rules, in order (docs/extract.md):
    without the words before the first author's last name: "Also Syed-Abdul et al.");
 2. the whole family name (particles, diacritics, hyphens and case ignored) and the year;
 3. one word of a two-part or hyphenated family name, or the marker's name without leading words
-   ("However Geneen" -> "Geneen"), and the year.
+   ("However Geneen" -> "Geneen"), and the year;
+4. when no reference has the first name of a list as its first author, the list without it ("However,
+   Smith and Jones" -> "Smith and Jones"), with a note for a reviewer to confirm.
 
 Several candidates at one level are narrowed by the second author (``Seguin & Nelson``), by the
 author count ("et al." means three or more), and by a year suffix: ``2019a`` picks the key ending in
@@ -308,7 +310,23 @@ class Resolver:
             if not candidates:
                 continue
             return self._narrow(cite, candidates)
+        rest = self._without_first_name(cite, strong | set(weaker))
+        if rest is not None:
+            found = self.resolve(rest)
+            if found.status == "resolved":
+                note = f"read as {rest.label!r}: {cite.family!r} names no first author in the bibliography"
+                return Resolution(label, "resolved", found.keys, note + (f"; {found.note}" if found.note else ""))
         return Resolution(label, "unresolved", (), self._near_miss(cite, strong | set(weaker)))
+
+    def _without_first_name(self, cite: Cite, forms: set[str]) -> Cite | None:
+        """``cite`` without its first name when that may be a word of the sentence read as a name ("However, Smith
+        and Jones (2020)": "However") and no reference has a first author of that name; else None. A resolution
+        through it carries a note, for a reviewer to confirm (kb extract lists it under "resolved by a rule")."""
+        if not cite.second or any(r.authors and forms & (_author_forms(r.authors[0])[0] | _author_forms(r.authors[0])[1])
+                                  for r in self.references.values()):
+            return None
+        rest = re.sub(r"^\s*" + re.escape(cite.family) + r"\s*(?:,|&|\band\b|\ben\b)\s*", "", cite.authors, count=1)
+        return parse_author_text(rest, cite.year, cite.suffix) if rest and rest != cite.authors else None
 
     def _narrow(self, cite: Cite, candidates: list[Reference]) -> Resolution:
         label = cite.label

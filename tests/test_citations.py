@@ -52,6 +52,21 @@ def test_a_word_before_the_name_does_not_stop_it_resolving(text, key):
     assert Resolver(refs).resolve(marker.cites[0]).keys == (key,)
 
 
+def test_a_sentence_word_read_as_the_first_of_a_list_of_names():
+    """'However, Smith and Jones (2020)' reads as three names, the first 'However': with no first author of that
+    name in the bibliography, the list without it resolves, with a note for a reviewer; a real first author wins."""
+    smith = Reference(key="smith2020", entry_type="article", title="Synthetic test entry", year=2020,
+                      authors=(Author(family="Smith", given="A."), Author(family="Jones", given="B.")))
+    (marker,) = find_markers("However, Smith and Jones (2020) found it.")
+    found = Resolver([smith]).resolve(marker.cites[0])
+    assert (found.status, found.keys) == ("resolved", ("smith2020",))
+    assert found.note == "read as 'Smith and Jones 2020': 'However' names no first author in the bibliography"
+    (marker,) = find_markers("Still, Smith and Jones (2020) found it.")
+    assert Resolver([smith, ref("still2020", "Still", 2020, more=2)]).resolve(marker.cites[0]).keys == ("still2020",)
+    (marker,) = find_markers("However, Brown and Jones (2020) found it.")
+    assert Resolver([smith]).resolve(marker.cites[0]).status == "unresolved"
+
+
 def test_marker_offsets_and_kinds():
     text = "Geneen et al. (2017) found it, as did others (Lim et al., 2024)."
     narrative, parenthetical = find_markers(text)
