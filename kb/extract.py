@@ -360,6 +360,13 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                 line = paragraph.line_at(sentence.start)
                 resolutions: list[Resolution] = []
                 noted: set[tuple[str, str | None]] = set()  # (label, key): a marker written twice in a sentence is one note
+                warned: set[tuple[str, str]] = set()  # (code, message): ... and one warning
+
+                def warn(code: str, message: str, at: int, hint: str | None = None) -> None:
+                    if (code, message) not in warned:
+                        warned.add((code, message))
+                        problems.append(Diagnostic(Severity.WARNING, code, message, Location(where, at), hint))
+
                 for marker in markers:
                     marker_line = paragraph.line_at(sentence.start + marker.start)
                     for problem in marker.problems:
@@ -367,18 +374,17 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                     results = [resolver.resolve(c) for c in marker.cites] + [resolver.resolve_number(n) for n in marker.numbers]
                     resolutions += results
                     for problem in marker.problems:
-                        problems.append(Diagnostic(Severity.WARNING, "unresolved-citation", f"unresolved citation {marker.raw!r}: {problem}",
-                                                   Location(where, marker_line)))
+                        warn("unresolved-citation", f"unresolved citation {marker.raw!r}: {problem}", marker_line)
                     for result in results:
                         if result.status == "resolved" and result.note and (result.label, result.key) not in noted:
                             noted.add((result.label, result.key))
                             notes.append(f"{where}:{marker_line}: {result.label!r} -> {result.key}: {result.note}")
                         if result.status == "ambiguous":
-                            problems.append(Diagnostic(Severity.WARNING, "ambiguous-citation", f"ambiguous citation {result.label!r}: {result.note}",
-                                                       Location(where, marker_line), "add a year suffix (2019a) or a citedas field to the intended entry"))
+                            warn("ambiguous-citation", f"ambiguous citation {result.label!r}: {result.note}", marker_line,
+                                 "add a year suffix (2019a) or a citedas field to the intended entry")
                         elif result.status == "unresolved":
-                            problems.append(Diagnostic(Severity.WARNING, "unresolved-citation", f"unresolved citation {result.label!r}: {result.note}",
-                                                       Location(where, marker_line), "add the work to the bibliography, or fix the marker"))
+                            warn("unresolved-citation", f"unresolved citation {result.label!r}: {result.note}", marker_line,
+                                 "add the work to the bibliography, or fix the marker")
                 text = sentence.text
                 only_marker = markers and not re.sub(r"[\s.,;:!?]", "", text[:markers[0].start] + text[markers[-1].end:])
                 if only_marker and statements and statements[-1].section == section.id:

@@ -417,6 +417,18 @@ def test_a_marker_written_twice_in_a_sentence_is_noted_once(tmp_path, capsys):
     assert claim.count("check: ") == 1 and claim.count("-> syedabdul2022") == 1, claim
 
 
+def test_an_unresolved_marker_written_twice_in_a_sentence_is_one_warning(tmp_path, capsys):
+    """Each occurrence gave its own warning, the same words on the same line."""
+    kb_dir = tmp_path / "kb"
+    article = write_article(tmp_path, "twice.txt", "Strength and age\n"
+                            "Strength helps older adults (Nobody et al., 2022), and more so with protein (Nobody et al., 2022).\n"
+                            "Strength training is safe for older adults (Nobody et al., 2022).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(SEED_BIB)]) == 0
+    out = capsys.readouterr().out  # the summary lists the warnings
+    assert out.count(f"{article}:2: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
+    assert out.count(f"{article}:3: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
+
+
 # --------------------------------------------------------------------------- what it must show
 
 
