@@ -97,10 +97,13 @@ class Context:
         self.references = references
         self.claims = claims
         self.articles = articles
-        self.bib_unreadable = any(d.code in _FILE_LEVEL and d.location.path.startswith("references/") for d in load_diagnostics)
+        # a BibTeX file, or the references/ folder itself, that could not be read (then every key is unknown)
+        self.bib_unreadable = any(d.code in _FILE_LEVEL and (d.location.path == "references" or d.location.path.startswith("references/"))
+                                  for d in load_diagnostics)
         self.unloaded_claims = _unloaded_ids(load_diagnostics, claims)
         self.unloaded_articles = {PurePosixPath(d.location.path).stem for d in load_diagnostics
                                   if d.code in _FILE_LEVEL and d.location.path.startswith("articles/")}
+        self.articles_unreadable = any(d.code in _FILE_LEVEL and d.location.path == "articles" for d in load_diagnostics)
         self._bodies: dict[str, str] = {}
         self._sections: dict[tuple[str, str], str] = {}
 
@@ -166,8 +169,8 @@ def derived_problems(claim: Claim, ctx: Context) -> Iterable[Diagnostic]:
 def anchor_problems(claim: Claim, ctx: Context) -> Iterable[Diagnostic]:
     """The claim names a known article and section, and its Dutch text occurs in that article."""
     article = ctx.articles.get(claim.article)
-    if article is None and claim.article in ctx.unloaded_articles:
-        return  # the article file itself was reported as unreadable
+    if article is None and (claim.article in ctx.unloaded_articles or ctx.articles_unreadable):
+        return  # the article file, or the articles/ folder, was reported as unreadable
     if article is None:
         yield Diagnostic(E, "unknown-article", f"unknown article {claim.article!r}", claim.where("article"),
                          did_you_mean(claim.article, ctx.articles) or "add articles/<id>.md")
