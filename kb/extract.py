@@ -350,7 +350,15 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
     statements: list[Statement] = []
     problems: list[Diagnostic] = []
     notes: list[str] = []
+    noted: set[str] = set()
     where = where or article.source or article.id
+    warned: set[tuple[str, str, int]] = set()  # a marker written again on the same line: one warning, as one note
+
+    def warn(code: str, message: str, at: int, hint: str | None = None) -> None:
+        if (code, message, at) not in warned:
+            warned.add((code, message, at))
+            problems.append(Diagnostic(Severity.WARNING, code, message, Location(where, at), hint))
+
     for section in article.sections:
         if section.is_references:
             continue
@@ -359,14 +367,6 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                 markers = find_markers(sentence.text)
                 line = paragraph.line_at(sentence.start)
                 resolutions: list[Resolution] = []
-                noted: set[tuple[str, str | None]] = set()  # (label, key): a marker written twice in a sentence is one note
-                warned: set[tuple[str, str]] = set()  # (code, message): ... and one warning
-
-                def warn(code: str, message: str, at: int, hint: str | None = None) -> None:
-                    if (code, message) not in warned:
-                        warned.add((code, message))
-                        problems.append(Diagnostic(Severity.WARNING, code, message, Location(where, at), hint))
-
                 for marker in markers:
                     marker_line = paragraph.line_at(sentence.start + marker.start)
                     for problem in marker.problems:
@@ -376,9 +376,10 @@ def extract(article: SourceArticle, resolver: Resolver, *, where: str | None = N
                     for problem in marker.problems:
                         warn("unresolved-citation", f"unresolved citation {marker.raw!r}: {problem}", marker_line)
                     for result in results:
-                        if result.status == "resolved" and result.note and (result.label, result.key) not in noted:
-                            noted.add((result.label, result.key))
-                            notes.append(f"{where}:{marker_line}: {result.label!r} -> {result.key}: {result.note}")
+                        note = f"{where}:{marker_line}: {result.label!r} -> {result.key}: {result.note}" if result.note else ""
+                        if result.status == "resolved" and note and note not in noted:  # the same marker again on that line: one note
+                            noted.add(note)
+                            notes.append(note)
                         if result.status == "ambiguous":
                             warn("ambiguous-citation", f"ambiguous citation {result.label!r}: {result.note}", marker_line,
                                  "add a year suffix (2019a) or a citedas field to the intended entry")

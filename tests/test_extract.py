@@ -399,7 +399,7 @@ def test_seed_precision_and_recall(tmp_path, capsys):
     counts = result.extraction.counts()
     assert counts["citations"] == counts["resolved"] == 13
     assert [n.split(": ", 1)[1] for n in result.extraction.notes] == [
-        "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"] * 2
+        "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"]  # two sentences of line 16: one line
     assert errors(tmp_path / "kb") == []
 
 
@@ -427,6 +427,22 @@ def test_an_unresolved_marker_written_twice_in_a_sentence_is_one_warning(tmp_pat
     out = capsys.readouterr().out  # the summary lists the warnings
     assert out.count(f"{article}:2: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
     assert out.count(f"{article}:3: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
+
+
+def test_two_sentences_on_one_line_citing_the_same_work_by_a_rule_are_one_line_of_the_report(tmp_path, capsys):
+    """The seed article's line 16 cites Syed-Abdul et al. (2022) in two sentences: the report printed the same line twice."""
+    kb_dir = tmp_path / "kb"
+    article = write_article(tmp_path, "one-line.txt", "Strength and age\n"
+                            "Strength helps older adults (Syed-Abdul et al., 2022). It also helps memory (Syed-Abdul et al., 2022). "
+                            "Nobody agrees (Nobody et al., 2022). Nobody disagrees either (Nobody et al., 2022).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(SEED_BIB)]) == 0
+    out = capsys.readouterr().out
+    note = "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"
+    assert out.split("resolved by a rule, worth checking:\n")[1] == f"  {article}:2: {note}\n"
+    assert out.count(f"{article}:2: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
+    claims = [path.read_text(encoding="utf-8") for path in (kb_dir / "claims").glob("*.yaml")]
+    assert sum("check: 'Syed-Abdul et al. 2022' -> syedabdul2022" in claim or "check: Syed-Abdul et al. 2022 -> syedabdul2022" in claim
+               for claim in claims) == 2  # each claim still says what to check
 
 
 # --------------------------------------------------------------------------- what it must show
