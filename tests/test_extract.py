@@ -403,46 +403,44 @@ def test_seed_precision_and_recall(tmp_path, capsys):
     assert errors(tmp_path / "kb") == []
 
 
+#: What kb extract notes of the seed bibliography's Syed-Abdul entry, cited as 2022 (citedas) for a 2021 paper.
+SYED_NOTE = "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"
+
+
+def _extracted(tmp_path, capsys, body: str) -> tuple[Path, Path, str]:
+    """(the knowledge base, the article, the report) of kb extract on an article "Strength and age" with ``body``."""
+    kb_dir = tmp_path / "kb"
+    article = write_article(tmp_path, "twice.txt", "Strength and age\n" + body)
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(SEED_BIB)]) == 0
+    return kb_dir, article, capsys.readouterr().out  # the report lists the warnings too
+
+
 def test_a_marker_written_twice_in_a_sentence_is_noted_once(tmp_path, capsys):
     """The report listed "resolved by a rule" twice for the same marker on the same line, and the claim's notes said "check:" twice."""
-    kb_dir = tmp_path / "kb"
-    article = write_article(tmp_path, "twice.txt", "Strength and age\n"
-                            "Strength helps older adults (Syed-Abdul et al., 2022), and more so with protein (Syed-Abdul et al., 2022).\n"
-                            "Strength training is safe for older adults (Syed-Abdul et al., 2022).\n")
-    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(SEED_BIB)]) == 0
-    out = capsys.readouterr().out
-    note = "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"
-    assert out.split("resolved by a rule, worth checking:\n")[1] == f"  {article}:2: {note}\n  {article}:3: {note}\n"
+    kb_dir, article, out = _extracted(tmp_path, capsys, "Strength helps older adults (Syed-Abdul et al., 2022), and more so with protein "
+                                                        "(Syed-Abdul et al., 2022).\nStrength training is safe for older adults (Syed-Abdul et al., 2022).\n")
+    assert out.split("resolved by a rule, worth checking:\n")[1] == f"  {article}:2: {SYED_NOTE}\n  {article}:3: {SYED_NOTE}\n"
     claim = (kb_dir / "claims" / "strength-helps-older-adults-syed-abdul-et.yaml").read_text(encoding="utf-8")
     assert claim.count("check: ") == 1 and claim.count("-> syedabdul2022") == 1, claim
 
 
 def test_an_unresolved_marker_written_twice_in_a_sentence_is_one_warning(tmp_path, capsys):
     """Each occurrence gave its own warning, the same words on the same line."""
-    kb_dir = tmp_path / "kb"
-    article = write_article(tmp_path, "twice.txt", "Strength and age\n"
-                            "Strength helps older adults (Nobody et al., 2022), and more so with protein (Nobody et al., 2022).\n"
-                            "Strength training is safe for older adults (Nobody et al., 2022).\n")
-    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(SEED_BIB)]) == 0
-    out = capsys.readouterr().out  # the summary lists the warnings
+    _, article, out = _extracted(tmp_path, capsys, "Strength helps older adults (Nobody et al., 2022), and more so with protein "
+                                                   "(Nobody et al., 2022).\nStrength training is safe for older adults (Nobody et al., 2022).\n")
     assert out.count(f"{article}:2: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
     assert out.count(f"{article}:3: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
 
 
 def test_two_sentences_on_one_line_citing_the_same_work_by_a_rule_are_one_line_of_the_report(tmp_path, capsys):
     """The seed article's line 16 cites Syed-Abdul et al. (2022) in two sentences: the report printed the same line twice."""
-    kb_dir = tmp_path / "kb"
-    article = write_article(tmp_path, "one-line.txt", "Strength and age\n"
-                            "Strength helps older adults (Syed-Abdul et al., 2022). It also helps memory (Syed-Abdul et al., 2022). "
-                            "Nobody agrees (Nobody et al., 2022). Nobody disagrees either (Nobody et al., 2022).\n")
-    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(SEED_BIB)]) == 0
-    out = capsys.readouterr().out
-    note = "'Syed-Abdul et al. 2022' -> syedabdul2022: matched through the citedas field (the reference's year is 2021)"
-    assert out.split("resolved by a rule, worth checking:\n")[1] == f"  {article}:2: {note}\n"
+    kb_dir, article, out = _extracted(tmp_path, capsys, "Strength helps older adults (Syed-Abdul et al., 2022). It also helps memory "
+                                                        "(Syed-Abdul et al., 2022). Nobody agrees (Nobody et al., 2022). Nobody disagrees "
+                                                        "either (Nobody et al., 2022).\n")
+    assert out.split("resolved by a rule, worth checking:\n")[1] == f"  {article}:2: {SYED_NOTE}\n"
     assert out.count(f"{article}:2: warning: unresolved citation 'Nobody et al. 2022'") == 1, out
     claims = [path.read_text(encoding="utf-8") for path in (kb_dir / "claims").glob("*.yaml")]
-    assert sum("check: 'Syed-Abdul et al. 2022' -> syedabdul2022" in claim or "check: Syed-Abdul et al. 2022 -> syedabdul2022" in claim
-               for claim in claims) == 2  # each claim still says what to check
+    assert sum("check: Syed-Abdul et al. 2022 -> syedabdul2022" in claim for claim in claims) == 2  # each claim still says what to check
 
 
 # --------------------------------------------------------------------------- what it must show
