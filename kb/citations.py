@@ -281,6 +281,8 @@ class Resolver:
         self.numbered_text = dict(numbered or {})
         self._numbered: dict[int, Resolution] = {}
         self._doi = {}
+        #: each reference with a citedas field, and the forms it records (several split by "|"), folded
+        self._cited_as = [(ref, {fold(c) for c in re.split(r"\s*\|\s*", ref.cited_as)}) for ref in self.references.values() if ref.cited_as]
         for ref in self.references.values():
             if ref.doi:
                 self._doi.setdefault(normalize_doi(ref.doi), []).append(ref.key)
@@ -295,7 +297,7 @@ class Resolver:
         words = cite.authors.split()
         for skip in range(len(cite.family.split())):
             wanted = fold(f"{' '.join(words[skip:])}{cite.year}{cite.suffix}")
-            by_citedas = [r for r in self.references.values() if r.cited_as and any(fold(c) == wanted for c in re.split(r"\s*\|\s*", r.cited_as))]
+            by_citedas = [r for r, forms in self._cited_as if wanted in forms]
             if by_citedas:
                 break
         if len(by_citedas) == 1:
@@ -325,8 +327,8 @@ class Resolver:
         if not cite.second or any(r.authors and forms & (_author_forms(r.authors[0])[0] | _author_forms(r.authors[0])[1])
                                   for r in self.references.values()):
             return None
-        rest = re.sub(r"^\s*" + re.escape(cite.family) + r"\s*(?:,|&|\band\b|\ben\b)\s*", "", cite.authors, count=1)
-        return parse_author_text(rest, cite.year, cite.suffix) if rest and rest != cite.authors else None
+        first, *rest = _SPLIT_AUTHORS_RE.split(cite.authors, maxsplit=1)  # as parse_author_text split the names
+        return parse_author_text(rest[0], cite.year, cite.suffix) if rest and rest[0] and first.strip() == cite.family else None
 
     def _narrow(self, cite: Cite, candidates: list[Reference]) -> Resolution:
         label = cite.label
