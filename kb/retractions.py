@@ -193,14 +193,14 @@ def apply_marks(marks: list[Mark], *, dry_run: bool = False) -> list[tuple[str, 
     for path, file_marks in sorted(by_file.items()):
         with open(path, encoding="utf-8", newline="") as handle:  # as it is: a CRLF file stays CRLF (set_field follows it)
             old = handle.read()
-        new = old
+        new, eol = old, line_ending(old)
         for mark in file_marks:
             span = next((s for s in entry_spans(new) if s.key == mark.key), None)
             if span is None:
                 raise KbError(f"{mark.rel}: entry {mark.key!r} not found while writing; nothing was changed in this file")
             entry = new[span.start:span.end]
-            entry = set_field(entry, "retraction", mark.kind, line_ending(old))
-            entry = set_field(entry, "retractionnotice", mark.notice.replace("{", "").replace("}", ""), line_ending(old))
+            entry = set_field(entry, "retraction", mark.kind, eol)
+            entry = set_field(entry, "retractionnotice", mark.notice.replace("{", "").replace("}", ""), eol)
             new = new[: span.start] + entry + new[span.end:]
         if new == old:
             continue
