@@ -16,7 +16,7 @@ from ..output import write_atomic
 from ..validate import validate
 
 __all__ = ["add_output_options", "changing_references", "check_templates_dir", "emit", "graph_for", "has_errors", "keep", "load_checked", "load_valid",
-           "print_diagnostics", "summary_line", "to_json"]
+           "print_diagnostics", "summary_line", "to_json", "told_lock"]
 
 #: The big objects of the running command (see ``keep``).
 _KEPT: list = []
@@ -138,15 +138,20 @@ def changing_references(kb_dir: str, *, dry_run: bool, quiet: bool):
     import contextlib
     import os
 
-    from ..output import folder_lock
-
     folder = os.path.join(kb_dir, "references")
     if dry_run or not os.path.isdir(folder):
         return contextlib.nullcontext()
+    return told_lock(folder, f"another kb command is changing {folder}", quiet=quiet)
+
+
+def told_lock(folder: str, holder: str, *, quiet: bool):
+    """``kb.output.folder_lock`` on ``folder``, saying (unless ``quiet``) "kb: HOLDER; waiting for it to end ..."
+    when another command holds it (kb build's lock on the site's folder, and ``changing_references``)."""
+    from ..output import folder_lock
 
     def waiting() -> None:
         if not quiet:
-            print(f"kb: another kb command is changing {folder}; waiting for it to end ...", file=sys.stderr, flush=True)
+            print(f"kb: {holder}; waiting for it to end ...", file=sys.stderr, flush=True)
 
     return folder_lock(folder, waiting)
 

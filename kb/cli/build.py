@@ -9,8 +9,7 @@ import time
 
 from ..errors import ConfigError, ExportError, Severity
 from ..model import UI_LANGUAGES
-from ..output import folder_lock
-from ._common import check_style, check_templates_dir, graph_for, has_errors, load_checked, name, print_diagnostics
+from ._common import check_style, check_templates_dir, graph_for, has_errors, load_checked, name, print_diagnostics, told_lock
 
 
 def register(subparsers) -> None:
@@ -98,12 +97,7 @@ def _one_build_at_a_time(output: str, quiet: bool):
     leave a page that no later build makes again)."""
     parent = os.path.dirname(os.path.realpath(output))  # absolute: the folder the (linked) site folder is in
     os.makedirs(parent, exist_ok=True)
-
-    def waiting() -> None:
-        if not quiet:
-            print(f"kb: another kb build is writing a site in {parent}; waiting for it to end ...", file=sys.stderr, flush=True)
-
-    return folder_lock(parent, waiting)
+    return told_lock(parent, f"another kb build is writing a site in {parent}", quiet=quiet)
 
 
 def _site_error(output: str, exc: OSError) -> ExportError:
