@@ -46,6 +46,7 @@ from pybtex.utils import OrderedCaseInsensitiveDict
 from . import styles as _styles  # noqa: F401  (registers vancouver and apa with pybtex)
 from .errors import ConfigError, did_you_mean
 from .model import KnowledgeBase
+from .stylenames import FIXED_STYLES, PYBTEX_STYLES
 
 __all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_in_background", "format_reference", "format_references", "formatting_state", "get_style", "in_text", "is_author_year", "MarkdownBackend", "style_names"]
 
@@ -55,18 +56,6 @@ BACKENDS = {"text": "text", "html": "html", "md": "markdown", "markdown": "markd
 
 #: kb's own styles (kb/styles) by name.
 _OWN_STYLES = {name: cls for group, name, cls in _styles.PLUGINS if group == "pybtex.style.formatting"}
-#: pybtex's own formatting styles: (module of pybtex.style.formatting, and the modules of the name,
-#: label and sorting styles each uses: its own ``default_*_style`` or pybtex's default). Made from
-#: their classes (``_pybtex_style``), without pybtex's search of every package's entry points;
-#: tests/test_styles.py checks that they are what ``find_plugin`` makes of the names.
-_PYBTEX_STYLES = {
-    "plain": ("plain", "plain", "number", "author_year_title"),
-    "unsrt": ("unsrt", "plain", "number", "none"),
-    "alpha": ("alpha", "plain", "alpha", "author_year_title"),
-    "unsrtalpha": ("unsrtalpha", "plain", "alpha", "none"),
-}
-#: The styles that are always there: pybtex's own and kb's. Others come from installed plugins.
-FIXED_STYLES = frozenset(set(_PYBTEX_STYLES) | set(_OWN_STYLES))
 
 
 def style_names() -> list[str]:
@@ -85,7 +74,7 @@ def get_style(name: str):
         own = _OWN_STYLES.get(name)  # found without pybtex's search of every package's entry points
         if own is not None:
             style = own()
-        elif name in _PYBTEX_STYLES:
+        elif name in PYBTEX_STYLES:
             style = _pybtex_style(name)
         else:
             style = find_plugin("pybtex.style.formatting", name)()
@@ -97,10 +86,10 @@ def get_style(name: str):
 
 
 def _pybtex_style(name: str):
-    """pybtex's own style ``name`` (``_PYBTEX_STYLES``), its name, label and sorting styles given as classes."""
+    """pybtex's own style ``name`` (``PYBTEX_STYLES``), its name, label and sorting styles given as classes."""
     from importlib import import_module
 
-    formatting, names, labels, sorting = _PYBTEX_STYLES[name]
+    formatting, names, labels, sorting = PYBTEX_STYLES[name]
     part = lambda group, module, cls: getattr(import_module(f"pybtex.style.{group}.{module}"), cls)  # noqa: E731
     return part("formatting", formatting, "Style")(name_style=part("names", names, "NameStyle"),
                                                    label_style=part("labels", labels, "LabelStyle"),

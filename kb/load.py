@@ -29,6 +29,7 @@ from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, 
 from .errors import Diagnostic, LoadError, Location, Severity, bom_warning, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
+from .stylenames import FIXED_STYLES
 from .yamlsafe import MAX_BYTES, YamlProblem, decode, location, parse_yaml
 
 __all__ = ["load_kb", "focus", "reachable", "claim_record", "load_claim_text", "read_yaml_file", "CLAIM_SUFFIXES"]
@@ -159,12 +160,11 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic], tuple[str, ...] 
         return Config(), diagnostics + problems, None
     defaults = Config()
     relied = None
-    if "style" in data:  # a typo here would otherwise surface only when a report is rendered
-        from .cite import FIXED_STYLES, style_names
+    if "style" in data and data["style"] not in FIXED_STYLES:  # a typo here would otherwise surface only when a report is rendered
+        from .cite import style_names  # pybtex's styles and every installed package's entry points: only for a name not fixed
 
         names = style_names()
-        if data["style"] not in FIXED_STYLES:
-            relied = tuple(names)
+        relied = tuple(names)
         if data["style"] not in names:
             diagnostics.append(Diagnostic(Severity.ERROR, "unknown-style", f"unknown citation style {data['style']!r}",
                                           location("kb.yaml", positions, ("style",)),

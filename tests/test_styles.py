@@ -85,7 +85,36 @@ def test_pybtex_styles_made_by_class_are_what_pybtex_makes_of_their_names():
         assert type(made) is type(named)
         for part in ("name_style", "label_style", "sorting_style"):
             assert type(getattr(made, part)) is type(getattr(named, part)), (name, part)
-    assert set(cite._PYBTEX_STYLES) | {"vancouver", "apa"} == cite.FIXED_STYLES
+    assert set(cite.PYBTEX_STYLES) | {"vancouver", "apa"} == cite.FIXED_STYLES
+
+
+def test_the_fixed_style_names_are_kb_s_own_styles_and_pybtex_s():
+    """kb/stylenames.py names kb's own styles without importing them: the same names as kb/styles' plugins."""
+    from kb import stylenames, styles
+
+    assert set(stylenames.OWN_STYLES) == {name for group, name, _ in styles.PLUGINS if group == "pybtex.style.formatting"}
+
+
+def test_checking_a_knowledge_base_with_a_fixed_style_imports_no_formatting(tmp_path):
+    """kb.yaml naming one of the fixed styles is checked without kb.cite (pybtex's formatting styles and a
+    read of every package's entry points); a name that is not fixed is still looked for, and reported."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys, kb; base = kb.load_kb(sys.argv[1]); problems = kb.validate(base); "
+            "print(base.config.style, 'kb.cite' in sys.modules, 'pybtex.style.formatting' in sys.modules, "
+            "sorted({d.code for d in problems if d.severity is kb.Severity.ERROR}))")
+    env = {**os.environ, "KB_CACHE": "0"}
+    run = lambda where: subprocess.run([sys.executable, "-c", code, str(where)], capture_output=True, text=True,  # noqa: E731
+                                       check=True, env=env).stdout.strip().split(maxsplit=3)
+    assert run(root) == ["vancouver", "False", "False", "[]"]
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "references").mkdir()
+    (tmp_path / "kb.yaml").write_text("title: t\nstyle: vancouvre\n", encoding="utf-8")
+    style, cite, formatting, codes = run(tmp_path)
+    assert (cite, "unknown-style" in codes) == ("True", True)
 
 
 def test_making_styles_and_backends_reads_no_entry_points(monkeypatch):
