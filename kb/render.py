@@ -89,6 +89,8 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
             line = raw.count(b"\n", 0, exc.start) + 1
             raise RenderError(f"{template!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", location=Location(path, line),
                               hint="save it as UTF-8, or remove it to use the built-in one") from None
+        except jinja2.TemplateNotFound:  # an OSError too, for Jinja2: not there, which the environment reports
+            raise
         except OSError as exc:  # there, but not readable
             raise RenderError(f"cannot read {exc.filename or template}: {exc.strerror or exc}",
                               hint="give yourself read access to it (chmod u+r), or remove it to use the built-in one") from None

@@ -267,3 +267,14 @@ def test_an_audit_override_that_cannot_be_read_stops_the_build(mini_kb, run_kb, 
 
     monkeypatch.setattr(jinja2.loaders, "open", unreadable, raising=False)
     assert _failed_build(mini_kb, run_kb).startswith(f"kb: error: cannot read {os.path.join('templates', 'audit.html.j2')}: Permission denied")
+
+
+def test_an_override_naming_a_template_that_is_not_there_says_not_found(mini_kb, run_kb):
+    """Jinja2's TemplateNotFound is an OSError too: it was reported as a file that cannot be read, with a
+    chmod hint, for a file that does not exist."""
+    own = mini_kb / "templates" / "site"
+    own.mkdir(parents=True)
+    (own / "claim.html.j2").write_text('{% extends "nothere.html.j2" %}\n', encoding="utf-8")
+    line = _failed_build(mini_kb, run_kb)
+    assert line.startswith("kb: error: template 'nothere.html.j2' not found; search path: "), line
+    assert "chmod" not in line
