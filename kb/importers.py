@@ -434,6 +434,18 @@ def _read_ris(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]:
     tags: dict[str, list[str]] = {}
     start_line = 0
     last_tag = None
+    seen = 0  # records in the file so far, those skipped included: "record N" counts them all
+
+    def take() -> None:
+        nonlocal seen
+        seen += 1
+        record = _ris_record(tags, start_line, seen)
+        if not record.fields and not record.authors and not record.editors:  # as an empty CSL-JSON item
+            problems.append(Diagnostic(Severity.WARNING, "import-skipped", f"record {seen} has no title, name, date or identifier; skipped",
+                                       Location(rel, start_line)))
+            return
+        records.append(record)
+
     for number, line in enumerate(text.splitlines(), start=1):
         match = _RIS_LINE_RE.match(line.rstrip())
         if not match:
@@ -447,14 +459,14 @@ def _read_ris(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]:
             tags, start_line = {"TY": [value]}, number
         elif tag == "ER":
             if tags:
-                records.append(_ris_record(tags, start_line, len(records) + 1))
+                take()
             tags = {}
         elif tags:
             tags.setdefault(tag, []).append(value)
         last_tag = tag
     if tags:
         problems.append(Diagnostic(Severity.WARNING, "import-skipped", "last record has no 'ER  -' line; read anyway", Location(rel, start_line)))
-        records.append(_ris_record(tags, start_line, len(records) + 1))
+        take()
     return records, problems
 
 

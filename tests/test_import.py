@@ -212,6 +212,17 @@ def test_csl_json_values_that_are_not_text_are_left_out_not_written_as_python(tm
         "item 4: DOI, author not as CSL-JSON writes them (text, or a list of names); left out"]
 
 
+def test_an_empty_ris_record_is_skipped_as_an_empty_csl_json_item_is(tmp_path):
+    """A RIS record with no title, name, date or identifier was added as an empty entry (@article{refnd})."""
+    source = tmp_path / "some.ris"
+    source.write_text("TY  - JOUR\nTI  - First\nER  - \n\nTY  - JOUR\nER  - \n\nTY  - JOUR\nAU  - Smith, Ann\nER  - \n", encoding="utf-8")
+    records, problems = read_records(source)
+    assert [(r.source_id, r.fields, [a.family for a in r.authors]) for r in records] == [
+        ("record 1", {"title": "First"}, []), ("record 3", {}, ["Smith"])]
+    assert [(p.code, p.message, p.location.line) for p in problems] == [
+        ("import-skipped", "record 2 has no title, name, date or identifier; skipped", 5)]
+
+
 def test_imports_at_the_same_time_keep_every_entry(tmp_path):
     """Each import reads the .bib, adds to it and writes it back: without the lock on references/, one
     run's write replaced another's (3 of 10 lost in a trial)."""
