@@ -18,10 +18,12 @@ time. This module does that work once per file and keeps the result:
   that turn a file into a ``Claim``; the checksum covers the payload. Any mismatch, or any error
   at all while reading it, means "no cache": everything is parsed again and the cache rewritten.
   It is written atomically (``output.write_atomic``), so a crash never leaves half a cache.
-  The file is a pickle: it lives in the knowledge base's own folder and is only read after its
-  checksum matched, but do not copy a ``.kb-cache`` from someone you do not trust.
+  The file is a pickle: it lives in the knowledge base's own folder and is only unpickled after its
+  checksum, keyed with this user's secret key (``_cache_key``), matched, so a cache that came with
+  someone else's knowledge base is never unpickled.
 * The folder is safe to delete at any time; ``KB_CACHE=0`` in the environment turns it off
-  (nothing is read or written).
+  (nothing is read or written). A ``.kb-cache`` that is a symbolic link (or a file) is not used
+  either (``_foreign_folder``): kb never writes through a link a knowledge base came with.
 
 After a load and validation, an *index* of the whole result is kept as well (the section "the
 whole-knowledge-base index" below): it answers a `kb check` when nothing changed, and lets kb/load.py
@@ -221,10 +223,25 @@ def fingerprint() -> bytes:
     return h.digest()
 
 
+def _foreign_folder(folder: Path) -> bool:
+    """Is ``folder`` (``<kb>/.kb-cache``) there but not a folder of the knowledge base's own: a symbolic
+    link, or not a folder at all? A knowledge base from someone else could carry a link named
+    ``.kb-cache`` to any folder of the user's, and kb would write its files there (and replace files of
+    the same names). kb then keeps no cache: it neither reads nor writes through the link."""
+    try:
+        return not stat.S_ISDIR(os.lstat(folder).st_mode)
+    except FileNotFoundError:
+        return False  # not made yet: _write_signed makes it
+    except OSError:
+        return True
+
+
 def _read_signed(path: Path, expected: bytes) -> memoryview | None:
     """The payload of a cache file written by ``_write_signed`` for state ``expected``, or None if it is
     missing, unreadable, stale, corrupt, or keyed by someone else (then it is never unpickled: a planted
     pickle would run code)."""
+    if _foreign_folder(path.parent):
+        return None
     try:
         blob = path.read_bytes()
     except OSError:
@@ -248,6 +265,8 @@ def _write_signed(path: Path, expected: bytes, payload: bytes, key: bytes) -> No
     checksum = hashlib.blake2b(payload, digest_size=32, key=key).digest()
     try:
         folder = path.parent
+        if _foreign_folder(folder):
+            return
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             (folder / ".gitignore").write_text("# kb's cache: safe to delete at any time\n*\n", encoding="utf-8")

@@ -313,6 +313,28 @@ def test_deleting_the_cache_folder_is_safe(root, monkeypatch):
     assert (root / ".kb-cache" / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
 
 
+@pytest.mark.parametrize("what", ["link", "file"])
+def test_a_cache_folder_that_is_a_link_is_neither_written_nor_read(root, monkeypatch, tmp_path, what):
+    """A knowledge base from someone else can carry a .kb-cache link to any folder of the user's: kb wrote
+    its cache files there, replacing files of the same names. Now it keeps no cache then (a file named
+    .kb-cache, likewise), and gives the same answers."""
+    expected = cold(root, monkeypatch)
+    elsewhere = tmp_path / "victim"
+    elsewhere.mkdir()
+    (elsewhere / "claims.pickle").write_text("keep", encoding="utf-8")
+    shutil.rmtree(root / ".kb-cache", ignore_errors=True)
+    if what == "link":
+        (root / ".kb-cache").symlink_to(elsewhere, target_is_directory=True)
+    else:
+        (root / ".kb-cache").write_text("not a folder", encoding="utf-8")
+    assert warm(root) == expected
+    assert warm(root) == expected
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["claims.pickle"]
+    assert (elsewhere / "claims.pickle").read_text(encoding="utf-8") == "keep"
+    stats = _parsed_files(root, monkeypatch)["claims.pickle"]
+    assert stats["cached"] == 0 and stats["parsed"] == len(expected["claims"])
+
+
 def test_a_new_kb_version_invalidates_the_cache(root, monkeypatch):
     expected = cold(root, monkeypatch)
     warm(root)
