@@ -179,6 +179,27 @@ def set_field(entry: str, name: str, value: str, eol: str | None = None) -> str:
     return stripped + insert + body[len(stripped):] + close[-1] + entry[len(close):]
 
 
+def remove_field(entry: str, name: str) -> str:
+    """One entry's text without field ``name``: its line goes when the field has one to itself, else the field and
+    the comma after it (or, for the last field, the comma before it). Nothing else changes."""
+    span = field_value_span(entry, name)
+    if span is None:
+        return entry
+    match = re.search(r"(^|[,\s])" + re.escape(name) + r"\s*=\s*", entry, re.IGNORECASE)
+    start = match.start() + len(match.group(1))
+    end = span[1] + (span[0] > match.end())  # past the closing brace or quote
+    comma = re.match(r"[ \t]*,[ \t]*", entry[end:])
+    if comma:
+        end += comma.end()
+    elif entry[:start].rstrip().endswith(",") and len(entry[:start].rstrip()) - 1 > entry.find(","):
+        start = len(entry[:start].rstrip()) - 1  # the last field: the comma before it goes (not the one after the key)
+    line_start = entry.rfind("\n", 0, start) + 1
+    rest = re.match(r"[ \t]*\r?\n", entry[end:])
+    if rest and not entry[line_start:start].strip():
+        start, end = line_start, end + rest.end()
+    return entry[:start] + entry[end:]
+
+
 def _escape(value: str, name: str) -> str:
     if name in _PLAIN_FIELDS:
         return value.replace("{", "").replace("}", "")
@@ -288,12 +309,18 @@ def _read_bibtex(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]:
     for ref in refs:
         span = spans.get(ref.key)
         fields = dict(ref.fields)
+        raw = text[span.start:span.end] if span else ""
+        if fields.get("year") and not _FOUR_DIGITS_RE.fullmatch(fields["year"].strip()):
+            # kb check's error for this entry (bib.py) becomes a warning: the year is left out, the rest imported
+            said = f"entry {ref.key!r}: year {fields.pop('year')!r} is not a four-digit year"
+            problems = [Diagnostic(Severity.WARNING, "import-skipped", f"{said}; left out", p.location)
+                        if p.code == "bad-value" and p.message == said else p for p in problems]
+            raw = remove_field(raw, "year")
         if not fields.get("year") and re.match(r"\d{4}", fields.get("date", "")):
             fields["year"] = fields["date"][:4]  # BibLaTeX date = {2017-04-24}
         for name in ("note", "annote", "annotation", "extra"):
             _ids_from_note(fields.get(name, ""), fields)
-        records.append(Record(ref.key, ref.entry_type, fields, list(ref.authors), ref.location.line,
-                              text[span.start:span.end] if span else ""))
+        records.append(Record(ref.key, ref.entry_type, fields, list(ref.authors), ref.location.line, raw))
     # a date-only entry has no year for pybtex; it is added on import, so drop that warning here
     problems = [p for p in problems if not (p.code == "bib-missing-field" and "no year" in p.message)]
     # identifier problems are re-checked after normalisation; drop pybtex-side ones for these codes
@@ -318,6 +345,23 @@ def _csl_text(value) -> str | None:
     if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return str(value)
     return None
+
+
+_FOUR_DIGITS_RE = re.compile(r"\d{4}")
+
+
+def _csl_year(issued) -> str:
+    """The four-digit year of a CSL-JSON ``issued`` (``{"date-parts": [[2017, 4]]}``, ``{"raw": "April 2017"}``,
+    ``{"literal": ...}``, or an EDTF text such as ``"2017-04"``); "" when it holds none."""
+    if isinstance(issued, dict):
+        parts = issued.get("date-parts")
+        if isinstance(parts, list) and parts and isinstance(parts[0], list) and parts[0]:
+            first = _csl_text(parts[0][0])
+            if first is not None and _FOUR_DIGITS_RE.fullmatch(first.strip()):
+                return first.strip()
+        issued = issued.get("raw", issued.get("literal"))
+    match = _FOUR_DIGITS_RE.search(issued) if isinstance(issued, str) else None
+    return match.group(0) if match else ""
 
 
 def _csl_author(item: dict) -> Author | None:
@@ -388,12 +432,13 @@ def _read_csl_json(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]
         put("issn", "ISSN")
         if "number" in item and "number" not in fields:
             fields["eid" if item.get("type", "").startswith("article") else "number"] = str(item["number"])
-        issued = item.get("issued") or {}
-        parts = issued.get("date-parts") if isinstance(issued, dict) else None
-        if parts and parts[0] and parts[0][0] not in (None, ""):
-            fields["year"] = str(parts[0][0])
-        elif isinstance(issued, dict) and re.search(r"\d{4}", str(issued.get("raw", issued.get("literal", "")))):
-            fields["year"] = re.search(r"\d{4}", str(issued.get("raw", issued.get("literal", "")))).group(0)
+        issued = item.get("issued")
+        year = _csl_year(issued)
+        if year:
+            fields["year"] = year
+        elif issued not in (None, "", {}):
+            problems.append(Diagnostic(Severity.WARNING, "import-skipped", f"item {index}: issued {json.dumps(issued, ensure_ascii=False)} "
+                                       "gives no four-digit year; left out", Location(rel)))
         _ids_from_note(str(item.get("note", "")), fields)
         if "pages" in fields:
             fields["pages"] = re.sub(r"(?<=\d)\s*[-–]\s*(?=\d)", "--", fields["pages"])
@@ -419,6 +464,7 @@ def _read_csl_json(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]
 _RIS_TYPES = {"JOUR": "article", "JFULL": "article", "MGZN": "article", "BOOK": "book", "EBOOK": "book", "CHAP": "incollection",
               "ECHAP": "incollection", "CONF": "inproceedings", "CPAPER": "inproceedings", "RPRT": "techreport", "THES": "phdthesis",
               "ELEC": "online", "WEB": "online", "GEN": "misc"}
+_RIS_DATES = ("PY", "Y1", "DA")  # the first of them that holds a four-digit year gives the record's year
 _RIS_LINE_RE = re.compile(r"^([A-Z][A-Z0-9])  -(?: (.*))?$")
 
 
@@ -440,6 +486,11 @@ def _read_ris(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]:
         nonlocal seen
         seen += 1
         record = _ris_record(tags, start_line, seen)
+        dates = [(tag, value) for tag in _RIS_DATES for value in tags.get(tag, []) if value]
+        if dates and "year" not in record.fields:
+            problems.append(Diagnostic(Severity.WARNING, "import-skipped",
+                                       f"record {seen}: {dates[0][0]} {dates[0][1]!r} gives no four-digit year; left out",
+                                       Location(rel, start_line)))
         if not record.fields and not record.authors and not record.editors:  # as an empty CSL-JSON item
             problems.append(Diagnostic(Severity.WARNING, "import-skipped", f"record {seen} has no title, name, date or identifier; skipped",
                                        Location(rel, start_line)))
@@ -480,7 +531,8 @@ def _ris_record(tags: dict[str, list[str]], line: int, index: int) -> Record:
 
     entry_type = _RIS_TYPES.get(first("TY").upper(), "misc")
     fields: dict[str, str] = {}
-    pairs = {"title": first("TI", "T1"), "year": (re.search(r"\d{4}", first("PY", "Y1", "DA")) or [""])[0],
+    years = (_FOUR_DIGITS_RE.search(value) for tag in _RIS_DATES for value in tags.get(tag, []))
+    pairs = {"title": first("TI", "T1"), "year": next((match.group(0) for match in years if match), ""),
              "volume": first("VL"), "number": first("IS"), "publisher": first("PB"), "doi": first("DO"), "url": first("UR"),
              "issn": first("SN") if entry_type == "article" else "", "isbn": first("SN") if entry_type != "article" else ""}
     container = first("T2", "JF", "JO", "JA", "BT")
@@ -606,7 +658,7 @@ def import_file(kb_root: str | Path, path: str | Path, *, target: str = "importe
         if ref.title:
             by_title.setdefault(f"{fold(ref.title)}|{ref.year or ''}", key)
     taken = {k.lower() for k in existing}
-    chunks = []
+    chunks, written = [], []  # the BibTeX of each new record, and the record
     for record in records:
         doi, title_year = record.dedupe_keys()
         if doi and doi in by_doi:
@@ -629,8 +681,9 @@ def import_file(kb_root: str | Path, path: str | Path, *, target: str = "importe
         result.added.append((key, record.source_id))
         result.keymap[record.source_id] = key
         chunks.append(record_to_bibtex(record, key))
+        written.append(record)
     result.text = "\n".join(chunks)
-    if chunks and not dry_run:
+    if chunks:  # a dry run too: it shows what the import would do, and this import would stop here
         target_path = result.target
         old = ""
         if target_path.exists():
@@ -643,9 +696,25 @@ def import_file(kb_root: str | Path, path: str | Path, *, target: str = "importe
         check = parse_bib_text(new, f"references/{target}")[2]
         errors = [d for d in check if d.severity is Severity.ERROR and d.code not in ("bad-doi", "bad-pmid", "bad-pmcid")]
         if errors:
-            raise KbError(f"the imported entries do not parse as BibTeX: {errors[0]}; nothing was written")
-        write_atomic(target_path, new)
+            raise _unwritable(errors[0], path, old, chunks, written)
+        if not dry_run:
+            write_atomic(target_path, new)
     return result
+
+
+def _unwritable(error: Diagnostic, path: str | Path, old: str, chunks: list[str], records: list[Record]) -> KbError:
+    """The KbError for BibTeX written from ``records`` (one chunk each, appended to ``old``) that does not parse: it names
+    the record of the file being imported whose chunk holds the error, not the line of a file that was never written."""
+    line = old.count("\n") + (2 if old else 1)  # where the first chunk starts in the text that was checked
+    for chunk, record in zip(chunks, records):
+        end = line + chunk.count("\n")
+        if line <= error.location.line < end:
+            where = Location(str(path), record.line) if record.line else Location(str(path))
+            return KbError(f"record {record.source_id!r} does not make valid BibTeX ({error.message}, line {error.location.line - line + 1} "
+                           f"of its entry) [{error.code}]; nothing was imported", location=where,
+                           hint="correct the record in the source file, or add the work by hand")
+        line = end + 1  # and the blank line between two entries
+    return KbError(f"the imported entries do not parse as BibTeX: {error}; nothing was written")
 
 
 # --------------------------------------------------------------------------- export

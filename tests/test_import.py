@@ -192,6 +192,46 @@ def test_a_file_with_errors_imports_nothing(kb_dir, capsys, tmp_path):
     assert not (kb_dir / "references" / "imported.bib").exists()
 
 
+@pytest.mark.parametrize("name, text, warning", [
+    ("y.json", '[{"id": "x", "type": "article-journal", "title": "T", "author": [{"family": "Doe", "given": "J"}], '
+               '"issued": {"date-parts": [["abc"]]}}]',
+     ''': warning: item 1: issued {"date-parts": [["abc"]]} gives no four-digit year; left out [import-skipped]'''),
+    ("y.ris", "TY  - JOUR\nID  - x\nAU  - Doe, J\nTI  - T\nPY  - in press\nDA  - n.d.\nER  - \n",
+     ":1: warning: record 1: PY 'in press' gives no four-digit year; left out [import-skipped]"),
+    ("y.bib", "@article{x,\n  author = {Doe, J},\n  year = {in press},\n  title = {T}\n}\n",
+     ":3:3: warning: entry 'x': year 'in press' is not a four-digit year; left out [import-skipped]"),
+    ("last.bib", "@article{x, author = {Doe, J}, title = {T}, year = {2020a}}\n",
+     ":1:1: warning: entry 'x': year '2020a' is not a four-digit year; left out [import-skipped]"),
+], ids=["csl-json", "ris", "bibtex", "bibtex-last-field"])
+def test_a_date_that_is_not_a_year_is_left_out_with_a_warning(kb_dir, tmp_path, capsys, name, text, warning):
+    """CSL-JSON's {"date-parts": [["abc"]]} became year = {abc}: the final check then failed, blaming
+    references/imported.bib:4:3 (a file not written yet) and importing nothing; a BibTeX year = {in press} refused the file."""
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    assert main(["--kb", str(kb_dir), "import", str(source), "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"{source}{warning}\n") and "imported.bib:" not in captured.err, captured.err
+    assert "year" not in captured.out
+    assert main(["--kb", str(kb_dir), "import", str(source)]) == 0
+    assert f"{source}{warning}\n" in capsys.readouterr().err
+    ref = refs_in(kb_dir / "references" / "imported.bib")["x"]
+    assert (ref.title, ref.year, [a.family for a in ref.authors]) == ("T", None, ["Doe"])
+    assert "year" not in (kb_dir / "references" / "imported.bib").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["write", "dry-run"])
+def test_an_entry_that_does_not_parse_as_bibtex_names_the_record_of_the_file_imported(kb_dir, tmp_path, capsys, dry_run):
+    """The final check of the BibTeX to append named references/imported.bib:2:14, a file not yet written, and
+    never the file being imported; a dry run printed the broken BibTeX and exited 0."""
+    source = tmp_path / "odd.json"
+    source.write_text('[{"id": "ok", "title": "Fine"}, {"id": "x", "title": "a}b{c", "issued": {"date-parts": [[2020]]}}]', encoding="utf-8")
+    assert main(["--kb", str(kb_dir), "import", str(source), *dry_run]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"{source}: error: record 'x' does not make valid BibTeX (BibTeX syntax error: '}}' expected, line 2 of its "
+                            "entry) [bib-syntax]; nothing was imported; correct the record in the source file, or add the work by hand\n")
+    assert captured.out == "" and not (kb_dir / "references" / "imported.bib").exists()
+
+
 def test_csl_json_values_that_are_not_text_are_left_out_not_written_as_python(tmp_path):
     """A list, an object or a name whose parts are not text never reaches the BibTeX as "[1]" or "{'a': 1}"."""
     source = tmp_path / "odd.json"
