@@ -20,7 +20,7 @@ from pybtex.backends.plaintext import Backend as _PlainTextBackend
 from pybtex.richtext import Text
 from pybtex.scanner import PybtexError, PybtexSyntaxError
 
-from .errors import Diagnostic, Location, Severity, bom_warning, did_you_mean
+from .errors import Diagnostic, Location, NotUtf8, Severity, bom_warning, decode_utf8, did_you_mean
 from .model import Author, Reference
 
 __all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE", "PMCID_RE", "PMID_RE"]
@@ -190,15 +190,10 @@ def parse_bib_file(path: Path, rel: str) -> tuple[BibliographyData, list[Referen
         raw = path.read_bytes()
     except OSError as exc:
         return BibliographyData(), [], [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
-    bom = raw.startswith(b"\xef\xbb\xbf")
     try:
-        text = raw[3 if bom else 0:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        start = exc.start + (3 if bom else 0)
-        line, column = _line_col(raw.decode("latin-1"), start)
-        return BibliographyData(), [], [
-            Diagnostic(Severity.ERROR, "encoding", f"invalid UTF-8 byte 0x{raw[start]:02x}", Location(rel, line, column), "save the file as UTF-8")
-        ]
+        text, bom = decode_utf8(raw)
+    except NotUtf8 as exc:
+        return BibliographyData(), [], [exc.diagnostic(rel)]
     data, refs, problems = parse_bib_text(text, rel)
     if bom:
         problems.insert(0, bom_warning(rel))

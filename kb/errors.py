@@ -33,7 +33,9 @@ __all__ = [
     "RenderError",
     "Severity",
     "CODES",
+    "NotUtf8",
     "bom_warning",
+    "decode_utf8",
     "did_you_mean",
 ]
 
@@ -99,6 +101,38 @@ def bom_warning(rel: str) -> Diagnostic:
     """The warning for a file (claim, kb.yaml, article, BibTeX) that starts with a UTF-8 byte order mark, which is ignored."""
     return Diagnostic(Severity.WARNING, "bom", "file starts with a byte order mark; it was ignored", Location(rel, 1, 1),
                       "save the file as UTF-8 without BOM")
+
+
+class NotUtf8(ValueError):
+    """Bytes that are not UTF-8, at the ``line`` and ``column`` (counted in characters, from 1) of the first bad ``byte``."""
+
+    def __init__(self, byte: int, line: int, column: int):
+        self.byte, self.line, self.column = byte, line, column
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return f"invalid UTF-8 byte 0x{self.byte:02x}"
+
+    def diagnostic(self, rel: str) -> Diagnostic:
+        """kb check's error for the file ``rel``: ``rel:LINE:COL: error: invalid UTF-8 byte 0xfc; save the file as UTF-8 [encoding]``."""
+        return Diagnostic(Severity.ERROR, "encoding", self.message, Location(rel, self.line, self.column), "save the file as UTF-8")
+
+
+def decode_utf8(raw: bytes) -> tuple[str, bool]:
+    """A file's bytes as text, and whether they started with a UTF-8 byte order mark (dropped, and not counted in
+    the column). Bytes that are not UTF-8 raise NotUtf8 with the place of the first bad one: the one reader of that
+    place for kb check's files (claims, articles, BibTeX, kb.yaml) and for those a command is given (kb import,
+    kb extract, kb retractions)."""
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    if bom:
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8"), bom
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start:exc.start].decode("utf-8")) + 1  # what comes before the first bad byte is UTF-8
+        raise NotUtf8(raw[exc.start], raw.count(b"\n", 0, exc.start) + 1, column) from None
 
 
 class KbError(Exception):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .article import HEADING_RE, read_front_matter, slugify
 from .citations import Marker, Resolution, Resolver, find_markers, parse_numbered_entry
-from .errors import Diagnostic, KbError, Location, Severity
+from .errors import Diagnostic, KbError, Location, NotUtf8, Severity, decode_utf8
 from .segment import split_sentences
 from .yamlsafe import YamlProblem, parse_yaml
 
@@ -598,11 +598,13 @@ def run_extract(article_path: str | Path, bib_paths: list[str | Path], kb_dir: s
     article_text = render_article(article)
     if article_file.exists():  # before anything is written: the references would be imported for nothing
         try:
-            existing = article_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = f"invalid UTF-8 at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else exc.strerror
-            raise KbError(f"{str(article_file)!r} already exists and cannot be read ({reason}); nothing was written",
+            existing = decode_utf8(article_file.read_bytes())[0].replace("\r\n", "\n").replace("\r", "\n")  # as read_text reads it
+        except OSError as exc:
+            raise KbError(f"{str(article_file)!r} already exists and cannot be read ({exc.strerror}); nothing was written",
                           hint="pass --id NEW_ID to store this article under another id") from None
+        except NotUtf8 as exc:  # at its line and column, as kb check would say
+            raise KbError(f"already exists and cannot be read ({exc.message}); nothing was written", hint="pass --id NEW_ID to store "
+                          "this article under another id", location=Location(str(article_file), exc.line, exc.column)) from None
         if existing != article_text:
             raise KbError(f"{str(article_file)!r} already exists with other text; nothing was written",
                           hint="pass --id NEW_ID to store this article under another id")

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from .article import parse_article
 from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_in_background, write_index
-from .errors import Diagnostic, LoadError, Location, Severity, bom_warning, did_you_mean
+from .errors import Diagnostic, LoadError, Location, NotUtf8, Severity, bom_warning, decode_utf8, did_you_mean
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
 from .stylenames import FIXED_STYLES
@@ -283,16 +283,10 @@ def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None)
         raw = Path(path).read_bytes() if raw is None else raw
     except OSError as exc:
         return None, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
-    bom = raw.startswith(b"\xef\xbb\xbf")
-    if bom:
-        raw = raw[3:]  # a BOM in front of the front matter: ignored, with a warning as for claim and BibTeX files
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [Diagnostic(Severity.ERROR, "encoding", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}", Location(rel, line, column),
-                                 "save the file as UTF-8")]
+        text, bom = decode_utf8(raw)  # a BOM in front of the front matter: ignored, with a warning as for claim and BibTeX files
+    except NotUtf8 as exc:
+        return None, [exc.diagnostic(rel)]
     article, diagnostics = parse_article(text, rel, stem)
     return article, ([bom_warning(rel)] + diagnostics if bom else diagnostics)
 

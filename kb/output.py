@@ -15,27 +15,32 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ExportError, KbError
+from .errors import ExportError, KbError, Location, NotUtf8, decode_utf8
 
 __all__ = ["STALE_TEMP_SECONDS", "folder_lock", "read_user_text", "remove_stale_folders", "remove_stale_temps", "replace_tree",
            "staging_folder", "write_atomic", "write_staged"]
 
 
 def read_user_text(path: str | os.PathLike, *, shown: str, what: str = "file") -> str:
-    """The text of a file the user named, read as UTF-8 (a byte order mark is dropped).
+    """The text of a file the user named, read as UTF-8 (a byte order mark is dropped), with its line
+    breaks (CRLF, CR) read as LF.
 
-    Every problem is a KbError starting with ``shown`` (how the message names the file): no such
-    file, invalid UTF-8 (with the byte offset; the hint says to save the ``what`` as UTF-8), or any
-    other OS error such as a folder or a file without read permission.
+    Every problem is a KbError: bytes that are not UTF-8 at ``PATH:LINE:COLUMN`` (``kb.errors.decode_utf8``,
+    as kb check reports them; the hint says to save the ``what`` as UTF-8); no such file, or any other OS
+    error such as a folder or a file without read permission, starting with ``shown`` (how the message
+    names the file).
     """
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise KbError(f"{shown}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise KbError(f"{shown}: invalid UTF-8 at byte {exc.start}", hint=f"save the {what} as UTF-8") from None
     except OSError as exc:
         raise KbError(f"{shown}: cannot read: {exc.strerror}") from None
+    try:
+        text = decode_utf8(raw)[0]
+    except NotUtf8 as exc:
+        raise KbError(exc.message, location=Location(str(path), exc.line, exc.column), hint=f"save the {what} as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 @contextmanager

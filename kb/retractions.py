@@ -29,7 +29,7 @@ from pathlib import Path
 from .bib import RETRACTION_KINDS, normalize_doi, parse_bib_file
 from .errors import Diagnostic, KbError, Location, Severity
 from .importers import entry_spans, line_ending, set_field
-from .output import write_atomic
+from .output import read_user_text, write_atomic
 
 __all__ = ["COLUMNS", "Mark", "Notice", "apply_marks", "find_marks", "read_notices"]
 
@@ -94,62 +94,64 @@ def _iso_date(value: str) -> str:
     return match.group(0) if match else ""
 
 
+def _lines(text: str):
+    """The lines of ``text``, each with its line break, one at a time (an io.StringIO read line by line holds four
+    bytes a character: 200 MB for the 50 MB Retraction Watch file)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
 def read_notices(path: str | Path) -> tuple[list[Notice], list[Diagnostic]]:
     """Read a Retraction Watch CSV; KbError if it is not one (missing columns), diagnostics for odd rows."""
     path = Path(path)
     rel = str(path)
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise KbError(f"{rel}: no such file") from None
-    except OSError as exc:
-        raise KbError(f"{rel}: cannot read: {exc.strerror}") from None
+    text = read_user_text(path, shown=rel, what="CSV file")  # bytes that are not UTF-8: at their line and column, before any row is read
     notices: list[Notice] = []
     problems: list[Diagnostic] = []
-    with handle:
-        reader = csv.reader(handle, strict=True)  # an unclosed quote is an error, not a field that swallows the records after it
-        try:
-            header = [h.strip() for h in next(reader, [])]
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise KbError(f"{rel}:1: cannot read the CSV header: {exc}") from None
-        missing = [c for c in _NEEDED if c not in header]
-        if missing:
-            raise KbError(f"{rel}:1: not a Retraction Watch CSV: missing column(s) {', '.join(repr(m) for m in missing)}",
-                          hint="expected the header: " + ",".join(COLUMNS))
-        index = {name: header.index(name) for name in COLUMNS if name in header}
-        start = reader.line_num + 1
-        try:
-            for row in reader:
-                line, start = reader.line_num, reader.line_num + 1
-                if not any(cell.strip() for cell in row):
-                    continue
+    reader = csv.reader(_lines(text), strict=True)  # an unclosed quote is an error, not a field that swallows the records after it
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as exc:
+        raise KbError(f"{rel}:1: cannot read the CSV header: {exc}") from None
+    missing = [c for c in _NEEDED if c not in header]
+    if missing:
+        raise KbError(f"{rel}:1: not a Retraction Watch CSV: missing column(s) {', '.join(repr(m) for m in missing)}",
+                      hint="expected the header: " + ",".join(COLUMNS))
+    index = {name: header.index(name) for name in COLUMNS if name in header}
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            line, start = reader.line_num, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
 
-                def get(name: str) -> str:
-                    i = index.get(name)
-                    return row[i].strip() if i is not None and i < len(row) else ""
+            def get(name: str) -> str:
+                i = index.get(name)
+                return row[i].strip() if i is not None and i < len(row) else ""
 
-                nature = get("RetractionNature")
-                kind = _NATURES.get(nature.lower())
-                if kind is None:
-                    if nature.lower() != "reinstatement":
-                        problems.append(Diagnostic(Severity.WARNING, "retraction-nature", f"record {get('Record ID')}: unknown RetractionNature {nature!r}; skipped",
-                                                   Location(rel, line)))
-                    continue
-                doi = get("OriginalPaperDOI")
-                pmid = get("OriginalPaperPubMedID")
-                notice_doi = get("RetractionDOI")
-                notices.append(Notice(
-                    record_id=get("Record ID"), kind=kind, nature=nature,
-                    original_doi="" if doi.lower() in _NONE else normalize_doi(doi),
-                    original_pmid="" if pmid.lower() in _NONE or not pmid.isdigit() else pmid,
-                    notice_doi="" if notice_doi.lower() in _NONE else normalize_doi(notice_doi),
-                    date=_iso_date(get("RetractionDate")), reason=get("Reason"), line=line,
-                ))
-        except UnicodeDecodeError as exc:
-            raise KbError(f"{rel}:{reader.line_num}: cannot read the CSV: {exc}") from None
-        except csv.Error as exc:
-            raise KbError(f"{rel}:{start}: cannot read the CSV record that starts here: {exc}",
-                          hint='a quote (") opened in it may never be closed; a quote inside a quoted field is written ""') from None
+            nature = get("RetractionNature")
+            kind = _NATURES.get(nature.lower())
+            if kind is None:
+                if nature.lower() != "reinstatement":
+                    problems.append(Diagnostic(Severity.WARNING, "retraction-nature", f"record {get('Record ID')}: unknown RetractionNature {nature!r}; skipped",
+                                               Location(rel, line)))
+                continue
+            doi = get("OriginalPaperDOI")
+            pmid = get("OriginalPaperPubMedID")
+            notice_doi = get("RetractionDOI")
+            notices.append(Notice(
+                record_id=get("Record ID"), kind=kind, nature=nature,
+                original_doi="" if doi.lower() in _NONE else normalize_doi(doi),
+                original_pmid="" if pmid.lower() in _NONE or not pmid.isdigit() else pmid,
+                notice_doi="" if notice_doi.lower() in _NONE else normalize_doi(notice_doi),
+                date=_iso_date(get("RetractionDate")), reason=get("Reason"), line=line,
+            ))
+    except csv.Error as exc:
+        raise KbError(f"{rel}:{start}: cannot read the CSV record that starts here: {exc}",
+                      hint='a quote (") opened in it may never be closed; a quote inside a quoted field is written ""') from None
     return notices, problems
 
 

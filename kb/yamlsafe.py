@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Location
+from .errors import Location, NotUtf8, decode_utf8
 
 try:  # libyaml is 7x faster; fall back to the pure-Python parser where it is missing
     from yaml import CSafeLoader as _Loader
@@ -66,18 +66,10 @@ def decode(raw: bytes) -> tuple[str, bool]:
     """Bytes -> text. Returns (text, had_bom); raises YamlProblem for non-UTF-8 or oversize input."""
     if len(raw) > MAX_BYTES:
         raise YamlProblem("file-too-large", f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}")
-    bom = raw.startswith(b"\xef\xbb\xbf")
-    if bom:
-        raw = raw[3:]
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise YamlProblem(
-            "encoding", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}", line, column, "save the file as UTF-8"
-        ) from None
-    return text, bom
+        return decode_utf8(raw)
+    except NotUtf8 as exc:
+        raise YamlProblem("encoding", exc.message, exc.line, exc.column, "save the file as UTF-8") from None
 
 
 def parse_yaml(text: str) -> tuple[Any, dict[tuple, tuple[int, int]]]:

@@ -143,6 +143,19 @@ def test_premature_end_of_file():
         "add the missing '}'; BibTeX reads on to the next entry and loses fields [bib-braces]"]
 
 
+@pytest.mark.parametrize("raw, where", [
+    (b"\xef\xbb\xbf@article{caf\xe9,\n  title = {T}}\n", "1:13"),  # the byte order mark is not counted (it was: 1:16)
+    (b"@article{x,\n  title = {\xc3\xa9t\xe9}}\n", "2:14"),  # '\xc3\xa9' is one character (it was: 2:15)
+], ids=["after-a-bom", "after-an-accent"])
+def test_a_byte_that_is_not_utf8_is_at_its_column_in_characters(tmp_path, raw, where):
+    """The column of a bad byte counts characters, as every other column kb gives (and as kb import, kb extract and kb
+    retractions give it for the files they are given, through the same kb.errors.decode_utf8)."""
+    bad = tmp_path / "bad.bib"
+    bad.write_bytes(raw)
+    assert [str(d) for d in parse_bib_file(bad, "references/bad.bib")[2]] == [
+        f"references/bad.bib:{where}: error: invalid UTF-8 byte 0xe9; save the file as UTF-8 [encoding]"]
+
+
 def test_file_level_problems(tmp_path):
     bad = tmp_path / "latin1.bib"
     bad.write_bytes(ENTRY.replace("Geneen,", "G\xe9neen,").encode("latin-1"))

@@ -262,12 +262,27 @@ def test_unreadable_article_is_a_one_line_error(tmp_path, capsys):
     folder = tmp_path / "folder.md"
     folder.mkdir()
     (tmp_path / "latin1.txt").write_bytes("Titel\nCaf\xe9 en pijn.\n".encode("latin-1"))
-    for article, message in ((folder, "': cannot read: "), (tmp_path / "missing.txt", "': no such file"),
-                             (tmp_path / "latin1.txt", "': invalid UTF-8 at byte 9; save the article as UTF-8")):
+    for article, message in ((folder, "': cannot read: "), (tmp_path / "missing.txt", "': no such file")):
         assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB)]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"kb: error: {str(article)!r}") and message in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_an_article_or_bibliography_that_is_not_utf8_is_an_error_at_its_line_and_column(tmp_path, capsys):
+    """It was "'latin1.txt': invalid UTF-8 at byte 9": a byte offset no editor goes to. kb check says path:line:col."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    article = tmp_path / "latin1.txt"
+    article.write_bytes("Titel\nCaf\xe9 en pijn.\n".encode("latin-1"))
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB)]) == 1
+    assert capsys.readouterr() == ("", f"{article}:2:4: error: invalid UTF-8 byte 0xe9; save the article as UTF-8\n")
+    bib = tmp_path / "refs.bib"
+    bib.write_bytes("@article{a,\n  author = {M\u00fcller, A. and Gro\u00df, B.},\n  title = {\u00c9t\u00e9}, year = {2020}}\n".encode("utf-8")
+                    .replace("Gro\u00df".encode("utf-8"), "Gro\u00df".encode("latin-1")))
+    good = write_article(tmp_path, "good.md", "Title\n\nExercise may improve pain (M\u00fcller, 2020).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(good), "--bib", str(bib)]) == 1
+    assert capsys.readouterr() == ("", f"{bib}:2:31: error: invalid UTF-8 byte 0xdf; save the bibliography as UTF-8\n")  # characters, not bytes
 
 
 @pytest.mark.parametrize("front, message", [
@@ -313,6 +328,11 @@ def test_unreadable_existing_article_is_refused(tmp_path, capsys):
     assert "articles/example.md' already exists and cannot be read (Is a directory); nothing was written" in err, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (kb_dir / "claims" / "something-else-entirely-is-said-here.yaml").exists()
+    (kb_dir / "articles" / "example.md").rmdir()
+    (kb_dir / "articles" / "example.md").write_bytes("Title\n\nCaf\xe9.\n".encode("latin-1"))
+    assert main(["--kb", str(kb_dir), "extract", str(other), "--bib", str(ZOTERO_BIB)]) == 1
+    assert capsys.readouterr().err == (f"{kb_dir / 'articles' / 'example.md'}:3:4: error: already exists and cannot be read (invalid UTF-8 "
+                                       "byte 0xe9); nothing was written; pass --id NEW_ID to store this article under another id\n")
 
 
 @pytest.mark.parametrize("bad", ["../../outside", "a/b", "Upper", "-dash", "x" * 81, "ok\n"])

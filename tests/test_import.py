@@ -232,6 +232,15 @@ def test_an_entry_that_does_not_parse_as_bibtex_names_the_record_of_the_file_imp
     assert captured.out == "" and not (kb_dir / "references" / "imported.bib").exists()
 
 
+def test_a_file_that_is_not_utf8_is_an_error_at_its_line_and_column(kb_dir, tmp_path, capsys):
+    """It was 'kb: error: FILE: invalid UTF-8 at byte 24'; kb check gives the same fault as path:line:col."""
+    source = tmp_path / "latin1.bib"
+    source.write_bytes(b"@article{a,\n author={M\xfcller, A.}, title={x}, year={2020}}\n")
+    assert main(["--kb", str(kb_dir), "import", str(source)]) == 1
+    assert capsys.readouterr() == ("", f"{source}:2:11: error: invalid UTF-8 byte 0xfc; save the file as UTF-8\n")
+    assert not (kb_dir / "references" / "imported.bib").exists()
+
+
 def test_csl_json_values_that_are_not_text_are_left_out_not_written_as_python(tmp_path):
     """A list, an object or a name whose parts are not text never reaches the BibTeX as "[1]" or "{'a': 1}"."""
     source = tmp_path / "odd.json"

@@ -186,6 +186,17 @@ def test_an_unclosed_quote_is_an_error_at_the_record_that_opened_it(kb_dir, tmp_
     err = capsys.readouterr().err
     assert err.startswith(f"kb: error: {bad}:2: cannot read the CSV record that starts here: ") and err.count("\n") == 1
 
+def test_a_csv_that_is_not_utf8_is_an_error_at_its_line_and_column(kb_dir, tmp_path, capsys):
+    """A bad byte on line 3 was 'FILE:1: cannot read the CSV header: 'utf-8' codec can't decode byte 0xfc in position 314: ...':
+    the wrong line, not the header, and the codec's words. It is read as kb import and kb extract read their files."""
+    lines = CSV.read_text(encoding="utf-8-sig").splitlines()
+    bad = tmp_path / "rw.csv"
+    bad.write_bytes("\n".join(lines).encode("utf-8").replace(lines[2].encode("utf-8"), b"\xc3\xa9" + lines[2].encode("utf-8")[:5] + b"\xfc"
+                                                               + lines[2].encode("utf-8")[5:], 1) + b"\n")
+    assert main(["--kb", str(kb_dir), "retractions", str(bad)]) == 1
+    assert capsys.readouterr() == ("", f"{bad}:3:7: error: invalid UTF-8 byte 0xfc; save the CSV file as UTF-8\n")
+
+
 def test_a_wrong_kb_folder_is_an_error(tmp_path, capsys):
     assert main(["--kb", str(tmp_path / "nope"), "retractions", str(CSV)]) == 1
     err = capsys.readouterr().err
