@@ -132,6 +132,22 @@ def test_cli_import_dry_run_and_bad_target(kb_dir, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_quiet_import_prints_only_errors_and_its_dry_run_bibtex(kb_dir, capsys, tmp_path):
+    """kb -q import printed its report on standard error ('skipped ...', '0 added to references/imported.bib, 3 already
+    present'): -q is "no summaries, progress or warnings: only errors (a command's own output stays)"."""
+    source = tmp_path / "refs.ris"
+    source.write_text((DATA / "refs.ris").read_text(encoding="utf-8") + "TY  - JOUR\nTI  - Undated\nPY  - in press\nER  - \n", encoding="utf-8")
+    assert main(["-q", "--kb", str(kb_dir), "import", str(source), "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("@article{lim2024,") and "Undated" in out  # the BibTeX is the dry run's own output
+    assert main(["-q", "--kb", str(kb_dir), "import", str(source)]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert main(["-q", "--kb", str(kb_dir), "import", str(source)]) == 0  # all already present: 'skipped ...' lines before
+    assert capsys.readouterr() == ("", "")
+    assert main(["-q", "--kb", str(kb_dir), "import", str(tmp_path / "missing.ris")]) == 1
+    assert capsys.readouterr().err == f"kb: error: {tmp_path / 'missing.ris'}: no such file\n"
+
+
 def test_cli_import_unknown_format(kb_dir, capsys, tmp_path):
     other = tmp_path / "refs.xml"
     other.write_text("<xml/>", encoding="utf-8")

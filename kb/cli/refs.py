@@ -45,7 +45,9 @@ def cmd_import(args) -> int:
         result = import_file(args.kb, args.file, target=_target_name(args.to), dry_run=args.dry_run, rekey=args.rekey)
     print_diagnostics(result.problems, quiet=args.quiet)
     if args.dry_run:
-        sys.stdout.write(result.text)
+        sys.stdout.write(result.text)  # the command's own output: it stays with -q
+    if args.quiet:  # the report below is a summary on standard error (docs/commands.md)
+        return 0
     for key, source in result.added:
         print(f"{'would add' if args.dry_run else 'added'} {key}" + (f" (was {source!r})" if source != key else ""), file=sys.stderr)
     for source, key, reason in result.duplicates:
