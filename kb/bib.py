@@ -21,6 +21,7 @@ from pybtex.richtext import Text
 from pybtex.scanner import PybtexError, PybtexSyntaxError
 
 from .errors import Diagnostic, Location, NotUtf8, Severity, bom_warning, decode_utf8, did_you_mean
+from .inputs import read_input
 from .model import Author, Reference
 
 __all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE", "PMCID_RE", "PMID_RE"]
@@ -187,9 +188,10 @@ def parse_bib_file(path: Path, rel: str) -> tuple[BibliographyData, list[Referen
                 Diagnostic(Severity.ERROR, "file-too-large", f"file is {size:,} bytes; the limit is {MAX_BIB_BYTES:,}", Location(rel),
                            "split it into several files under references/")
             ]
-        raw = path.read_bytes()
+        raw = read_input(path, rel)
     except OSError as exc:
-        return BibliographyData(), [], [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
+        return BibliographyData(), [], [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel),
+                                                   getattr(exc, "hint", None))]
     try:
         text, bom = decode_utf8(raw)
     except NotUtf8 as exc:

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import Diagnostic, Location
+from .inputs import read_input
 
 __all__ = ["CACHE_DIR", "FORMAT_VERSION", "PARALLEL_MIN_FILES", "FileLoading", "Positions", "cache_enabled", "file_stamp", "load_value", "start_loading",
            "store_value"]
@@ -349,8 +350,7 @@ def _load_fresh(load_one: LoadOne, path: str, rel: str, stem: str, started_ns: i
     try:
         info = os.stat(path)
         if stat.S_ISREG(info.st_mode) and info.st_size <= max_bytes:
-            with open(path, "rb") as handle:
-                raw = handle.read(max_bytes + 1)
+            raw = read_input(path, rel, max_bytes + 1)
     except OSError:
         raw = None
     if raw is None or len(raw) != info.st_size:  # odd, unreadable or changing: let the loader report it; never cache
@@ -450,8 +450,7 @@ class FileLoading:
             self.stats["cached"] += 1
             return entry
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            raw = read_input(path, entry[0])
         except OSError:
             return None
         if len(raw) != size or _digest(raw) != digest:

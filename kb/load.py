@@ -27,6 +27,7 @@ from typing import Any, Callable
 from .article import parse_article
 from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, encode, lazy_kb, remember_kb, scan_inputs, start_loading, write_in_background, write_index
 from .errors import Diagnostic, LoadError, Location, NotUtf8, Severity, bom_warning, decode_utf8, did_you_mean
+from .inputs import read_input
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
 from .schema import check_document
 from .stylenames import FIXED_STYLES
@@ -46,9 +47,9 @@ def read_yaml_file(path: Path, rel: str) -> tuple[Any, dict, list[Diagnostic]]:
         if info.st_size > MAX_BYTES:
             return None, {}, [Diagnostic(Severity.ERROR, "file-too-large", f"file is {info.st_size:,} bytes; the limit is {MAX_BYTES:,}",
                                          Location(rel), "a claim file holds one claim; split it or shorten it")]
-        raw = path.read_bytes()
+        raw = read_input(path, rel)
     except OSError as exc:
-        return None, {}, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
+        return None, {}, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel), getattr(exc, "hint", None))]
     return _parse_yaml_bytes(raw, rel)
 
 
@@ -280,9 +281,9 @@ def _load_article_file(path: str, rel: str, stem: str, raw: bytes | None = None)
     if not os.path.isfile(path):
         return None, [Diagnostic(Severity.ERROR, "unreadable", "not a regular file", Location(rel), "remove it or replace it with a file")]
     try:
-        raw = Path(path).read_bytes() if raw is None else raw
+        raw = read_input(path, rel) if raw is None else raw
     except OSError as exc:
-        return None, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel))]
+        return None, [Diagnostic(Severity.ERROR, "unreadable", f"cannot read file: {exc.strerror or exc}", Location(rel), getattr(exc, "hint", None))]
     try:
         text, bom = decode_utf8(raw)  # a BOM in front of the front matter: ignored, with a warning as for claim and BibTeX files
     except NotUtf8 as exc:

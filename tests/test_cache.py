@@ -160,14 +160,22 @@ def test_a_file_made_unreadable_is_not_served_from_the_cache(root, monkeypatch, 
     path.chmod(0)
     real_open, real_access = builtins.open, os.access
 
+    real_os_open = os.open
+
     def refused(file, *args, **kwargs):
-        if os.fspath(file) == str(path):
+        if not isinstance(file, int) and os.fspath(file) == str(path):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(file, *args, **kwargs)
+
+    def refused_fd(file, *args, **kwargs):  # kb/inputs.py opens the knowledge base's files with os.open
+        if os.fspath(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_os_open(file, *args, **kwargs)
 
     with monkeypatch.context() as refusing:
         refusing.setattr(builtins, "open", refused)
         refusing.setattr(io, "open", refused)
+        refusing.setattr(os, "open", refused_fd)
         refusing.setattr(os, "access", lambda file, mode, **kw: os.fspath(file) != str(path) and real_access(file, mode, **kw))
         after = warm(root)
         assert after == cold(root, monkeypatch)

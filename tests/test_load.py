@@ -247,10 +247,12 @@ def test_fifo_is_not_read(mini_kb):
 
 
 def test_symlinked_file_is_read_and_symlinked_folder_is_not(mini_kb, tmp_path):
-    elsewhere = tmp_path / "elsewhere"
+    """A link to a file within the knowledge base is read (one outside it is not: test_outside_links.py)."""
+    elsewhere, shared = tmp_path / "elsewhere", mini_kb / "shared"
     elsewhere.mkdir()
-    shutil.move(mini_kb / "claims" / "conclusie.yaml", elsewhere / "conclusie.yaml")
-    (mini_kb / "claims" / "conclusie.yaml").symlink_to(elsewhere / "conclusie.yaml")
+    shared.mkdir()
+    shutil.move(mini_kb / "claims" / "conclusie.yaml", shared / "conclusie.yaml")
+    (mini_kb / "claims" / "conclusie.yaml").symlink_to(shared / "conclusie.yaml")
     (mini_kb / "claims" / "meer").symlink_to(elsewhere)
     kb = load_kb(mini_kb)
     assert "conclusie" in kb.claims
