@@ -146,10 +146,17 @@ def test_as_of_takes_a_year(command, value, mini_kb, run_kb):
     (["graph", "-o", ""], "kb graph: error: argument -o/--output: expected a file name, got ''"),
     (["audit", "--templates", ""], "kb audit: error: argument --templates: expected a folder, got ''"),
     (["extract", "a.md", "--bib", "a.bib", "--id", ""], "kb extract: error: argument --id: expected an article id, got ''"),
+    # a file name: these were 'kb: error: .: cannot read: Is a directory', exit 1
+    (["import", ""], "kb import: error: argument FILE: expected a file name, got ''"),
+    (["import", " ", "--dry-run"], "kb import: error: argument FILE: expected a file name, got ' '"),
+    (["retractions", ""], "kb retractions: error: argument FILE: expected a file name, got ''"),
+    (["extract", "", "--bib", "a.bib"], "kb extract: error: argument ARTICLE: expected a file name, got ''"),
+    (["extract", "a.md", "--bib", "a.bib", "--bib", ""], "kb extract: error: argument --bib: expected a file name, got ''"),
 ], ids=lambda v: repr(v) if isinstance(v, list) else "")
 def test_an_empty_name_or_list_item_is_a_usage_error(argv, message, mini_kb, run_kb):
     """--tag '' (an unset shell variable) and --claims ,,, passed as no filter at all: every claim was listed or rendered;
-    an empty -o, --style, --templates, --article or --id meant the default (kb render -o '' printed the handout)."""
+    an empty -o, --style, --templates, --article or --id meant the default (kb render -o '' printed the handout); an empty
+    FILE of kb import or kb retractions, or ARTICLE or --bib of kb extract, was read as the current folder."""
     code, out, err = run_kb(mini_kb, *argv)
     assert (code, out) == (2, "") and err.startswith("usage: ") and err.endswith(f"\n{message}\n") and "Traceback" not in err
 

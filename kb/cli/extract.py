@@ -15,8 +15,8 @@ def register(subparsers) -> None:
                     "Copies the article to KB_DIR/articles/<id>.md, adds the references to KB_DIR/references/<REFS name>.bib, "
                     "and writes one draft claim per new statement to KB_DIR/claims/ (never overwriting a file). "
                     "Rules: docs/extract.md.")
-    p.add_argument("article", metavar="ARTICLE", help="the article: .md/.markdown (Markdown) or any other name (plain text)")
-    p.add_argument("--bib", metavar="REFS", action="append", required=True,
+    p.add_argument("article", metavar="ARTICLE", type=name("a file name"), help="the article: .md/.markdown (Markdown) or any other name (plain text)")
+    p.add_argument("--bib", metavar="REFS", action="append", required=True, type=name("a file name"),
                    help="the article's references: .bib (BibTeX/BibLaTeX), .json (CSL-JSON) or .ris; repeatable")
     p.add_argument("-o", "--output", metavar="KB_DIR", type=name("a folder"), help="the knowledge base to write to (default: --kb, i.e. the current folder)")
     p.add_argument("--lang", choices=["nl", "en"], help="the article's language (default: front matter, else detected)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import changing_references, graph_for, print_diagnostics
+from ._common import changing_references, graph_for, name, print_diagnostics
 
 
 def register(subparsers) -> None:
@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         description="Add the references in FILE (.bib BibTeX/BibLaTeX, .json CSL-JSON, .ris RIS) to references/TO. A reference "
                     "already in the knowledge base (same DOI, else same title and year) is skipped; existing keys never change. "
                     "New entries keep their own key when it is free, else get <family><year>[a-z]. See docs/references.md.")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", type=name("a file name"))
     p.add_argument("--to", default="imported.bib", metavar="NAME.bib", help="the file in references/ to append to (default: imported.bib)")
     p.add_argument("--rekey", action="store_true", help="give every new entry a <family><year>[a-z] key, ignoring the file's own keys")
     p.add_argument("--dry-run", action="store_true", help="print the BibTeX that would be appended; write nothing")
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
                     "OriginalPaperPubMedID against the references, add retraction = {retracted|expression-of-concern|correction} "
                     "and retractionnotice = {...} to each matched BibTeX entry (nothing else in the file changes), and show "
                     "which claims lose their support. See docs/references.md.")
-    p.add_argument("file", metavar="FILE", help="retraction_watch.csv")
+    p.add_argument("file", metavar="FILE", type=name("a file name"), help="retraction_watch.csv")
     p.add_argument("--dry-run", action="store_true", help="show the changes as a diff; write nothing")
     p.set_defaults(handler=cmd_retractions)
 
