@@ -58,10 +58,10 @@ def normalize_text(text: str) -> str:
 def read_front_matter(lines: list[str]) -> tuple[dict, dict, int, YamlProblem | None]:
     """(fields, their (line, column) by key path, index of the first line after it, problem) of the YAML front
     matter that opens a text's ``lines`` (``---`` ... ``---`` or ``...``); no front matter: ({}, {}, 0, None).
-    Line numbers are the file's. The problem (fields then empty) is one of: never closed (the text is then all
-    body), not YAML, not a mapping. kb check (``parse_article``) and kb extract both read front matter with it."""
+    Line numbers are the file's. The problem (fields then empty) is one of: never closed or never opened (the
+    text is then all body), not YAML, not a mapping. kb check (``parse_article``) and kb extract both read front matter with it."""
     if not lines or lines[0].strip() != "---":
-        return {}, {}, 0, None
+        return {}, {}, 0, _unopened(lines)
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
     if end is None:
         return {}, {}, 0, YamlProblem("article-front-matter", "front matter opened with '---' is never closed", 1, 1)
@@ -75,6 +75,27 @@ def read_front_matter(lines: list[str]) -> tuple[dict, dict, int, YamlProblem | 
         return {}, {}, end + 1, YamlProblem("wrong-type", f"front matter must be a mapping (key: value lines), found {found}", first, 1,
                                             "write one field a line, such as 'title: ...', between the '---' lines")
     return data or {}, positions, end + 1, None
+
+
+#: A line of front matter as an article's first line: ``title: ...`` (a field kb knows: _FRONT_KEYS).
+_FIELD_LINE_RE = re.compile(r"^([a-z]+):(?:\s|$)")
+
+
+def _unopened(lines: list[str]) -> YamlProblem | None:
+    """The problem of front matter written without its opening ``---``: the first line a field kb knows
+    (``title: ...``), then only such ``key: value`` lines (or indented ones, or blank ones) up to a line
+    ``---``. The text stays all body, as before, but kb says why the title and language went missing
+    (the fields were shown as the article's first paragraph, and the headings of another language lost)."""
+    first = _FIELD_LINE_RE.match(lines[0]) if lines else None
+    if first is None or first.group(1) not in _FRONT_KEYS:
+        return None
+    for line in lines[1:]:
+        if line.strip() in ("---", "..."):
+            return YamlProblem("article-front-matter", "front matter without its opening '---'", 1, 1,
+                               "add a line '---' above it")
+        if line.strip() and not line[0].isspace() and not _FIELD_LINE_RE.match(line):
+            return None  # text: an article that happens to start with "title: ..."
+    return None
 
 
 def parse_article(text: str, rel: str, article_id: str) -> tuple[Article, list[Diagnostic]]:

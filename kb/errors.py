@@ -201,7 +201,7 @@ CODES: dict[str, str] = {
     "duplicate-id": "two claim files have the same id",
     "unknown-style": "kb.yaml names a citation style that is not installed",
     # articles
-    "article-front-matter": "an article's front matter is not closed",
+    "article-front-matter": "an article's front matter is not closed, or not opened",
     "duplicate-section": "two headings of an article have the same id",
     # BibTeX
     "bib-syntax": "a BibTeX file cannot be parsed here",

@@ -562,11 +562,15 @@ _PIECES = st.sampled_from(list("abcXYZ .,;:!?()[]-#*>\n\t'\"0129éü…&") + ["e
 @given(st.lists(_PIECES, max_size=80).map("".join), st.sampled_from(["a.txt", "a.md"]))
 @example("a\n# \n\na# a\na", "a.md")  # an empty heading started a section the written article did not have
 @example("---\n\"\n---\na", "a.md")  # front matter that is not YAML: an error at its line, never dropped
+@example(" ---", "a.md")  # an opening line with a space before it: never closed
+@example("title: a\n---\na", "a.md")  # front matter without its opening line
 def test_any_text_gives_an_article_whose_statements_kb_check_finds(text, name):
     try:
         source = read_source(text, name, lang="en")
-    except KbError as exc:  # only for front matter that is not a YAML mapping, named with its line
-        assert name == "a.md" and text.startswith("---") and exc.location.path == "a.md" and exc.location.line, str(exc)
+    except KbError as exc:  # only for front matter that is not a YAML mapping, or not closed or opened, named with its line
+        opened = text.splitlines()[0].strip() == "---"  # as read_front_matter sees an opening line (' ---' too)
+        assert name == "a.md" and exc.location.path == "a.md" and exc.location.line, str(exc)
+        assert opened or exc.message.startswith("front matter without its opening"), str(exc)
         assert exc.message.startswith("front matter"), exc.message
         assert "\n" not in str(exc)
         return
@@ -585,3 +589,15 @@ def test_a_draft_claim_is_never_given_the_reserved_id_index():
     taken: set[str] = set()
     ids = [claim_id_for(Statement(section="s", text=text, sentence=text, line=1), taken) for text in ("Index", "Index!", "Other")]
     assert "index" not in ids and len(set(ids)) == 3
+
+
+def test_front_matter_never_opened_is_an_error_as_in_kb_check(tmp_path, capsys):
+    """Its fields were read as the article's first paragraph, without a word; an article that only starts
+    with a line like a field is read as before."""
+    kb_dir = tmp_path / "kb"
+    init_kb(kb_dir)
+    article = write_article(tmp_path, "draft.md", "title: Pain\nlanguage: en\n---\n\n## Pain\n\nExercise may improve pain in adults (Geneen et al., 2017).\n")
+    assert main(["--kb", str(kb_dir), "extract", str(article), "--bib", str(ZOTERO_BIB)]) == 1
+    assert capsys.readouterr() == ("", f"{article}:1:1: error: front matter without its opening '---'; add a line '---' above it\n")
+    prose = write_article(tmp_path, "prose.md", "title: Pain, and what helps\n\nExercise may improve pain in adults (Geneen et al., 2017).\n\n---\n\nMore.\n")
+    assert main(["--kb", str(kb_dir), "extract", str(prose), "--bib", str(ZOTERO_BIB), "--dry-run"]) == 0
