@@ -234,8 +234,11 @@ def parse_bib_text(text: str, rel: str) -> tuple[BibliographyData, list[Referenc
         span_of.setdefault(span.key.lower(), span)
     error_lines = sorted(d.location.line for d in diagnostics if d.code in ("bib-syntax", "bib-braces"))
     references = []
-    for key, entry in data.entries.items():
+    for key, entry in list(data.entries.items()):
         span = span_of.get(key.lower())
+        if span is None and _UNNAMED_RE.fullmatch(key) and error_lines:
+            del data.entries[key]  # pybtex's stand-in for an entry whose key it could not read: reported as that syntax error
+            continue
         ref, problems = _to_reference(key, entry, rel, span)
         references.append(ref)
         if span is not None and any(span.line <= line <= span.last_line for line in error_lines):
@@ -243,6 +246,10 @@ def parse_bib_text(text: str, rel: str) -> tuple[BibliographyData, list[Referenc
             problems = [p for p in problems if p.code != "bib-missing-field"]
         diagnostics.extend(problems)
     return data, references, diagnostics
+
+
+#: The key pybtex gives an entry whose own key it could not read (``@article{,``), after a syntax error.
+_UNNAMED_RE = re.compile(r"unnamed-\d+")
 
 
 def _diagnose(exc: PybtexError, text: str, rel: str, spans: list[_Span], seen_dupes: dict[str, int]) -> Diagnostic:
