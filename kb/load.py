@@ -29,7 +29,7 @@ from .cache import JOURNAL_MERGE, Positions, Scan, decode as decode_diagnostic, 
 from .errors import Diagnostic, LoadError, Location, NotUtf8, Severity, bom_warning, decode_utf8, did_you_mean
 from .inputs import read_input
 from .model import Claim, Config, Evidence, KnowledgeBase, Text
-from .schema import check_document
+from .schema import check_document, ecma_search, load_schema
 from .stylenames import FIXED_STYLES
 from .yamlsafe import MAX_BYTES, YamlProblem, decode, location, parse_yaml
 
@@ -95,8 +95,9 @@ def _claim_from_data(data: Any, positions: dict, rel: str, stem: str) -> tuple[C
         return Location(rel, line, column)
 
     if data["id"] != stem:
+        valid = ecma_search(load_schema("claim")["properties"]["id"]["pattern"], stem)  # a file name that is no id: only rename
         return None, [Diagnostic(Severity.ERROR, "id-mismatch", f"claim id {data['id']!r} does not match the file name {stem!r}", loc("id"),
-                                 f"rename the file to {data['id']}.yaml or set id: {stem}")]
+                                 f"rename the file to {data['id']}.yaml" + (f" or set id: {stem}" if valid else ""))]
     reviewed_on = data.get("reviewed_on", "")
     if reviewed_on and not _calendar_date(reviewed_on):  # the schema's pattern lets 2026-02-30 through
         return None, [Diagnostic(Severity.ERROR, "bad-value", f"{reviewed_on!r} is not a valid value for reviewed_on: there is no such day",
@@ -222,14 +223,15 @@ def _name_error(shown: str) -> Diagnostic:
 
 def _claim_file_kind(name: str, mode: int) -> str | None:
     """What an entry of the walk (kb/cache.py ``Scan``) under claims/ is to the loader: "folder",
-    "linked-folder" (reported, not followed), "claim" (a claim file), or None (ignored: hidden, or not YAML)."""
+    "linked-folder" (reported, not followed), "claim" (a claim file: .yaml or .yml, in any case), or None (ignored:
+    hidden, or not YAML)."""
     if name.endswith("/"):
         return "folder"
     if "/." in name:  # a hidden file or folder below claims/
         return None
     if stat.S_ISDIR(mode):
         return "linked-folder"
-    return "claim" if name.endswith(CLAIM_SUFFIXES) else None
+    return "claim" if name.endswith(CLAIM_SUFFIXES) or name.lower().endswith(CLAIM_SUFFIXES) else None  # pijn.YAML too
 
 
 def _claim_files(scan: Scan, root: Path) -> tuple[list[tuple[str, str, str]], list[Diagnostic]]:

@@ -451,3 +451,21 @@ def test_a_linked_folder_inside_a_folder_not_utf8_is_not_reported_again(mini_kb,
     elsewhere.mkdir()
     os.symlink(elsewhere, os.path.join(folder, "link"))
     assert [(d.code, d.location.path) for d in load_kb(mini_kb).diagnostics] == [("file-name", "claims/caf\\xe9")]
+
+
+def test_claim_files_with_an_upper_case_suffix_are_read(mini_kb):
+    """claims/pijn.YAML was skipped without a word, while .yml was read."""
+    claim = next((mini_kb / "claims").glob("*.yaml"))
+    claim.rename(claim.with_suffix(".YAML"))
+    kb = load_kb(mini_kb)
+    assert claim.stem in kb.claims and kb.claims[claim.stem].location.path == f"claims/{claim.stem}.YAML"
+
+
+def test_a_file_name_that_is_no_id_is_not_offered_as_one(mini_kb):
+    """'claims/Bad Name.yaml' got the hint "or set id: Bad Name", an id the schema refuses."""
+    claim = next((mini_kb / "claims").glob("*.yaml"))
+    (mini_kb / "claims" / "Bad Name.yaml").write_bytes(claim.read_bytes())
+    (mini_kb / "claims" / "other-name.yaml").write_bytes(claim.read_bytes())
+    hints = {d.location.path: d.hint for d in load_kb(mini_kb).diagnostics if d.code == "id-mismatch"}
+    assert hints == {"claims/Bad Name.yaml": f"rename the file to {claim.stem}.yaml",
+                     "claims/other-name.yaml": f"rename the file to {claim.stem}.yaml or set id: other-name"}
