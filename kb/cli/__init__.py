@@ -14,7 +14,6 @@ import traceback
 from importlib import import_module
 
 from .. import __version__
-from ..errors import KbError
 
 __all__ = ["main", "build_parser"]
 
@@ -55,8 +54,14 @@ def run() -> None:
     By then every file is written and closed and every worker process has ended; what is left is
     freeing the knowledge base and graph object by object (``_common.keep`` holds them), which takes
     seconds at 100,000 claims and changes nothing. ``main`` itself returns normally, for callers
-    in the same process (tests, scripts)."""
-    code = main()
+    in the same process (tests, scripts). Ctrl-C before ``main`` handles it (while the modules of the
+    commands are read) ends the same way, without a traceback: kb/__init__.py imports nothing, so only
+    Python's own start-up comes before this."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("kb: interrupted", file=sys.stderr)
+        code = 130
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -66,6 +71,8 @@ def run() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..errors import KbError
+
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args, unknown = parser.parse_known_args(argv)
