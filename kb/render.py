@@ -81,13 +81,18 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
         self._check_readable(template)
         try:
             source, filename, uptodate = super().get_source(environment, template)
-        except UnicodeDecodeError as exc:  # which file: the error alone does not say
-            from .errors import Location
+        except UnicodeDecodeError as exc:  # which file, and where in it: the error alone does not say
+            from .errors import Location, NotUtf8, decode_utf8
 
             path = next((os.path.join(d, template) for d in self.searchpath if os.path.isfile(os.path.join(d, template))), template)
-            raw = Path(path).read_bytes() if os.path.isfile(path) else b""
-            line = raw.count(b"\n", 0, exc.start) + 1
-            raise RenderError(f"{template!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", location=Location(path, line),
+            where = Location(path)
+            try:
+                decode_utf8(Path(path).read_bytes())  # the place kb check gives a file that is not UTF-8
+            except NotUtf8 as bad:
+                where = Location(path, bad.line, bad.column)
+            except OSError:
+                pass
+            raise RenderError(f"{template!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x})", location=where,
                               hint="save it as UTF-8, or remove it to use the built-in one") from None
         except jinja2.TemplateNotFound:  # an OSError too, for Jinja2: not there, which the environment reports
             raise

@@ -161,13 +161,13 @@ def test_an_empty_name_or_list_item_is_a_usage_error(argv, message, mini_kb, run
     assert (code, out) == (2, "") and err.startswith("usage: ") and err.endswith(f"\n{message}\n") and "Traceback" not in err
 
 
-def test_a_template_that_is_not_utf8_is_named_with_its_line(mini_kb, run_kb):
+def test_a_template_that_is_not_utf8_is_named_with_its_line_and_column(mini_kb, run_kb):
     own = mini_kb / "templates" / "site"
     own.mkdir(parents=True)
     (own / "claim.html.j2").write_bytes(b'{% extends "builtin/site/claim.html.j2" %}\n{# caf\xe9 #}\n')
     code, out, err = run_kb(mini_kb, "build", "-o", "site")
     assert code == 1 and "Traceback" not in err and not (mini_kb / "site").exists()
-    assert err.splitlines()[-1] == ("templates/site/claim.html.j2:2: error: 'site/claim.html.j2' is not UTF-8 text (byte 0xe9); "
+    assert err.splitlines()[-1] == ("templates/site/claim.html.j2:2:7: error: 'site/claim.html.j2' is not UTF-8 text (byte 0xe9); "
                                     "save it as UTF-8, or remove it to use the built-in one")
 
 
