@@ -405,6 +405,26 @@ def test_reference_page_has_identifiers_claims_and_impact(site):
     assert "zonder steun" in row
 
 
+def test_the_retraction_table_does_not_call_a_claim_without_support_still_supported(tmp_path):
+    """A claim that cites a reference only to say it disputes it, and has no supporting evidence, was listed
+    under "if this reference were retracted" as "still supported by other sources" (found by a review)."""
+    from conftest import MINI_CLAIMS, make_kb
+
+    from kb.site import build_site
+
+    claims = dict(MINI_CLAIMS)
+    claims["blessures-preventie"] = claims["blessures-preventie"].replace("relation: supports", "relation: disputes")
+    root = make_kb(tmp_path / "kb", claims=claims)
+    base = load_kb(root)
+    build_site(base, build_graph(base), tmp_path / "site")
+    html = (tmp_path / "site" / "references" / "lauersen2014.html").read_text(encoding="utf-8")
+    impact = html[html.index('class="impact"'):]
+    row = impact[impact.index('href="../claims/blessures-preventie.html"'):]
+    row = row[:row.index("</tr>")]
+    assert "geen ondersteunend bewijs, met of zonder deze bron" in row and "nog gesteund" not in row
+    assert "Beweringen die deze bron aanhalen" in html  # it cites the reference; it does not rest on it
+
+
 def test_claim_page_is_an_evidence_card(site):
     page = Page(site / "claims" / "pijn.html")
     text = " ".join("".join(page.text).split())
