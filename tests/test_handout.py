@@ -70,8 +70,10 @@ def test_strong_wording_on_weak_evidence_is_hedged(repo):
 
     kb, graph = repo
     # The wording check reads the handout's text: the article's wording when a claim has no plain
-    # wording (strong phrase on not-graded evidence: hedged), its plain wording when it has one.
-    assert kb.claims["inleiding-spierkracht"].verdict == "supported"
+    # wording (strong phrase on not-graded evidence: hedged), its plain wording when it has one. Here the
+    # claim is taken as the reviewer's 'supported' (it is 'overstated' in the data): the check alone hedges it.
+    kb = dataclasses.replace(kb, claims={**kb.claims, "inleiding-spierkracht": dataclasses.replace(kb.claims["inleiding-spierkracht"],
+                                                                                                  verdict="supported")})
     plain = build_handout(kb, graph, lang="nl", style="vancouver")
     plain_item = {i.claim_id: i for s in plain.sections for i in s.items}["inleiding-spierkracht"]
     assert not plain_item.text.startswith("Sterke wetenschap") and plain_item.hedge == ""
