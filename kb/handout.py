@@ -15,7 +15,8 @@ evidence (directly or through the claims it summarises; kb.graph.why) from a ref
 retracted, and its verdict is not ``unsupported``. Claims the reviewer judged overstated or source-misdescribed are hedged
 with a sentence saying the sources are less definite, unless the claim has its own ``plain`` wording in that language
 (written to match the evidence; the strong-wording check still applies to it); claims whose best evidence is of low or very
-low certainty are hedged as limited evidence. Every other claim is left out and listed in
+low certainty are hedged as limited evidence, and those whose best evidence is not graded say that its certainty
+was not rated. Every other claim is left out and listed in
 ``Handout.left_out`` (the CLI prints them), never shown to patients unhedged.
 """
 
@@ -235,6 +236,8 @@ def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: li
             hedge = "overstated"
         elif why.certainty in LOW_CERTAINTIES:
             hedge = "limited"
+        elif why.certainty == "not-graded":  # nobody rated how certain it is (narrative reviews, position statements): said so
+            hedge = "ungraded"
         else:
             hedge = ""
         kept.append((claim, keys, hedge, why.certainty))

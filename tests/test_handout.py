@@ -50,7 +50,8 @@ def test_inclusion_hedges_and_numbering(mini):
     assert items["pijn"].text == "Oefenen met weerstand kan pijn bij langdurige klachten wat verminderen."  # plain wording
     # overstated, but its plain wording was written to match the evidence: only the low certainty is noted
     assert (items["pijn"].citation, items["pijn"].hedge) == ("[1]", "limited")
-    assert (items["blessures"].citation, items["blessures"].hedge) == ("[2]", "")  # reviewer-added source cited
+    # reviewer-added source cited; it rests on not-graded evidence only (lauersen2014): said to patients
+    assert (items["blessures"].citation, items["blessures"].hedge) == ("[2]", "ungraded")
     assert (items["conclusie"].citation, items["conclusie"].hedge) == ("[1, 2]", "overstated")  # inherited sources
     assert [(e.key, e.label) for e in h.bibliography] == [("geneen2017", "1"), ("lauersen2014", "2")]
     assert [s.title for s in h.sections] == ["Pijn", "Blessures", "Conclusie"]
@@ -76,7 +77,7 @@ def test_strong_wording_on_weak_evidence_is_hedged(repo):
                                                                                                   verdict="supported")})
     plain = build_handout(kb, graph, lang="nl", style="vancouver")
     plain_item = {i.claim_id: i for s in plain.sections for i in s.items}["inleiding-spierkracht"]
-    assert not plain_item.text.startswith("Sterke wetenschap") and plain_item.hedge == ""
+    assert not plain_item.text.startswith("Sterke wetenschap") and plain_item.hedge == "ungraded"  # not graded: said, not hedged
     article_wording = dataclasses.replace(kb.claims["inleiding-spierkracht"], plain=None)
     kb = dataclasses.replace(kb, claims={**kb.claims, "inleiding-spierkracht": article_wording})
     h = build_handout(kb, graph, lang="nl", style="vancouver")
