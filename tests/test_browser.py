@@ -146,3 +146,31 @@ def test_the_real_site_fits_a_phone_and_has_no_console_errors(browser, tmp_path,
             "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]")
         assert scroll <= client, f"{page.relative_to(out)} is {scroll}px wide on a {client}px screen"
         assert _errors(browser) == [], page
+
+
+def _closed(driver) -> bool:
+    return driver.find_element(By.ID, "claim-panel").get_attribute("data-claim") is None
+
+
+def test_close_button_and_escape_close_the_panel_on_a_wide_screen(browser, built):
+    """× and Escape close the panel and give focus back to the claim, without selecting it again
+    (on a wide screen, focusing a claim selects it: close() must not reopen what it closed)."""
+    browser.get((built / "article" / "test.html").as_uri())
+    mark = browser.find_element(By.CSS_SELECTOR, "mark.claim#claim-pijn")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", mark)
+    mark.click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") == "pijn")
+    browser.find_element(By.CSS_SELECTOR, "#claim-panel .panel-close").click()
+    WebDriverWait(browser, 10).until(_closed)
+    assert browser.find_element(By.CSS_SELECTOR, "#claim-panel .panel-title").text == "Overzicht"
+    assert browser.execute_script("return document.activeElement.id") == "claim-pijn"
+    assert mark.get_attribute("aria-expanded") == "false" and "selected" not in mark.get_attribute("class")
+
+    # selected from the address (#claim-...), focus elsewhere: Escape closes it too
+    browser.execute_script("document.activeElement.blur(); window.location.hash = '#claim-preventie'")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") == "preventie")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    WebDriverWait(browser, 10).until(_closed)
+    assert browser.execute_script("return document.activeElement.id") == "claim-preventie"
+    assert _errors(browser) == []
+

@@ -12,7 +12,9 @@
   var emptyMessage = body.querySelector(".panel-empty");
   var current = null;
   var lastMark = null;
+  var givingFocusBack = false;  // close() focuses the mark again: that focus must not select it
   var overviewTitle = title.textContent;
+  var narrow = window.matchMedia("(max-width: 62rem)");  // the panel is a bottom sheet (site.css)
 
   document.documentElement.classList.add("js");
   panel.hidden = false;
@@ -68,7 +70,10 @@
     title.textContent = overviewTitle;
     panel.classList.add("is-empty");
     panel.removeAttribute("data-claim");
-    if (lastMark) { lastMark.focus(); }
+    if (lastMark) {
+      givingFocusBack = true;  // focusin runs during focus(), before it returns
+      try { lastMark.focus(); } finally { givingFocusBack = false; }
+    }
   }
 
   function markFrom(target) {
@@ -90,8 +95,9 @@
     }
   });
   document.addEventListener("focusin", function (event) {
+    if (givingFocusBack) { return; }
     var mark = markFrom(event.target);
-    if (mark && window.matchMedia("(min-width: 62.01rem)").matches) {
+    if (mark && !narrow.matches) {
       select(mark.getAttribute("data-claim"), mark);
     }
   });
