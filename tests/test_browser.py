@@ -174,3 +174,20 @@ def test_close_button_and_escape_close_the_panel_on_a_wide_screen(browser, built
     assert browser.execute_script("return document.activeElement.id") == "claim-preventie"
     assert _errors(browser) == []
 
+
+def test_narrow_screen_keeps_the_selected_claim_above_the_sheet(browser, built):
+    browser.set_window_size(390, 844)
+    browser.get((built / "article" / "test.html").as_uri())
+    mark = browser.find_element(By.CSS_SELECTOR, "mark.claim#claim-pijn")
+    # the claim low on the screen, where the sheet will cover it
+    browser.execute_script("window.scrollBy({top: arguments[0].getBoundingClientRect().bottom - window.innerHeight + 40,"
+                           " behavior: 'instant'})", mark)
+    mark.click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "claim-panel").get_attribute("data-claim") == "pijn")
+
+    def above_sheet(driver):
+        return driver.execute_script(
+            "var m = arguments[0].getBoundingClientRect(), s = document.getElementById('claim-panel').getBoundingClientRect();"
+            " return m.top >= 0 && m.bottom <= s.top;", mark)
+    WebDriverWait(browser, 10).until(above_sheet)
+    assert _errors(browser) == []

@@ -60,6 +60,19 @@
     panel.classList.remove("is-empty");
     panel.setAttribute("data-claim", id);
     panel.scrollTop = 0;
+    document.documentElement.classList.add("panel-open");
+    keepAboveSheet(lastMark);
+  }
+
+  // On a narrow screen the panel is a sheet over the bottom of the page: scroll the selected claim
+  // into the room above it (its start, if the claim is taller than that room).
+  function keepAboveSheet(mark) {
+    if (!mark || !narrow.matches) { return; }
+    var gap = 12;
+    var room = panel.getBoundingClientRect().top - gap;
+    var box = mark.getBoundingClientRect();
+    var by = Math.min(Math.max(box.bottom - room, 0), box.top - gap);
+    if (by) { window.scrollBy(0, by); }
   }
 
   function close() {
@@ -70,6 +83,7 @@
     title.textContent = overviewTitle;
     panel.classList.add("is-empty");
     panel.removeAttribute("data-claim");
+    document.documentElement.classList.remove("panel-open");
     if (lastMark) {
       givingFocusBack = true;  // focusin runs during focus(), before it returns
       try { lastMark.focus(); } finally { givingFocusBack = false; }
