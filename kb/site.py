@@ -623,7 +623,7 @@ def _cites(claim: Claim, cite_no: dict[str, int]) -> list[dict[str, Any]]:
         seen.add(ev.ref)
         out.append({"key": ev.ref, "anchor": "bib-" + reference_filename(ev.ref)[:-5], "number": cite_no[ev.ref],
                     "cited_in_article": ev.cited_in_article})
-    return out
+    return sorted(out, key=lambda cite: cite["number"])  # [3, 4, 6], as a reader looks them up, not [4, 3, 6]
 
 
 # Views of the graph helper's query results (kb.graph.Stats, Why, Impact).

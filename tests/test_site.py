@@ -425,6 +425,21 @@ def test_the_retraction_table_does_not_call_a_claim_without_support_still_suppor
     assert "Beweringen die deze bron aanhalen" in html  # it cites the reference; it does not rest on it
 
 
+def test_the_article_cites_its_numbers_in_ascending_order(tmp_path):
+    """A claim's sources were numbered in the order of its evidence list: [4,3,6] next to a claim of this
+    repository's article (found by a review)."""
+    from conftest import copy_repo_kb
+
+    from kb.site import build_site
+
+    base = load_kb(copy_repo_kb(tmp_path / "kb"))
+    build_site(base, build_graph(base), tmp_path / "site")
+    html = (tmp_path / "site" / "article" / "krachttraining.html").read_text(encoding="utf-8")
+    groups = [[int(n) for n in re.findall(r">(\d+)</a>", group)] for group in re.findall(r'<span class="cites">\[(.*?)\]</span>', html)]
+    assert len(groups) > 10 and any(len(g) > 2 for g in groups)
+    assert all(g == sorted(g) for g in groups), [g for g in groups if g != sorted(g)]
+
+
 def test_claim_page_is_an_evidence_card(site):
     page = Page(site / "claims" / "pijn.html")
     text = " ".join("".join(page.text).split())
