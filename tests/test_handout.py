@@ -220,6 +220,44 @@ def test_pdf_is_a4(run_kb, tmp_path):
     assert "Wat het onderzoek zegt" in text and "Geneen LJ" in text
 
 
+def _pdf_pages(html: str):
+    """Where WeasyPrint puts each element of ``html`` on A4: the root element, and dicts from
+    id(element) to the first and the last page (0-based) any of its boxes is on."""
+    from weasyprint import HTML
+
+    document = HTML(string=html).render()
+    first, last = {}, {}
+    for number, page in enumerate(document.pages):
+        for box in page._page_box.descendants():
+            if box.element is not None:
+                first.setdefault(id(box.element), number)
+                last[id(box.element)] = number
+    root = next(b.element for b in document.pages[0]._page_box.descendants() if b.element is not None)
+    return root, first, last, len(document.pages)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_article_pdf_keeps_headings_and_note_heads_with_what_follows(repo, lang):
+    """The heading of the notes is on the page of the first note, and each note's head (its verdict
+    and the claim) on the page where its reason or first source starts."""
+    kb, graph = repo
+    root, first, last, pages = _pdf_pages(render_article(kb, graph, "html", lang=lang, style="vancouver"))
+    assert pages > 3
+    by_id = {e.get("id"): e for e in root.iter() if e.get("id")}
+    assert first[id(by_id["notes-h"])] == first[id(by_id["note-1"])]
+    assert first[id(by_id["bib-h"])] == first[id(by_id["ref-1"])]
+    checked = 0
+    for n in range(1, len(kb.claims) + 1):
+        note = by_id[f"note-{n}"]
+        badge = next(e for e in note.iter() if "badge" in (e.get("class") or "").split())
+        after = next(e for e in note.iter() if e.tag == "ul" or "help" in (e.get("class") or "").split())
+        if after.tag == "ul":
+            after = next(iter(after))
+        assert last[id(badge)] == first[id(after)], f"note {n}: its head ends a page, what follows starts the next"
+        checked += 1
+    assert checked == len(kb.claims)
+
+
 def test_pdf_without_weasyprint_is_a_clear_error(run_kb, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if it were not installed
     code, _, err = run_kb(CASE, "render", "handout", "--format", "pdf", "-o", str(tmp_path / "h.pdf"))
