@@ -191,3 +191,17 @@ def test_narrow_screen_keeps_the_selected_claim_above_the_sheet(browser, built):
             " return m.top >= 0 && m.bottom <= s.top;", mark)
     WebDriverWait(browser, 10).until(above_sheet)
     assert _errors(browser) == []
+
+
+def test_handouts_fit_a_phone(browser, tmp_path, capsys):
+    """A patient handout at phone width: no sideways scrolling (a long group of (Author, year)
+    citations wraps between its citations)."""
+    repo = Path(__file__).resolve().parent.parent
+    browser.set_window_size(390, 844)
+    for lang, style in (("nl", "apa"), ("en", "apa"), ("en", "vancouver")):
+        out = tmp_path / f"handout-{lang}-{style}.html"
+        assert main(["--kb", str(repo), "-q", "render", "handout", "--lang", lang, "--style", style, "-o", str(out)]) == 0, capsys.readouterr().err
+        browser.get(out.as_uri())
+        client, scroll = browser.execute_script(
+            "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]")
+        assert scroll <= client, f"{out.name} is {scroll}px wide on a {client}px screen"

@@ -258,6 +258,24 @@ def test_article_pdf_keeps_headings_and_note_heads_with_what_follows(repo, lang)
     assert checked == len(kb.claims)
 
 
+@pytest.mark.parametrize("lang, style", [("nl", "apa"), ("en", "apa"), ("en", "vancouver"), ("nl", "alpha")])
+def test_handout_pdf_text_stays_within_the_margins(repo, lang, style):
+    """A long group of (Author, year) citations wraps between its citations instead of running past
+    the right margin; a numeric group such as [1–3] stays whole."""
+    from weasyprint import HTML
+
+    kb, graph = repo
+    html = render_handout(kb, graph, "html", lang=lang, style=style)
+    past = []
+    for page in HTML(string=html).render().pages:
+        box = page._page_box
+        right = box.content_box_x() + box.width
+        past += [t.text for t in box.descendants() if type(t).__name__ == "TextBox" and t.position_x + t.width > right + 0.5]
+    assert past == []
+    if style != "apa":
+        assert "<span" not in re.search(r'<a class="cite".*?</a>', html, re.S).group()
+
+
 def test_pdf_without_weasyprint_is_a_clear_error(run_kb, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if it were not installed
     code, _, err = run_kb(CASE, "render", "handout", "--format", "pdf", "-o", str(tmp_path / "h.pdf"))
