@@ -106,6 +106,14 @@ def test_select_claims_by_id_and_tag(mini):
     assert str(info.value) == "error: --claims: 'pjin' is neither a claim id nor a tag; did you mean 'pijn'?"
 
 
+@pytest.mark.parametrize("style, intro", [("vancouver", "The numbers in square brackets"), ("alpha", "The codes in square brackets"),
+                                           ("apa", "The names and years in brackets")])
+def test_the_intro_says_what_the_citations_are(mini, style, intro):
+    kb, graph = mini
+    html = render_handout(kb, graph, "html", lang="en", style=style)
+    assert f'<p class="intro">{intro} refer to the sources at the end.' in html
+
+
 def test_patient_sentence():
     assert patient_sentence("oefentherapie vermindert pijn (Geneen et al.; 2017)") == "Oefentherapie vermindert pijn."
     assert patient_sentence("Zie (Seguin & Nelson; 2003; Hunter et al.; 2004), zo blijkt") == "Zie, zo blijkt."
