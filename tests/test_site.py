@@ -425,6 +425,26 @@ def test_the_retraction_table_does_not_call_a_claim_without_support_still_suppor
     assert "Beweringen die deze bron aanhalen" in html  # it cites the reference; it does not rest on it
 
 
+def _words(lang: str) -> dict[str, str]:
+    return parse_yaml((REPO / "data" / "i18n" / f"{lang}.yaml").read_text(encoding="utf-8"))[0]
+
+
+def test_verdict_dots_have_a_text_equivalent(site):
+    """A coloured dot is not the only sign of a claim's verdict: the single-source list of the home
+    page and the retraction table of a reference page give the verdict as text too (hidden on
+    screen, read by screen readers) and as the dot's title."""
+    for name, start in (("index.html", 'id="single-title"'), ("references/geneen2017.html", 'class="impact"')):
+        html = (site / name).read_text(encoding="utf-8")
+        html = html[html.index(start):]  # (the claims citing a reference have a badge with the word next to the dot)
+        dots = re.findall(r'<span class="dot v-([a-z-]+)"([^>]*)></span>(<span class="visually-hidden">[^<]*</span>)?<a ', html)
+        assert dots, name
+        for verdict, attrs, hidden in dots:
+            word = _words("nl")[f"verdict.{verdict}"]
+            assert f'title="{word}"' in attrs and hidden == f'<span class="visually-hidden">{word}: </span>', (name, verdict)
+    css = (site / "assets" / "site.css").read_text(encoding="utf-8")
+    assert re.search(r"\.visually-hidden \{[^}]*position: absolute[^}]*clip", css)
+
+
 def test_the_article_cites_its_numbers_in_ascending_order(tmp_path):
     """A claim's sources were numbered in the order of its evidence list: [4,3,6] next to a claim of this
     repository's article (found by a review)."""
