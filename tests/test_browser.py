@@ -206,3 +206,22 @@ def test_handouts_fit_a_phone(browser, tmp_path, capsys):
         client, scroll = browser.execute_script(
             "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]")
         assert scroll <= client, f"{out.name} is {scroll}px wide on a {client}px screen"
+
+
+def test_a_long_retraction_flag_fits_a_phone(browser, tmp_path, capsys):
+    """'verklaring van bezorgdheid (expression of concern)' wraps in its flag instead of running
+    past the edge of a phone's screen."""
+    from test_site import BIB
+
+    bib = BIB.replace("@article{geneen2017,", "@article{geneen2017,\n  retraction = {expression-of-concern},", 1)
+    assert bib != BIB
+    kb_dir = write_kb(tmp_path / "kb", bib=bib)
+    out = tmp_path / "site"
+    assert main(["--kb", str(kb_dir), "-q", "build", "-o", str(out)]) == 0, capsys.readouterr().err
+    browser.set_window_size(360, 800)
+    for page in ("claims/pijn.html", "references/geneen2017.html", "article/test.html"):
+        browser.get((out / page).as_uri())
+        assert "verklaring van bezorgdheid" in browser.find_element(By.TAG_NAME, "body").text, page
+        client, scroll = browser.execute_script(
+            "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]")
+        assert scroll <= client, f"{page} is {scroll}px wide on a {client}px screen"

@@ -445,6 +445,11 @@ def test_verdict_dots_have_a_text_equivalent(site):
     assert re.search(r"\.visually-hidden \{[^}]*position: absolute[^}]*clip", css)
 
 
+def test_dutch_words_say_expression_of_concern_in_dutch():
+    for key in ("retraction.expression-of-concern", "audit.msg.expression-of-concern", "audit.retractions_none"):
+        assert "verklaring van bezorgdheid (expression of concern)" in _words("nl")[key], key
+
+
 def test_the_article_cites_its_numbers_in_ascending_order(tmp_path):
     """A claim's sources were numbered in the order of its evidence list: [4,3,6] next to a claim of this
     repository's article (found by a review)."""
