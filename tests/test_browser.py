@@ -225,3 +225,29 @@ def test_a_long_retraction_flag_fits_a_phone(browser, tmp_path, capsys):
         client, scroll = browser.execute_script(
             "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]")
         assert scroll <= client, f"{page} is {scroll}px wide on a {client}px screen"
+
+
+def test_audit_charts_are_readable_on_a_phone(browser, built):
+    """Every label and number of the audit's charts is drawn at least 12 px high at 390 px (an SVG
+    chart scaled to the width of a phone drew them at about 7 px), and the page does not scroll
+    sideways."""
+    browser.set_window_size(390, 844)
+    browser.get((built / "audit.html").as_uri())
+    heights = browser.execute_script("""
+        var out = [];
+        document.querySelectorAll('.grid > section').forEach(function (box) {
+          var walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+          for (var node = walk.nextNode(); node; node = walk.nextNode()) {
+            if (!node.data.trim() || node.parentElement.closest('h2, title, desc')) { continue; }
+            var range = document.createRange(); range.selectNodeContents(node);
+            var rects = range.getClientRects();
+            if (rects.length) { out.push([node.data.trim(), rects[0].height]); }
+          }
+        });
+        return out;""")
+    assert len(heights) >= 10, heights
+    small = [(text, round(h, 1)) for text, h in heights if h < 12]
+    assert small == [], small
+    client, scroll = browser.execute_script(
+        "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]")
+    assert scroll <= client, f"audit.html is {scroll}px wide on a {client}px screen"
