@@ -216,7 +216,7 @@ def test_the_cache_key_covers_every_module_of_a_style_plugins_package(tmp_path, 
 def test_the_cache_key_covers_kbs_styles_and_this_module():
     files = cite._source_files([type(cite.get_style("plain"))])
     kb_dir = Path(cite.__file__).resolve().parent
-    for name in ("cite.py", "render.py", "styles/_common.py", "styles/vancouver.py", "styles/apa.py"):
+    for name in ("cite.py", "latex.py", "render.py", "styles/_common.py", "styles/vancouver.py", "styles/apa.py"):
         assert str(kb_dir / name) in files
     assert any(f.endswith("pybtex/style/formatting/unsrt.py") for f in files)  # plain's base class
     assert cite.formatting_state("vancouver", "html") != cite.formatting_state("apa", "html") != cite.formatting_state("apa", "text")
