@@ -2,13 +2,12 @@
 
 Each file is parsed inside ``pybtex.errors.capture()`` so every problem is collected, not only
 the first; pybtex's messages carry no file name, so we add it (and the line of the entry).
-LaTeX in fields becomes Unicode; our own fields (studytype, verified, pmid...) are interpreted here.
+LaTeX in fields becomes Unicode (kb/latex.py, as in citations); our own fields (studytype, verified, pmid...) are interpreted here.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +15,11 @@ from pathlib import Path
 import pybtex.errors
 from pybtex.database import BibliographyData, BibliographyDataError, Person
 from pybtex.database.input.bibtex import Parser
-from pybtex.backends.plaintext import Backend as _PlainTextBackend
-from pybtex.richtext import Text
 from pybtex.scanner import PybtexError, PybtexSyntaxError
 
 from .errors import Diagnostic, Location, NotUtf8, Severity, bom_warning, decode_utf8, did_you_mean
 from .inputs import read_input
+from .latex import latex_to_text
 from .model import Author, Reference
 
 __all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE", "PMCID_RE", "PMID_RE"]
@@ -54,25 +52,8 @@ _STRAY_FIELD_RE = re.compile(r"\s*,?\s*[A-Za-z][\w:.+-]*\s*=")
 _FIELD_LINE_RE = re.compile(r"^\s*[A-Za-z][\w:.+-]*\s*=", re.M)
 #: BibTeX files larger than this are refused (this project's whole bibliography is a few dozen kilobytes).
 MAX_BIB_BYTES = 20_000_000
-_FORMAT_CMD_RE = re.compile(r"\\(?:emph|textit|textbf|textsc|textrm|textsf|texttt|mkbibemph|mkbibquote|enquote)\s*(?=\{)")
-_LEFTOVER_CMD_RE = re.compile(r"\\[A-Za-z]+")
 #: Fields that are identifiers or addresses, never LaTeX text.
 _VERBATIM_FIELDS = frozenset({"url", "doi", "eprint", "file", "pmid", "pmcid", "isbn", "issn", "retractionnotice"})
-_PLAIN_TEXT = _PlainTextBackend()
-
-
-@lru_cache(maxsize=65536)  # names and journals repeat across entries; pybtex's LaTeX decoding costs ~0.2 ms a call
-def latex_to_text(value: str) -> tuple[str, str | None]:
-    """LaTeX field text -> Unicode. Returns (text, first unconvertible command or None)."""
-    if "\\" not in value and "{" not in value and "~" not in value:
-        return value, None
-    value = _FORMAT_CMD_RE.sub("", value)
-    try:
-        text = Text.from_latex(value).render(_PLAIN_TEXT)  # render_as("text") looks the backend up in entry points each call (~20 ms)
-    except Exception:  # pybtex/latexcodec raise assorted errors on broken LaTeX
-        return value, value
-    leftover = _LEFTOVER_CMD_RE.search(text)
-    return text, (leftover.group(0) if leftover else None)
 
 
 def normalize_doi(value: str) -> str:
@@ -307,13 +288,14 @@ def _text_field(entry, name: str, problems: list, loc: Location, key: str) -> st
         return ""
     if name.lower() in _VERBATIM_FIELDS:  # a URL's '~' is not a LaTeX space; only '\_' and friends are escapes there
         return re.sub(r"\\([_%&#$~])(?:\{\})?", r"\1", raw).strip()
-    if "--" in raw and "\\" not in raw and "{" not in raw and "~" not in raw:
+    if "--" in raw and "\\" not in raw and "{" not in raw and "~" not in raw and "$" not in raw:
         return raw.replace("---", "\u2014").replace("--", "\u2013")  # LaTeX dashes, e.g. pages = {871--877}
-    text, bad = latex_to_text(raw)
-    if bad:
-        near = bad if len(bad) <= 40 else bad[:37] + "..."
+    text, unknown = latex_to_text(raw)
+    if unknown:
+        near = [repr(bad if len(bad) <= 40 else bad[:37] + "...") for bad in unknown]
+        near = near[0] if len(near) == 1 else ", ".join(near[:-1]) + " and " + near[-1]
         problems.append(
-            Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: LaTeX in field {name!r} does not convert to text near {near!r}", loc,
+            Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: LaTeX in field {name!r} does not convert to text near {near}", loc,
                        "write the character in Unicode instead")
         )
     return text

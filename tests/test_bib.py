@@ -51,11 +51,38 @@ def test_doi_is_normalised():
     ("plain text", "plain text"),
 ])
 def test_latex_becomes_unicode(latex, text):
-    assert latex_to_text(latex) == (text, None)
+    assert latex_to_text(latex) == (text, ())
 
 
 def test_unconvertible_latex_is_named():
-    assert latex_to_text(r"\foreign{Cochrane}")[1] == r"\foreign"
+    assert latex_to_text(r"\foreign{Cochrane}")[1] == (r"\foreign",)
+
+
+@pytest.mark.parametrize("latex, text", [
+    (r"{\em in vivo} effects", "in vivo effects"),
+    (r"\mkbibitalic{in vivo} and {\bf bold}", "in vivo and bold"),
+    (r"Muscle mass per m\textsuperscript{2} and H\textsubscript{2}O", "Muscle mass per m² and H₂O"),
+    (r"Exercise in $x^2$ and $\alpha$ motor units, $\geq 60$ years", "Exercise in x² and α motor units, ≥ 60 years"),
+    (r"Data at \url{https://example.org/a\_b} and \href{https://example.org}{the site}", "Data at https://example.org/a_b and the site"),
+    (r"Costs of \$5 and \{braces\}", "Costs of $5 and {braces}"),
+    (r"\enquote{Exercise is medicine}", "\u201cExercise is medicine\u201d"),
+])
+def test_latex_markup_is_read_as_in_citations(latex, text):
+    """kb.bib's plain text (reference pages' titles, kb check) reads markup as citations do (kb/latex.py)."""
+    from kb import cite
+
+    assert latex_to_text(latex) == (text, ())
+    assert cite._render_text(cite._parse_latex(latex), "text") == text
+
+
+def test_bib_latex_warns_only_about_commands_nothing_knows_and_names_each():
+    markup = ENTRY.replace("adults", r"{\em adults}, m\textsuperscript{2}, \url{https://x.org}, \href{https://x.org}{x}, \mkbibitalic{y}")
+    assert diags(markup) == []
+    unknown = ENTRY.replace("adults", r"\foreign{adults}, $\frac{a}{b}$ and \foreign{x} \bar{y}")
+    assert diags(unknown) == [
+        "r.bib:3:3: warning: entry 'geneen2017': LaTeX in field 'title' does not convert to text near '\\\\foreign', '\\\\frac' and "
+        "'\\\\bar'; write the character in Unicode instead [bib-latex]"]
+    assert parse_bib_text(unknown, "r.bib")[1][0].title == r"Physical activity and exercise for chronic pain in \foreign adults, \frac{a}{b} and \foreign x \bar y"
 
 
 def test_dutch_particles_are_kept_apart():
