@@ -92,7 +92,7 @@ def _recent(info: os.stat_result, limit: int) -> bool:
 
 
 #: The modules whose code decides what a claim file loads to; editing any of them invalidates the cache.
-_CODE = ("cache.py", "load.py", "model.py", "yamlsafe.py", "schema.py", "errors.py", "bib.py", "article.py")
+_CODE = ("cache.py", "load.py", "model.py", "yamlsafe.py", "schema.py", "errors.py", "bib.py", "article.py", "inputs.py", "latex.py", "stylenames.py")
 
 #: (path, size, stamp (``file_stamp``), digest, claim or None, diagnostics) as stored for each file.
 Entry = tuple

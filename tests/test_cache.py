@@ -542,3 +542,16 @@ def test_temporary_files_left_by_killed_writes_are_removed(tmp_path, monkeypatch
     assert not left.exists()
     assert going_on.exists() and all(path.exists() for path in kept)
     assert (folder / "index.pickle").exists()
+
+
+def test_the_claim_cache_is_keyed_by_every_module_that_reads_a_file():
+    """The per-file caches are kept for the source of the modules in cache._CODE: one that reads files
+    (kb/inputs.py, kb/latex.py for BibTeX fields, kb/stylenames.py for kb.yaml) but is not named there would
+    let a cache written by other code answer (the index, keyed by every module, would not)."""
+    import subprocess
+    import sys
+
+    code = "import sys, kb.load, kb.bib; print(' '.join(sorted(m for m in sys.modules if m.startswith('kb.'))))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    readers = {name.split(".", 1)[1] + ".py" for name in loaded} - {"resources.py", "validate.py"}  # where files are, what the index keeps
+    assert readers <= set(cache._CODE), sorted(readers - set(cache._CODE))
