@@ -22,7 +22,7 @@ from .inputs import read_input
 from .latex import latex_to_text
 from .model import Author, Reference
 
-__all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE", "PMCID_RE", "PMID_RE"]
+__all__ = ["RETRACTION_KINDS", "STUDY_TYPES", "is_year", "latex_to_text", "normalize_doi", "parse_bib_file", "parse_bib_text", "DOI_RE", "PMCID_RE", "PMID_RE"]
 
 #: The study types a reference's ``studytype`` field may name, strongest design first.
 STUDY_TYPES = (
@@ -54,6 +54,12 @@ _FIELD_LINE_RE = re.compile(r"^\s*[A-Za-z][\w:.+-]*\s*=", re.M)
 MAX_BIB_BYTES = 20_000_000
 #: Fields that are identifiers or addresses, never LaTeX text.
 _VERBATIM_FIELDS = frozenset({"url", "doi", "eprint", "file", "pmid", "pmcid", "isbn", "issn", "retractionnotice"})
+
+
+def is_year(text: str) -> bool:
+    """Is ``text`` a year as kb takes one: four digits (white space around them aside)? kb import leaves out a
+    year that is not (kb/importers.py) rather than import what kb check refuses."""
+    return re.fullmatch(r"\d{4}", text.strip()) is not None
 
 
 def normalize_doi(value: str) -> str:
@@ -335,7 +341,7 @@ def _to_reference(key: str, entry, rel: str, span: _Span | None) -> tuple[Refere
     year_text = fields.get("year", "")
     if not year_text:
         warn("bib-missing-field", "no year")
-    elif re.fullmatch(r"\d{4}", year_text.strip()):
+    elif is_year(year_text):
         year = int(year_text)
     else:
         warn("bad-value", f"year {year_text!r} is not a four-digit year", severity=Severity.ERROR, field="year")

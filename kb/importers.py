@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bib import DOI_RE, PMCID_RE, PMID_RE, normalize_doi, parse_bib_file, parse_bib_text
+from .bib import DOI_RE, PMCID_RE, PMID_RE, is_year, normalize_doi, parse_bib_file, parse_bib_text
 from .citations import fold
 from .errors import Diagnostic, KbError, Location, Severity
 from .model import Author, KnowledgeBase, Reference
@@ -310,7 +310,7 @@ def _read_bibtex(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]:
         span = spans.get(ref.key)
         fields = dict(ref.fields)
         raw = text[span.start:span.end] if span else ""
-        if fields.get("year") and not _FOUR_DIGITS_RE.fullmatch(fields["year"].strip()):
+        if fields.get("year") and not is_year(fields["year"]):
             # kb check's error for this entry (bib.py) becomes a warning: the year is left out, the rest imported
             said = f"entry {ref.key!r}: year {fields.pop('year')!r} is not a four-digit year"
             problems = [Diagnostic(Severity.WARNING, "import-skipped", f"{said}; left out", p.location)
@@ -357,7 +357,7 @@ def _csl_year(issued) -> str:
         parts = issued.get("date-parts")
         if isinstance(parts, list) and parts and isinstance(parts[0], list) and parts[0]:
             first = _csl_text(parts[0][0])
-            if first is not None and _FOUR_DIGITS_RE.fullmatch(first.strip()):
+            if first is not None and is_year(first):
                 return first.strip()
         issued = issued.get("raw", issued.get("literal"))
     match = _FOUR_DIGITS_RE.search(issued) if isinstance(issued, str) else None
