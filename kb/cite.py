@@ -52,7 +52,7 @@ from pybtex.utils import OrderedCaseInsensitiveDict
 
 from . import styles as _styles  # noqa: F401  (registers vancouver and apa with pybtex)
 from .errors import ConfigError, did_you_mean
-from .latex import _DECODER_WORK, _MARKUP, _PYBTEX_FROM_LATEX, TextBackend  # noqa: F401  (the first two: tests/test_cite.py)
+from .latex import _PYBTEX_FROM_LATEX, TextBackend
 from .latex import parse_latex as _parse_latex
 from .model import KnowledgeBase
 from .stylenames import FIXED_STYLES, PYBTEX_STYLES

@@ -13,7 +13,7 @@ from pybtex.database import parse_string
 from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
 
-from kb import cite
+from kb import cite, latex
 from kb.bib import parse_bib_file, parse_bib_text
 from kb.model import Config, KnowledgeBase
 from kb.render import sanitize_html
@@ -77,12 +77,12 @@ def test_fast_latex_parsing_equals_pybtex_on_random_text():
             actual = repr(cite._parse_latex(text))
         except Exception as exc:
             actual = type(exc).__name__
-        if cite._MARKUP.search(text):
+        if latex._MARKUP.search(text):
             markup += 1
             assert actual.startswith("Text(") or actual == expected, text
         else:
             assert actual == expected, text
-        skipped_decoder += not cite._DECODER_WORK.search(text)
+        skipped_decoder += not latex._DECODER_WORK.search(text)
     assert skipped_decoder > 2000  # the fast path was taken, and agreed
     assert 2000 < markup < 10000
 
@@ -98,9 +98,9 @@ def test_fast_latex_parsing_equals_pybtex_on_every_field_and_name_of_the_test_bi
                     values.update(p.first_names + p.middle_names + p.prelast_names + p.last_names + p.lineage_names)
     assert len(values) > 500
     for value in values:
-        if not cite._MARKUP.search(value):
+        if not latex._MARKUP.search(value):
             assert repr(cite._parse_latex(value)) == repr(PYBTEX_FROM_LATEX(Text, value)), value
-    assert sum(bool(cite._MARKUP.search(value)) for value in values) == 1  # edge.bib's title: tests/test_cite_markup.py
+    assert sum(bool(latex._MARKUP.search(value)) for value in values) == 1  # edge.bib's title: tests/test_cite_markup.py
     assert cite._parse_latex("{\\'E}mile -- x") == Text.from_latex("{\\'E}mile -- x")  # decoder work is still done
 
 
