@@ -1807,32 +1807,33 @@ def build_site(
         total = len(specs) + len(ASSETS)
         renderer = _Renderer(env, kb, lang, site, specs, staging, previous, target, only)
         results = _render_all(renderer, jobs if jobs is not None else _cores(), progress, total, ahead)
-        notes = {**renderer.notes, **(ahead.notes if ahead is not None else {})}
-        records = notes.pop("audit.html", None)
-        if records is not None:  # what the reference pages not made this time showed is what they show
-            paths = {spec.path for spec in specs}
-            shown = {path: note for path, note in shown_before.items() if path in paths}
-            shown.update(notes)
-            records = sealed({**records, "shown": {path: note for path, note in sorted(shown.items()) if note is not None}})
-        ahead = None
-        written = [r[0] for r in results]
-        assets = {}
-        for name in ASSETS:
-            assets[name] = read_asset(env, name).encode("utf-8")
-            written.append(name)
-            if progress:
-                progress(len(written), total, name)
-        pages = {r[0]: [r[1], r[2]] for r in results if r[1] is not None}
-        if previous is None:
-            for name, data in assets.items():
-                (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                (staging / name).write_bytes(data)
-            (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs, site, audit, records), encoding="utf-8")
-            os.chmod(staging, 0o755)
-            replace_tree(staging, target, detach=_big_site(target))
-        else:
-            _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site, audit, records))
-        keep_folder_times(kb.root, target, page_folders(pages))
+        with paused_collector():  # the page list and the manifest of 125,000 pages: see kb/heap.py
+            notes = {**renderer.notes, **(ahead.notes if ahead is not None else {})}
+            records = notes.pop("audit.html", None)
+            if records is not None:  # what the reference pages not made this time showed is what they show
+                paths = {spec.path for spec in specs}
+                shown = {path: note for path, note in shown_before.items() if path in paths}
+                shown.update(notes)
+                records = sealed({**records, "shown": {path: note for path, note in sorted(shown.items()) if note is not None}})
+            ahead = None
+            written = [r[0] for r in results]
+            assets = {}
+            for name in ASSETS:
+                assets[name] = read_asset(env, name).encode("utf-8")
+                written.append(name)
+                if progress:
+                    progress(len(written), total, name)
+            pages = {r[0]: [r[1], r[2]] for r in results if r[1] is not None}
+            if previous is None:
+                for name, data in assets.items():
+                    (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                    (staging / name).write_bytes(data)
+                (staging / MANIFEST).write_text(_manifest_text(fingerprint, pages, inputs, site, audit, records), encoding="utf-8")
+                os.chmod(staging, 0o755)
+                replace_tree(staging, target, detach=_big_site(target))
+            else:
+                _update_in_place(target, staging, results, assets, previous, _manifest_text(fingerprint, pages, inputs, site, audit, records))
+            keep_folder_times(kb.root, target, page_folders(pages))
     except BaseException:
         if ahead is not None:
             ahead.stop()

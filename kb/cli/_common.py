@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import ConfigError, Diagnostic, KbError, Severity
-from ..heap import freeze_loaded
+from ..heap import freeze_loaded, paused_collector
 from ..load import load_kb
 from ..model import KnowledgeBase
 from ..output import write_atomic
@@ -50,10 +50,11 @@ def print_diagnostics(diagnostics: list[Diagnostic], *, quiet: bool = False) -> 
 
 def load_checked(args, *, ignore: Iterable[str] = ()) -> tuple[KnowledgeBase, list[Diagnostic]]:
     """Load and validate the knowledge base named by --kb; returns it with its diagnostics."""
-    kb = load_kb(args.kb)
-    keep(kb)
-    ignored = set(ignore)
-    diagnostics = [d for d in validate(kb) if d.code not in ignored]
+    with paused_collector():  # what loading and validating make lives on (kept, then frozen): see kb/heap.py
+        kb = load_kb(args.kb)
+        keep(kb)
+        ignored = set(ignore)
+        diagnostics = [d for d in validate(kb) if d.code not in ignored]
     freeze_loaded()  # it lives until the command ends (keep): see kb/heap.py
     return kb, diagnostics
 
