@@ -318,6 +318,10 @@ class Resolver:
             if found.status == "resolved":
                 note = f"read as {rest.label!r}: {cite.family!r} names no first author in the bibliography"
                 return Resolution(label, "resolved", found.keys, note + (f"; {found.note}" if found.note else ""))
+            if found.status == "unresolved":  # name the author the marker most likely means, not the sentence's word
+                rest_strong, rest_weaker = _marker_forms(rest.family)
+                return Resolution(label, "unresolved", (), f"{self._near_miss(rest, rest_strong | set(rest_weaker))} "
+                                                           f"(read as {rest.label!r}: {cite.family!r} names no first author either)")
         return Resolution(label, "unresolved", (), self._near_miss(cite, strong | set(weaker)))
 
     def _without_first_name(self, cite: Cite, forms: set[str]) -> Cite | None:

@@ -64,7 +64,10 @@ def test_a_sentence_word_read_as_the_first_of_a_list_of_names():
     (marker,) = find_markers("Still, Smith and Jones (2020) found it.")
     assert Resolver([smith, ref("still2020", "Still", 2020, more=2)]).resolve(marker.cites[0]).keys == ("still2020",)
     (marker,) = find_markers("However, Brown and Jones (2020) found it.")
-    assert Resolver([smith]).resolve(marker.cites[0]).status == "unresolved"
+    found = Resolver([smith]).resolve(marker.cites[0])
+    assert found.status == "unresolved"  # the note names Brown, the author the marker means, not the sentence's 'However'
+    assert found.note == ("no reference by Brown in 2020 in the bibliography "
+                          "(read as 'Brown and Jones 2020': 'However' names no first author either)")
 
 
 def test_marker_offsets_and_kinds():
