@@ -56,6 +56,12 @@ MAX_BIB_BYTES = 20_000_000
 _VERBATIM_FIELDS = frozenset({"url", "doi", "eprint", "file", "pmid", "pmcid", "isbn", "issn", "retractionnotice"})
 
 
+def bad_year_message(key: str, year_text: str) -> str:
+    """The message of kb check's error for an entry whose year is not four digits (``is_year``); kb import
+    finds that error by it and reports a warning instead, importing the entry without its year."""
+    return f"entry {key!r}: year {year_text!r} is not a four-digit year"
+
+
 def is_year(text: str) -> bool:
     """Is ``text`` a year as kb takes one: four digits (white space around them aside)? kb import leaves out a
     year that is not (kb/importers.py) rather than import what kb check refuses."""
@@ -344,7 +350,7 @@ def _to_reference(key: str, entry, rel: str, span: _Span | None) -> tuple[Refere
     elif is_year(year_text):
         year = int(year_text)
     else:
-        warn("bad-value", f"year {year_text!r} is not a four-digit year", severity=Severity.ERROR, field="year")
+        problems.append(Diagnostic(Severity.ERROR, "bad-value", bad_year_message(key, year_text), at("year")))
 
     doi = normalize_doi(fields.get("doi", ""))
     if doi and not DOI_RE.match(doi):

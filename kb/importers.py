@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bib import DOI_RE, PMCID_RE, PMID_RE, is_year, normalize_doi, parse_bib_file, parse_bib_text
+from .bib import DOI_RE, PMCID_RE, PMID_RE, bad_year_message, is_year, normalize_doi, parse_bib_file, parse_bib_text
 from .citations import fold
 from .errors import Diagnostic, KbError, Location, Severity
 from .model import Author, KnowledgeBase, Reference
@@ -312,7 +312,7 @@ def _read_bibtex(text: str, rel: str) -> tuple[list[Record], list[Diagnostic]]:
         raw = text[span.start:span.end] if span else ""
         if fields.get("year") and not is_year(fields["year"]):
             # kb check's error for this entry (bib.py) becomes a warning: the year is left out, the rest imported
-            said = f"entry {ref.key!r}: year {fields.pop('year')!r} is not a four-digit year"
+            said = bad_year_message(ref.key, fields.pop("year"))
             problems = [Diagnostic(Severity.WARNING, "import-skipped", f"{said}; left out", p.location)
                         if p.code == "bad-value" and p.message == said else p for p in problems]
             raw = remove_field(raw, "year")
