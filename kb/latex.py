@@ -367,7 +367,19 @@ def latex_to_text(value: str) -> tuple[str, tuple[str, ...]]:
     if "\\" not in value and "{" not in value and "~" not in value and "$" not in value:
         return value, ()
     try:
-        text = parse_latex(value).render(_PLAIN_TEXT)
+        tree = parse_latex(value)
+        text = tree.render(_PLAIN_TEXT)
     except Exception:  # pybtex/latexcodec raise assorted errors on broken LaTeX
         return value, (value,)
-    return text, tuple(dict.fromkeys(_LEFTOVER_CMD_RE.findall(text)))
+    scanned = text
+    for url in _addresses(tree):  # an address is taken as written: a backslash in it is no command
+        scanned = scanned.replace(url, " ")
+    return text, tuple(dict.fromkeys(_LEFTOVER_CMD_RE.findall(scanned)))
+
+
+def _addresses(node) -> list[str]:
+    r"""The address of every link (``\url``, ``\href``) in a tree ``parse_latex`` made."""
+    found = [node.url] if isinstance(node, HRef) else []
+    for part in getattr(node, "parts", ()):
+        found += _addresses(part)
+    return found

@@ -85,6 +85,15 @@ def test_bib_latex_warns_only_about_commands_nothing_knows_and_names_each():
     assert parse_bib_text(unknown, "r.bib")[1][0].title == r"Physical activity and exercise for chronic pain in \foreign adults, \frac{a}{b} and \foreign x \bar y"
 
 
+def test_a_backslash_in_a_link_address_is_no_command():
+    """An address is taken as written (kb/latex.py): ``\\url{.../a\\b}`` keeps its backslash and gets no
+    bib-latex warning; a command in the text of ``\\href`` still does."""
+    linked = ENTRY.replace("adults", r"adults, \url{https://x.org/a\b_c}, \href{https://x.org/d\e}{here}")
+    assert diags(linked) == []
+    assert r"https://x.org/a\b_c" in parse_bib_text(linked, "r.bib")[1][0].title
+    assert latex_to_text(r"\href{https://x.org/a\b}{\bar text}") == (r"\bar text", (r"\bar",))
+
+
 def test_dutch_particles_are_kept_apart():
     text = ENTRY.replace("Geneen, Louise J. and Moore, R. Andrew", "van der Esch, Martin and de Vries, Anna")
     ref = parse_bib_text(text, "r.bib")[1][0]
