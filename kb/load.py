@@ -179,6 +179,7 @@ def _load_config(root: Path) -> tuple[Config, list[Diagnostic], tuple[str, ...] 
             languages=tuple(data.get("languages", defaults.languages)),
             style=data.get("style", defaults.style),
             old_source_years=data.get("old_source_years", defaults.old_source_years),
+            review_language=data.get("review_language", defaults.review_language),
         ),
         diagnostics,
         relied,

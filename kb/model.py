@@ -207,6 +207,8 @@ class Config:
     languages: tuple[str, ...] = ("en",)
     style: str = "vancouver"
     old_source_years: int = 15
+    #: The language tag of what reviewers write (verdict reasons, notes, found), or "" when not declared.
+    review_language: str = ""
 
     @property
     def language(self) -> str:

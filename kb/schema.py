@@ -355,7 +355,9 @@ def _translate(error: jsonschema.ValidationError, field_path: tuple, positions: 
                          "a claim id is also a file name: lower-case letters, digits and hyphens only, no '/' or '..', "
                          "and not 'index' (the site's claims index is claims/index.html)")]
         hint = None
-        if "a-z0-9" in error.validator_value:
+        if error.validator_value.startswith("^[a-z]{2,3}(-"):  # kb.yaml review_language
+            hint = "write a language tag, such as en, nl or pt-BR"
+        elif "a-z0-9" in error.validator_value:
             hint = "use lower-case letters, digits and hyphens"
         elif "[0-9]{4}-[0-9]{2}-[0-9]{2}" in error.validator_value:
             hint = "write the date as YYYY-MM-DD"

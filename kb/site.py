@@ -833,6 +833,7 @@ def site_info(kb: KnowledgeBase, has_audit: bool = False) -> dict[str, Any]:
         "languages": list(kb.config.languages),
         "articles": [{"id": a.id, "title": a.title, "href": f"article/{a.id}.html"} for a in kb.articles.values()],
         "has_audit": has_audit,
+        "review_language": kb.config.review_language,
     }
 
 
