@@ -24,6 +24,7 @@ def test_reviewer_texts_carry_the_review_language(tmp_path, run_kb):
     article = (site / "article" / "mini.html").read_text(encoding="utf-8")
     assert re.search(r'<span class="reason-label">[^<]+</span> <span lang="en">The overview covers exercise', article)
     assert '<span lang="en">Physical activity and exercise may improve' in article
+    assert '<dd lang="en">Authors&#39; conclusions</dd>' in claim
     reference = next((site / "references").glob("geneen*.html")).read_text(encoding="utf-8")
     assert '<span lang="en">Physical activity and exercise may improve' in reference
 
