@@ -9,8 +9,9 @@ only that entry: it is reported and shown with a visible placeholder, where pybt
 ``cited_bibliography`` does what a document needs: given the keys in order of first citation it
 returns the entries sorted and labelled the way the style wants (unsrt/vancouver: first use, 1, 2, 3;
 plain: by author, numbered; alpha: [GMC+17]; apa: by author, labelled "Geneen et al., 2017"), and
-``in_text`` turns a group of keys into the in-text citation ("[1, 2]", "[1-3]" or
-"(Geneen et al., 2017; Lim et al., 2024)").
+``in_text`` turns a group of labels into the in-text citation ("[1, 2]", "[1–3]" or
+"(Geneen et al., 2017; Lim et al., 2024)"), the join of ``in_text_parts``, which gives it in pieces
+(brackets, separators, one piece per label shown) for documents that link each source.
 
 LaTeX markup in fields, which pybtex's own parser keeps as text ("\\emph in vivo"), is read by kb
 (kb/latex.py, which kb.bib's plain text uses too): ``\\emph{x}``, ``{\\em x}``, ``\\textbf``,
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 from pybtex.backends.html import Backend as _PybtexHtml
 from pybtex.backends.latex import Backend as _PybtexLatex
@@ -57,7 +59,7 @@ from .latex import parse_latex as _parse_latex
 from .model import KnowledgeBase
 from .stylenames import FIXED_STYLES, PYBTEX_STYLES
 
-__all__ = ["BACKENDS", "CitedEntry", "cited_bibliography", "format_in_background", "format_reference", "format_references", "formatting_state", "get_style", "HtmlBackend", "in_text", "is_author_year", "LatexBackend", "MarkdownBackend", "style_names", "TextBackend"]
+__all__ = ["BACKENDS", "CitationPart", "CitedEntry", "cited_bibliography", "format_in_background", "format_reference", "format_references", "formatting_state", "get_style", "HtmlBackend", "in_text", "in_text_parts", "is_author_year", "LatexBackend", "MarkdownBackend", "style_names", "TextBackend"]
 
 #: Output format -> pybtex backend name.
 BACKENDS = {"text": "text", "html": "html", "md": "markdown", "markdown": "markdown", "latex": "latex"}
@@ -686,29 +688,61 @@ def cited_bibliography(kb: KnowledgeBase, keys_in_order, style: str | None = Non
     return out
 
 
-def _compress_numbers(labels: list[str]) -> str:
-    """["1", "2", "3", "5"] -> "1-3, 5" (runs of three or more become ranges, as in Vancouver)."""
-    numbers = sorted({int(l) for l in labels})
-    parts, start = [], None
-    for i, n in enumerate(numbers):
-        if start is None:
-            start = n
-        if i + 1 < len(numbers) and numbers[i + 1] == n + 1:
-            continue
-        if n - start >= 2:
-            parts.append(f"{start}\u2013{n}")
-        else:
-            parts.extend(str(x) for x in range(start, n + 1))
-        start = None
-    return ", ".join(parts)
+class CitationPart(NamedTuple):
+    """One piece of an in-text citation (``in_text_parts``): ``text`` as shown, ``kind`` ("open",
+    "label", "separator", "range", "close"), and for a label the ``label`` of ``in_text``'s list it
+    stands for (the source it names), None for the rest."""
+
+    text: str
+    kind: str
+    label: str | None = None
+
+
+def _numbered_parts(labels: list[str]) -> list[CitationPart]:
+    """["1", "2", "3", "5"] -> 1, "–", 3, ", ", 5: runs of three or more become ranges, as in
+    Vancouver, their first and last number labels and the numbers between them hidden."""
+    label_of: dict[int, str] = {}
+    for label in labels:
+        label_of.setdefault(int(label), label)
+    numbers = sorted(label_of)
+    parts: list[CitationPart] = []
+    start = 0
+    while start < len(numbers):
+        end = start
+        while end + 1 < len(numbers) and numbers[end + 1] == numbers[end] + 1:
+            end += 1
+        is_range = end - start >= 2
+        for number in [numbers[start], numbers[end]] if is_range else numbers[start:end + 1]:
+            if is_range and number == numbers[end]:
+                parts.append(CitationPart("\u2013", "range"))
+            elif parts:
+                parts.append(CitationPart(", ", "separator"))
+            parts.append(CitationPart(str(number), "label", label_of[number]))
+        start = end + 1
+    return parts
+
+
+def in_text_parts(labels: list[str], style: str) -> tuple[CitationPart, ...]:
+    """The in-text citation for a group of labels as its parts: brackets, separators, the dash of a
+    range, and one part per label shown (``CitationPart``). ``in_text`` is their text joined, so a
+    document that links each label to its source shows the same citation. Empty for no labels."""
+    if not labels:
+        return ()
+    if is_author_year(style):
+        shown, open_, separator, close = sorted(dict.fromkeys(labels)), "(", "; ", ")"
+    elif all(l.isdigit() for l in labels):
+        return (CitationPart("[", "open"), *_numbered_parts(labels), CitationPart("]", "close"))
+    else:
+        shown, open_, separator, close = list(dict.fromkeys(labels)), "[", ", ", "]"
+    parts = [CitationPart(open_, "open")]
+    for n, label in enumerate(shown):
+        if n:
+            parts.append(CitationPart(separator, "separator"))
+        parts.append(CitationPart(label, "label", label))
+    parts.append(CitationPart(close, "close"))
+    return tuple(parts)
 
 
 def in_text(labels: list[str], style: str) -> str:
     """The in-text citation for a group of labels: "[1, 2]", "[1–3]", "[GMC+17]" or "(Geneen et al., 2017; Lim et al., 2024)"."""
-    if not labels:
-        return ""
-    if is_author_year(style):
-        return "(" + "; ".join(sorted(dict.fromkeys(labels))) + ")"
-    if all(l.isdigit() for l in labels):
-        return f"[{_compress_numbers(labels)}]"
-    return "[" + ", ".join(dict.fromkeys(labels)) + "]"
+    return "".join(part.text for part in in_text_parts(labels, style))

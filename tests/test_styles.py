@@ -12,7 +12,10 @@ from pybtex.database import parse_file, parse_string
 from pybtex.plugin import find_plugin
 
 from conftest import check_golden
-from kb.cite import MarkdownBackend, cited_bibliography, format_reference, get_style, in_text, style_names
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kb.cite import CitationPart, MarkdownBackend, cited_bibliography, format_reference, get_style, in_text, in_text_parts, style_names
 from kb.errors import ConfigError
 from kb.load import load_kb
 
@@ -286,6 +289,44 @@ def test_in_text_citations():
     assert in_text(["GMC+17"], "alpha") == "[GMC+17]"
     assert in_text(["Lim et al., 2024", "Geneen et al., 2017"], "apa") == "(Geneen et al., 2017; Lim et al., 2024)"
     assert in_text([], "apa") == ""
+
+
+def test_in_text_parts_name_each_source_shown():
+    """A citation in parts: brackets and separators as text, each label shown as its own part naming the
+    label it stands for; of a range such as 1–3 the first and last number, the dash between them."""
+    P = CitationPart
+    assert in_text_parts(["2", "1"], "vancouver") == (P("[", "open"), P("1", "label", "1"), P(", ", "separator"),
+                                                      P("2", "label", "2"), P("]", "close"))
+    assert in_text_parts(["3", "1", "2", "5"], "unsrt") == (P("[", "open"), P("1", "label", "1"), P("\u2013", "range"),
+                                                            P("3", "label", "3"), P(", ", "separator"), P("5", "label", "5"),
+                                                            P("]", "close"))
+    assert in_text_parts(["GMC+17", "LLK24", "GMC+17"], "alpha") == (P("[", "open"), P("GMC+17", "label", "GMC+17"),
+                                                                    P(", ", "separator"), P("LLK24", "label", "LLK24"), P("]", "close"))
+    assert in_text_parts(["Lim et al., 2024", "Geneen et al., 2017"], "apa") == (
+        P("(", "open"), P("Geneen et al., 2017", "label", "Geneen et al., 2017"), P("; ", "separator"),
+        P("Lim et al., 2024", "label", "Lim et al., 2024"), P(")", "close"))
+    assert in_text_parts([], "vancouver") == ()
+
+
+_NUMBERS = st.lists(st.integers(1, 40).map(str), max_size=12)
+_CODES = st.lists(st.sampled_from(["GMC+17", "LLK24", "HMB04", "SN03", "7", "Lim et al., 2024", "Seguin & Nelson, 2003"]), max_size=8)
+
+
+@given(labels=st.one_of(_NUMBERS, _CODES), style=st.sampled_from(["vancouver", "unsrt", "plain", "alpha", "apa"]))
+def test_in_text_is_the_join_of_its_parts(labels, style):
+    parts = in_text_parts(labels, style)
+    assert in_text(labels, style) == "".join(p.text for p in parts)
+    named = [p.label for p in parts if p.kind == "label"]
+    assert all(p.label is None for p in parts if p.kind != "label")
+    assert len(named) == len(set(named)) and set(named) <= set(labels)
+    if labels and all(l.isdigit() for l in labels):
+        # every number is shown or hidden inside a range whose ends are shown
+        shown = {int(p.text) for p in parts if p.kind == "label"}
+        ends = [(int(parts[i - 1].text), int(parts[i + 1].text)) for i, p in enumerate(parts) if p.kind == "range"]
+        assert {int(l) for l in labels} == shown | {n for a, b in ends for n in range(a, b + 1)}
+        assert all(b - a >= 2 for a, b in ends)
+    else:
+        assert set(named) == set(labels)  # every other label is shown once
 
 
 # -- golden: every style on the real references ----------------------------------------------
