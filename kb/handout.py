@@ -26,10 +26,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import graph as kbgraph
-from .cite import CitedEntry, cited_bibliography, get_style, in_text, is_author_year
+from .cite import CitedEntry, cited_bibliography, get_style, in_text, in_text_parts, is_author_year
 from .errors import ConfigError, ExportError, KbError, did_you_mean
 from .model import LOW_CERTAINTIES, KnowledgeBase
 from .output import write_atomic
@@ -44,6 +44,7 @@ __all__ = [
     "html_to_pdf",
     "pandoc_bib",
     "Handout",
+    "HandoutCitePart",
     "HandoutItem",
     "HandoutSection",
     "build_handout",
@@ -91,6 +92,18 @@ def standalone_context(kb: KnowledgeBase, env, lang: str, *, page: str) -> dict[
 # Handouts
 
 
+class HandoutCitePart(NamedTuple):
+    """One piece of a statement's in-text citation (kb.cite.in_text_parts): its ``text`` as shown and
+    its ``kind`` ("open", "label", "separator", "range", "close"); a label also names its source: the
+    reference ``key`` and ``index``, its place in the handout's bibliography (1-based, the anchor
+    ``ref-{index}`` of the HTML handout). Both are None for the rest."""
+
+    text: str
+    kind: str
+    key: str | None = None
+    index: int | None = None
+
+
 @dataclass(frozen=True)
 class HandoutItem:
     claim_id: str
@@ -98,13 +111,16 @@ class HandoutItem:
     text: str
     #: Supporting references, in the order the handout cites them.
     keys: tuple[str, ...]
-    #: The in-text citation: "[1, 2]" or "(Geneen et al., 2017)"; labels for link targets.
+    #: The in-text citation: "[1, 2]" or "(Geneen et al., 2017)"; the label of each key.
     citation: str
     labels: tuple[str, ...]
-    #: "" or "overstated" (the sources are less definite) or "limited" (low-certainty evidence).
+    #: "", "overstated" (the sources are less definite), "limited" (low-certainty evidence) or "ungraded" (not rated).
     hedge: str
     certainty: str
     verdict: str
+    #: The same citation in pieces, each source shown with its key and bibliography index: their
+    #: texts joined are ``citation``.
+    citation_parts: tuple[HandoutCitePart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -245,12 +261,15 @@ def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: li
     first_use = [k for _, keys, _, _ in kept for k in keys]
     bibliography = cited_bibliography(kb, first_use, style, backend)
     label_of = {e.key: e.label for e in bibliography}
+    index_of = {e.key: n for n, e in enumerate(bibliography, 1)}
 
     sections: list[HandoutSection] = []
     for claim, keys, hedge, certainty in kept:
         labels = tuple(label_of[k] for k in keys)
+        parts = _citation_parts(keys, labels, style, index_of)
         item = HandoutItem(claim_id=claim.id, text=patient_sentence(claim.plain_text(lang)), keys=keys,
-                           citation=in_text(list(labels), style), labels=labels, hedge=hedge, certainty=certainty, verdict=claim.verdict)
+                           citation="".join(part.text for part in parts), labels=labels, hedge=hedge, certainty=certainty,
+                           verdict=claim.verdict, citation_parts=parts)
         section_id = f"{claim.article}/{claim.section}"
         if sections and sections[-1].id == section_id:
             sections[-1] = HandoutSection(section_id, sections[-1].title, sections[-1].items + (item,))
@@ -266,6 +285,19 @@ def build_handout(kb: KnowledgeBase, graph, *, lang: str, style: str, claims: li
         sections=tuple(sections), bibliography=tuple(bibliography), left_out=tuple(left_out), words=words,
         no_plain=tuple(c.id for c, _, _, _ in kept if c.plain is None or not getattr(c.plain, lang, "")),
     )
+
+
+def _citation_parts(keys: tuple[str, ...], labels: tuple[str, ...], style: str, index_of: dict[str, int]) -> tuple[HandoutCitePart, ...]:
+    """The in-text citation of ``keys`` (labelled ``labels``) in pieces, each label with the key it
+    names (the first of ``keys`` with that label) and that key's bibliography index."""
+    key_of: dict[str, str] = {}
+    for key, label in zip(keys, labels):
+        key_of.setdefault(label, key)
+    out = []
+    for part in in_text_parts(list(labels), style):
+        key = key_of[part.label] if part.label is not None else None
+        out.append(HandoutCitePart(part.text, part.kind, key, index_of.get(key) if key is not None else None))
+    return tuple(out)
 
 
 _BACKEND_OF = {"html": "html", "pdf": "html", "md": "md", "pandoc": "md"}

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -166,6 +167,82 @@ def test_handout_html_links_resolve_and_text_is_escaped(repo):
     refs = [i for i in page.ids if i.startswith("ref-")]
     assert len(refs) == len(h.bibliography) == len(set(k for s in h.sections for i in s.items for k in i.keys))
     assert "script" not in page.tags and "size: A4" in html
+
+
+def _citations(html: str) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """claim id -> (the visible text of its citation group, [(href, link text)] of its links)."""
+    out = {}
+    for claim_id, group in re.findall(r'<li id="claim-([^"]+)">.*?<span class="cite-group[^"]*">(.*?)</span>(?:<span class="hedge">|</li>)', html, re.S):
+        links = [(href, unescape(text)) for href, text in re.findall(r'<a class="cite" href="([^"]+)">([^<]*)</a>', group)]
+        out[claim_id] = (unescape(re.sub(r"<[^>]+>", "", group)), links)
+    return out
+
+
+def test_handout_html_links_each_source_of_a_group(mini):
+    """[1, 2]: two links, to #ref-1 and #ref-2, the brackets and comma outside them; the text as before."""
+    kb, graph = mini
+    html = render_handout(kb, graph, "html", lang="nl", style="vancouver")
+    assert _citations(html)["conclusie"] == ("[1, 2]", [("#ref-1", "1"), ("#ref-2", "2")])
+    assert '<span class="cite-group">[<a class="cite" href="#ref-1">1</a>, <a class="cite" href="#ref-2">2</a>]</span>' in html
+    assert _citations(html)["pijn"] == ("[1]", [("#ref-1", "1")])
+    item = {i.claim_id: i for s in build_handout(kb, graph, lang="nl", style="vancouver").sections for i in s.items}["conclusie"]
+    assert [tuple(p) for p in item.citation_parts] == [("[", "open", None, None), ("1", "label", "geneen2017", 1), (", ", "separator", None, None),
+                                                       ("2", "label", "lauersen2014", 2), ("]", "close", None, None)]
+    # the old fields stay; the first key is source 2, where the whole group used to link
+    assert (item.citation, item.keys, item.labels) == ("[1, 2]", ("lauersen2014", "geneen2017"), ("2", "1"))
+
+
+def test_handout_html_author_year_links_each_citation_and_breaks_between_them(mini):
+    kb, graph = mini
+    html = render_handout(kb, graph, "html", lang="en", style="apa")
+    assert _citations(html)["conclusie"] == ("(Geneen et al., 2017; Lauersen et al., 2014)",
+                                             [("#ref-1", "Geneen et al., 2017"), ("#ref-2", "Lauersen et al., 2014")])
+    # each (Author, year) unbreakable with its bracket and semicolon; the group breaks at the space between them
+    assert ('<span class="cite-group author-year"><span class="cite-one">(<a class="cite" href="#ref-1">Geneen et al., 2017</a>;</span> '
+            '<span class="cite-one"><a class="cite" href="#ref-2">Lauersen et al., 2014</a>)</span></span>') in html
+
+
+def test_handout_html_links_the_ends_of_a_range(tmp_path):
+    """[1–3]: the first and the last number each link to their own entry; 2, hidden in the range, to none."""
+    from conftest import MINI_CLAIMS, REAL_ENTRIES, make_kb
+
+    seguin = (REPO / "references" / "krachttraining.bib").read_text(encoding="utf-8")
+    seguin = seguin[seguin.index("@article{seguin2003,"):]
+    seguin = seguin[:seguin.index("\n}\n") + 3]
+    conclusie = MINI_CLAIMS["conclusie"].replace("evidence: []", """evidence:
+  - ref: seguin2003
+    relation: supports
+    cited_in_article: false
+    found: "Strength training builds muscle strength in older adults."
+    certainty: not-graded""")
+    root = make_kb(tmp_path / "kb", claims={**MINI_CLAIMS, "conclusie": conclusie}, bib=REAL_ENTRIES + seguin)
+    kb = load_kb(root)
+    graph = build_graph(kb)
+    h = build_handout(kb, graph, lang="nl", style="vancouver")
+    item = {i.claim_id: i for s in h.sections for i in s.items}["conclusie"]
+    assert (item.keys, item.labels, item.citation) == (("seguin2003", "lauersen2014", "geneen2017"), ("3", "2", "1"), "[1\u20133]")
+    html = render_handout(kb, graph, "html", lang="nl", style="vancouver")
+    assert _citations(html)["conclusie"] == ("[1\u20133]", [("#ref-1", "1"), ("#ref-3", "3")])
+    assert '[<a class="cite" href="#ref-1">1</a>\u2013<a class="cite" href="#ref-3">3</a>]' in html
+    assert [e.key for e in h.bibliography][0:3:2] == ["geneen2017", "seguin2003"]  # ref-1 and ref-3
+
+
+@pytest.mark.parametrize("style", ["vancouver", "plain", "alpha", "apa"])
+def test_every_handout_citation_link_goes_to_the_entry_it_shows(repo, style):
+    """On this repository's handout: each link's text is the label of the entry it points to, every
+    source shown is linked, and the group reads as the in-text citation (item.citation)."""
+    kb, graph = repo
+    h = build_handout(kb, graph, lang="en", style=style)
+    html = render_handout(kb, graph, "html", lang="en", style=style)
+    shown = _citations(html)
+    items = [i for s in h.sections for i in s.items]
+    assert set(shown) == {i.claim_id for i in items}
+    for item in items:
+        text, links = shown[item.claim_id]
+        assert text == item.citation
+        assert [label for _, label in links] == [p.text for p in item.citation_parts if p.kind == "label"]
+        for href, label in links:
+            assert h.bibliography[int(href.removeprefix("#ref-")) - 1].label == label, (item.claim_id, href, label)
 
 
 def test_article_html_marks_every_anchored_claim_once_and_resolves_links(repo):
