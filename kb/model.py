@@ -207,7 +207,8 @@ class Config:
     languages: tuple[str, ...] = ("en",)
     style: str = "vancouver"
     old_source_years: int = 15
-    #: The language tag of what reviewers write (verdict reasons, notes, found), or "" when not declared.
+    #: The language tag of what reviewers write (verdict reasons, notes, found, locators; a reference's conclusion
+    #: and discrepancy), or "" when not declared (kb.yaml review_language).
     review_language: str = ""
 
     @property
