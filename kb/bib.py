@@ -294,6 +294,11 @@ def _diagnose(exc: PybtexError, text: str, rel: str, spans: list[_Span], seen_du
     return Diagnostic(Severity.ERROR, "bib-syntax", f"BibTeX error: {message}", Location(rel))
 
 
+#: ``$5 and $`` of "costs $5 and $10": an unescaped $ before a number opens LaTeX maths that holds a word
+#: of prose (two letters or more, not a command), which is money written as maths, not maths.
+_MONEY_AS_MATHS_RE = re.compile(r"(?<!\\)\$(?=\d)[^$]*?(?<![\\A-Za-z])[A-Za-z]{2,}[^$]*?(?<!\\)\$")
+
+
 def _text_field(entry, name: str, problems: list, loc: Location, key: str) -> str:
     raw = entry.fields.get(name, "")
     if not raw:
@@ -303,6 +308,11 @@ def _text_field(entry, name: str, problems: list, loc: Location, key: str) -> st
     if "--" in raw and "\\" not in raw and "{" not in raw and "~" not in raw and "$" not in raw:
         return raw.replace("---", "\u2014").replace("--", "\u2013")  # LaTeX dashes, e.g. pages = {871--877}
     text, unknown = latex_to_text(raw)
+    money = _MONEY_AS_MATHS_RE.search(raw) if "$" in raw else None
+    if money:
+        shown = money.group(0) if len(money.group(0)) <= 40 else money.group(0)[:37] + "..."
+        problems.append(Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: {shown!r} in field {name!r} is read as LaTeX maths "
+                                   "(between two $), so its dollar signs are dropped", loc, "write \\$ for a dollar sign"))
     if unknown:
         near = [repr(bad if len(bad) <= 40 else bad[:37] + "...") for bad in unknown]
         near = near[0] if len(near) == 1 else ", ".join(near[:-1]) + " and " + near[-1]

@@ -94,6 +94,18 @@ def test_a_backslash_in_a_link_address_is_no_command():
     assert latex_to_text(r"\href{https://x.org/a\b}{\bar text}") == (r"\bar text", (r"\bar",))
 
 
+def test_money_written_as_maths_is_reported():
+    """'$5 and $10' opens LaTeX maths at the first $ and closes it at the second: the text loses both dollar
+    signs. kb reads it as LaTeX does, and says so; escaped dollars and real maths pass."""
+    money = ENTRY.replace("adults", r"adults, at $5 and $10 a session")
+    assert diags(money) == [
+        "r.bib:3:3: warning: entry 'geneen2017': '$5 and $' in field 'title' is read as LaTeX maths (between two $), "
+        "so its dollar signs are dropped; write \\$ for a dollar sign [bib-latex]"]
+    assert parse_bib_text(money, "r.bib")[1][0].title.endswith("adults, at 5 and 10 a session")
+    for fine in (r"adults, at \$5 and \$10 a session", r"adults, $p < 0.05$, $n = 10$ and $2 \times 2$", r"adults, $5$ and $10$"):
+        assert diags(ENTRY.replace("adults", fine)) == [], fine
+
+
 def test_dutch_particles_are_kept_apart():
     text = ENTRY.replace("Geneen, Louise J. and Moore, R. Andrew", "van der Esch, Martin and de Vries, Anna")
     ref = parse_bib_text(text, "r.bib")[1][0]
