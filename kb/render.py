@@ -253,6 +253,7 @@ def make_env(dirs: list[Path]) -> jinja2.Environment:
     )
     env.filters["safe_url"] = safe_url
     env.filters["doi_url"] = doi_url
+    env.filters["lang_attr"] = lang_attr
     env.filters["pubmed_url"] = pubmed_url
     env.filters["pmc_url"] = pmc_url
     env.filters["sanitize_html"] = sanitize_html
@@ -313,6 +314,14 @@ def doi_url(doi: Any) -> str:
     if not isinstance(doi, str) or not DOI_RE.match(doi.strip()):
         return ""
     return "https://doi.org/" + quote(doi.strip(), safe="/:;()._-")
+
+
+def lang_attr(tag: Any) -> Any:
+    """`` lang="<tag>"`` (escaped, as markup) for a language tag, or "" for none: ``<p{{ tag|lang_attr }}>``
+    marks an element's language only when it is known (kb.yaml ``review_language``)."""
+    from markupsafe import Markup
+
+    return Markup(' lang="%s"') % tag if tag else ""
 
 
 def pubmed_url(pmid: Any) -> str:

@@ -50,3 +50,11 @@ def test_a_review_language_that_is_no_language_tag_is_an_error_at_its_line(tmp_p
     assert re.search(r"^kb\.yaml:4:\d+: error: 'English <b>' is not a valid value for review_language; "
                      r"write a language tag, such as en, nl or pt-BR \[bad-value\]$", err, re.MULTILINE), err
     assert "Traceback" not in err
+
+
+def test_lang_attr_escapes_and_is_empty_for_no_tag():
+    from kb.render import lang_attr
+
+    assert str(lang_attr("en")) == ' lang="en"'
+    assert str(lang_attr('en"><script>')) == ' lang="en&#34;&gt;&lt;script&gt;"'
+    assert lang_attr("") == ""
