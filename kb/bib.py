@@ -299,6 +299,11 @@ def _diagnose(exc: PybtexError, text: str, rel: str, spans: list[_Span], seen_du
 _MONEY_AS_MATHS_RE = re.compile(r"(?<!\\)\$(?=\d)[^$]*?(?<![\\A-Za-z])[A-Za-z]{2,}[^$]*?(?<!\\)\$")
 
 
+def _clipped(text: str) -> str:
+    """``text`` as a message quotes it: at most 40 characters, the end of a longer one as "..."."""
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _text_field(entry, name: str, problems: list, loc: Location, key: str) -> str:
     raw = entry.fields.get(name, "")
     if not raw:
@@ -310,11 +315,10 @@ def _text_field(entry, name: str, problems: list, loc: Location, key: str) -> st
     text, unknown = latex_to_text(raw)
     money = _MONEY_AS_MATHS_RE.search(raw) if "$" in raw else None
     if money:
-        shown = money.group(0) if len(money.group(0)) <= 40 else money.group(0)[:37] + "..."
-        problems.append(Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: {shown!r} in field {name!r} is read as LaTeX maths "
+        problems.append(Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: {_clipped(money.group(0))!r} in field {name!r} is read as LaTeX maths "
                                    "(between two $), so its dollar signs are dropped", loc, "write \\$ for a dollar sign"))
     if unknown:
-        near = [repr(bad if len(bad) <= 40 else bad[:37] + "...") for bad in unknown]
+        near = [repr(_clipped(bad)) for bad in unknown]
         near = near[0] if len(near) == 1 else ", ".join(near[:-1]) + " and " + near[-1]
         problems.append(
             Diagnostic(Severity.WARNING, "bib-latex", f"entry {key!r}: LaTeX in field {name!r} does not convert to text near {near}", loc,
