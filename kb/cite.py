@@ -227,8 +227,8 @@ def _backend(name: str):
     return backend() if backend is not None else find_plugin("pybtex.backends", name)()
 
 
-#: Markdown's emphasis marks per tag (``MarkdownBackend.marks``).
-_EMPHASIS = {"em": "*", "i": "*", "b": "**", "strong": "**"}
+#: Markdown's emphasis marks per tag: the tags ``MarkdownBackend.marks`` gives a mark.
+_EMPHASIS = {tag: mark for tag, mark in MarkdownBackend.marks.items() if mark}
 
 
 def _unnested(part, marks: frozenset = frozenset()):
