@@ -151,6 +151,14 @@ class Handout:
     def cited_keys(self) -> tuple[str, ...]:
         return tuple(e.key for e in self.bibliography)
 
+    @property
+    def intro(self) -> str:
+        """The handout's opening words, how its citations read (interface words ``handout.intro_<intro>``):
+        "author_year", "labels" (labels that are not all numbers, as alpha's [GMC+17]) or "numeric"."""
+        if self.in_text == "author-year":
+            return "author_year"
+        return "labels" if self.bibliography and not "".join(e.label for e in self.bibliography).isdigit() else "numeric"
+
 
 def select_claims(kb: KnowledgeBase, spec: str | None) -> list[str]:
     """Claim ids chosen by ``spec``: comma-separated claim ids and/or tags (all claims if empty),
