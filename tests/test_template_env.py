@@ -73,6 +73,50 @@ def test_output_escaping_is_kbs_quicker_one(tmp_path):
     assert type(escape(Markup("<b>"))) is Markup and escape(Markup("<b>")) == "<b>"
 
 
+@jinja2.pass_context
+def _page_of(context, suffix=""):
+    return context["page"] + suffix
+
+
+@jinja2.pass_environment
+def _has_filter(environment, name):
+    return name in environment.filters
+
+
+class _WantsContext:
+    @jinja2.pass_context
+    def __call__(self, context):
+        return "called with " + context["page"]
+
+
+@pytest.mark.parametrize("source, context", [
+    ("{% macro q(v, w='d') %}<{{ v }}|{{ w }}>{% endmacro %}{{ q(s) }}{{ q(s, w=s) }}{{ q('x', 'y') }}", {"s": "<&>"}),
+    ("{% macro q(v) %}{{ v }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ q(1, 2, a=3) }}", {}),
+    ("{% macro q(v) %}{{ v }}{% endmacro %}{% for x in xs %}{% set y = x ~ '!' %}{{ q(y) }}{% endfor %}", {"xs": ["a", "<"]}),
+    ("{% macro w() %}[{{ caller(1) }}]{% endmacro %}{% call(n) w() %}{{ n }}{{ s }}{% endcall %}", {"s": "<"}),
+    ("{{ d.get('k') }}{{ d.get('missing', '<no>') }}{{ s.startswith('<') }}{{ ', '.join(xs) }}", {"d": {"k": "<v>"}, "s": "<a", "xs": ["<", "b"]}),
+    ("{{ next(empty, '<done>') }}{{ next(empty) is defined }}", {"next": next, "empty": iter([])}),  # StopIteration: undefined
+    ("{{ page_of() }}{{ page_of('/x') }}{% for x in xs %}{% set page = 'loop' %}{{ page_of() }}{% endfor %}",
+     {"page_of": _page_of, "page": "<p>", "xs": [1]}),
+    ("{{ has_filter('upper') }}{{ wants() }}", {"has_filter": _has_filter, "wants": _WantsContext(), "page": "p"}),
+])
+def test_calls_give_what_jinja_gives(both, source, context):
+    """kb's context calls macros and built-in methods straight (they never ask for the context);
+    everything else as Jinja2 does: the output is the same either way."""
+    ours, plain = both(source, **context)
+    assert ours == plain
+
+
+def test_a_macro_is_called_without_asking_it_for_the_context(tmp_path, monkeypatch):
+    """The quicker call is the one taken: Jinja2's own ``Context.call`` is not reached for a macro."""
+    template = make_env([tmp_path]).from_string("{% macro q(v) %}{{ v }}{% endmacro %}{{ q(1) }}{{ d.get('k') }}{{ f() }}")
+    asked = []
+    real = jinja2.runtime.Context.call
+    monkeypatch.setattr(jinja2.runtime.Context, "call", lambda self, obj, *a, **k: asked.append(obj) or real(self, obj, *a, **k))
+    assert template.render(d={"k": 2}, f=lambda: 3) == "123"
+    assert len(asked) == 1 and asked[0]() == 3  # only the Python function went Jinja2's way
+
+
 def test_a_missing_key_is_still_an_error(tmp_path):
     with pytest.raises(jinja2.UndefinedError, match="has no attribute 'name'"):
         make_env([tmp_path]).from_string("{{ d.name }}").render(d={})
