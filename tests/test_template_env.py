@@ -107,6 +107,16 @@ def test_calls_give_what_jinja_gives(both, source, context):
     assert ours == plain
 
 
+def test_globals_are_the_environments_and_the_templates_own(tmp_path):
+    """A template's globals are a plain dict (not Jinja2's ChainMap, walked at every render) holding
+    Jinja2's globals and the template's own, which win; the environment's stay as they were."""
+    ours, plain = make_env([tmp_path]), jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    source = "{{ range(2)|list }}{{ namespace(a=1).a }}{{ dict(b=2) }}{{ x }}{{ cycler }}"
+    rendered = [env.from_string(source, globals={"x": "<own>", "cycler": "mine"}).render() for env in (ours, plain)]
+    assert rendered[0] == rendered[1] == "[0, 1]1{&#39;b&#39;: 2}&lt;own&gt;mine"
+    assert type(ours.from_string("").globals) is dict and "x" not in ours.globals
+
+
 def test_a_macro_is_called_without_asking_it_for_the_context(tmp_path, monkeypatch):
     """The quicker call is the one taken: Jinja2's own ``Context.call`` is not reached for a macro."""
     template = make_env([tmp_path]).from_string("{% macro q(v) %}{{ v }}{% endmacro %}{{ q(1) }}{{ d.get('k') }}{{ f() }}")
