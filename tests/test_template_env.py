@@ -127,6 +127,61 @@ def test_a_macro_is_called_without_asking_it_for_the_context(tmp_path, monkeypat
     assert len(asked) == 1 and asked[0]() == 3  # only the Python function went Jinja2's way
 
 
+def _pages(tmp_path, files: dict[str, str], contexts: list[dict]) -> tuple[list[str], list[str]]:
+    """Render ``page.html.j2`` once per context with kb's environment and with Jinja2's own (the same
+    files and whitespace rules): the pages in order from each."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    plain = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), autoescape=True, undefined=jinja2.StrictUndefined,
+                               keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    ours = make_env([tmp_path])
+    return ([ours.get_template("page.html.j2").render(c) for c in contexts],
+            [plain.get_template("page.html.j2").render(c) for c in contexts])
+
+
+_WORDS_NL, _WORDS_EN = {"go": "ga <naar>"}, {"go": "go <to>"}
+_MACROS = """{#- macros -#}
+{% macro link(href) -%}<a href="{{ root }}{{ href }}">{{ t['go'] }}</a>{%- endmacro %}
+
+{% macro twice(x) %}{{ link(x) }}{{ link(x) }}{% endmacro %}
+"""
+
+
+@pytest.mark.parametrize("files", [
+    {"_m.html.j2": _MACROS},  # a module of macros: made once for pages that give it the same names
+    {"_m.html.j2": _MACROS.replace("{{ t['go'] }}", "{{ t['go'] }} {{ page }}")},  # reads the page's own name
+    {"_m.html.j2": "{% set ns = namespace(n=0) %}{% macro link(href) %}{% set ns.n = ns.n + 1 %}{{ root }}{{ href }}#{{ ns.n }}{% endmacro %}"
+                   "{% macro twice(x) %}{{ link(x) }}{{ link(x) }}{% endmacro %}"},  # state of its own: made per page
+])
+@pytest.mark.parametrize("page", [
+    '{% import "_m.html.j2" as m with context %}{{ m.twice("x.html") }}|{{ m.link(page) }}',
+    '{% for root in ["loop/"] %}{% import "_m.html.j2" as m with context %}{{ m.link(page) }}{% endfor %}',  # a name of the loop's own
+    '{% import "_m.html.j2" as m %}{{ m.link is defined }}',  # without context: Jinja2's own module
+])
+def test_imported_macros_give_what_jinja_gives_on_every_page(tmp_path, files, page):
+    contexts = [{"root": "../", "t": _WORDS_NL, "page": "a.html"}, {"root": "../", "t": _WORDS_NL, "page": "b.html"},
+                {"root": "", "t": _WORDS_NL, "page": "c.html"}, {"root": "", "t": _WORDS_EN, "page": "d.html"},
+                {"root": "../", "t": dict(_WORDS_NL), "page": "e.html"}]
+    try:
+        ours, plain = _pages(tmp_path, {**files, "page.html.j2": page}, contexts)
+    except jinja2.UndefinedError:  # the module without context cannot see root: both must say so
+        with pytest.raises(jinja2.UndefinedError):
+            _pages(tmp_path, {**files, "page.html.j2": page}, contexts[:1])
+        return
+    assert ours == plain
+
+
+def test_a_module_of_macros_is_made_again_only_when_what_it_reads_changed(tmp_path, monkeypatch):
+    made = []
+    real = jinja2.Template.make_module
+    monkeypatch.setattr(jinja2.Template, "make_module", lambda self, *a, **k: made.append(self.name) or real(self, *a, **k))
+    contexts = [{"root": "../", "t": _WORDS_NL, "page": p} for p in ("a", "b", "c")] + [{"root": "", "t": _WORDS_NL, "page": "d"}]
+    ours, plain = _pages(tmp_path, {"_m.html.j2": _MACROS, "page.html.j2": '{% import "_m.html.j2" as m with context %}{{ m.link(page) }}'},
+                         contexts)
+    assert ours == plain
+    assert made.count("_m.html.j2") == 2 + len(contexts)  # kb's: the first page and the one with another root; Jinja2's: every page
+
+
 def test_a_missing_key_is_still_an_error(tmp_path):
     with pytest.raises(jinja2.UndefinedError, match="has no attribute 'name'"):
         make_env([tmp_path]).from_string("{{ d.name }}").render(d={})
