@@ -217,24 +217,27 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 #: Callables that never ask for the context, environment or evaluation context (Jinja2's ``pass_context``
 #: and friends, an attribute neither can carry): a template's macros and Python's built-in methods
 #: (``t.get(...)``, ``page.startswith(...)``).
-_PLAIN_CALLABLES = frozenset({jinja2.runtime.Macro, type(len)})  # type(len): built-in functions and methods alike
+_MACRO, _BUILTIN = jinja2.runtime.Macro, type(len)  # type(len): built-in functions and methods alike
 
 
 class _Context(jinja2.runtime.Context):
     """Jinja2's context with a quicker call of a macro or a built-in method.
 
     For every call in a template Jinja2 asks the callable, and its ``__call__``, whether it wants the
-    context passed: two attribute look-ups that fail, each raising and catching AttributeError, about a
-    tenth of the time of an article page, whose notes call macros some 180 times. A macro or a built-in
-    method never wants it, so it is called straight, as Jinja2 would call it."""
+    context, the environment or the evaluation context passed: attribute look-ups that fail, each
+    raising and catching AttributeError, about a tenth of the time of an article page, whose notes
+    call macros some 180 times. What the answer is for these two is known: a macro's ``__call__``
+    takes the evaluation context (whether the caller escapes, which decides whether the macro's
+    output is markup), a built-in method nothing; so each is called straight, as Jinja2 would call it."""
 
     def call(__self, __obj, *args, **kwargs):  # noqa: N805 (Jinja2's names: a template may pass "self" or "obj")
-        if type(__obj) not in _PLAIN_CALLABLES:
+        kind = type(__obj)
+        if kind is not _MACRO and kind is not _BUILTIN:
             return super().call(__obj, *args, **kwargs)
         kwargs.pop("_block_vars", None)
         kwargs.pop("_loop_vars", None)
         try:
-            return __obj(*args, **kwargs)
+            return __obj(__self.eval_ctx, *args, **kwargs) if kind is _MACRO else __obj(*args, **kwargs)
         except StopIteration:
             return __self.environment.undefined("value was undefined because a callable raised a StopIteration exception")
 

@@ -94,6 +94,10 @@ class _WantsContext:
     ("{% macro q(v) %}{{ v }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ q(1, 2, a=3) }}", {}),
     ("{% macro q(v) %}{{ v }}{% endmacro %}{% for x in xs %}{% set y = x ~ '!' %}{{ q(y) }}{% endfor %}", {"xs": ["a", "<"]}),
     ("{% macro w() %}[{{ caller(1) }}]{% endmacro %}{% call(n) w() %}{{ n }}{{ s }}{% endcall %}", {"s": "<"}),
+    # called where nothing is escaped, a macro gives plain text, which is escaped where it is output later
+    ("{% macro q(v) %}<q>{{ v }}</q>{% endmacro %}{% set ns = namespace() %}"
+     "{% autoescape false %}{% set ns.x = q(s) %}{{ q(s) }}{% endautoescape %}{{ ns.x }}",
+     {"s": "<&>"}),
     ("{{ d.get('k') }}{{ d.get('missing', '<no>') }}{{ s.startswith('<') }}{{ ', '.join(xs) }}", {"d": {"k": "<v>"}, "s": "<a", "xs": ["<", "b"]}),
     ("{{ next(empty, '<done>') }}{{ next(empty) is defined }}", {"next": next, "empty": iter([])}),  # StopIteration: undefined
     ("{{ page_of() }}{{ page_of('/x') }}{% for x in xs %}{% set page = 'loop' %}{{ page_of() }}{% endfor %}",
