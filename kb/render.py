@@ -214,10 +214,10 @@ def _blank(node: Any) -> bool:
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-#: Callables that never ask for the context, environment or evaluation context (Jinja2's ``pass_context``
-#: and friends, an attribute neither can carry): a template's macros and Python's built-in methods
-#: (``t.get(...)``, ``page.startswith(...)``).
-_MACRO, _BUILTIN = jinja2.runtime.Macro, type(len)  # type(len): built-in functions and methods alike
+#: The callables ``_Context.call`` calls straight: a template's macros (whose ``__call__`` always takes
+#: the evaluation context) and Python's built-in functions and methods (``t.get(...)``,
+#: ``page.startswith(...)``), which cannot carry Jinja2's ``pass_context`` mark, so never take one.
+_MACRO, _BUILTIN = jinja2.runtime.Macro, type(len)
 
 
 class _Context(jinja2.runtime.Context):
