@@ -45,7 +45,7 @@ from .heap import loaded_frozen, paused_collector
 from .load import claim_record, reachable
 from .model import CERTAINTIES, SUPPORTING, VERDICTS, Article, Claim, KnowledgeBase, Reference
 from .output import replace_tree, staging_folder, write_staged
-from .render import make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
+from .render import doi_url, make_env, read_asset, render_template, sanitize_html, template_dirs, ui_words
 
 __all__ = [
     "ASSETS",
@@ -233,6 +233,13 @@ def _claim_text(claim: Claim, lang: str) -> str:
     return claim.text.get(lang)
 
 
+def _doi_link(doi: str, citation: Any) -> str:
+    """The address a "DOI" link next to a reference's citation goes to: its DOI's, unless the DOI is not
+    well formed or the citation already shows it (styles such as vancouver print it); else ""."""
+    url = doi_url(doi)
+    return url if url and doi.lower() not in str(citation).lower() else ""
+
+
 def _authors(ref: Reference) -> list[str]:
     return [f"{a.given} {a.full_family}".strip() + (f" {a.suffix}" if a.suffix else "") for a in ref.authors]
 
@@ -321,7 +328,7 @@ class _Views:
         if ref is None:
             return {"key": key, "known": False, "short": key, "citation": citation, "problem": problem, "href": None,
                     "anchor": "bib-" + reference_filename(key)[:-5],
-                    "study_type": "", "verified": False, "doi": "", "pmid": "", "year": None, "retraction": ""}
+                    "study_type": "", "verified": False, "doi": "", "doi_link": "", "pmid": "", "year": None, "retraction": ""}
         return {
             "key": key,
             "known": True,
@@ -334,6 +341,7 @@ class _Views:
             "study_type": ref.study_type,
             "verified": ref.verified,
             "doi": ref.doi,
+            "doi_link": _doi_link(ref.doi, citation),
             "pmid": ref.pmid,
             "year": ref.year,
             "retraction": ref.retraction,

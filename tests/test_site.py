@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from markupsafe import Markup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ from kb.graph import build_graph
 from kb.load import load_kb
 from kb.model import Claim, Text
 from kb.render import doi_url, pubmed_url, safe_url, sanitize_html
+from kb.site import _doi_link
 from kb.site import _paragraph_tokens, anchor_claims, build_site, reference_filename
 from kb.yamlsafe import parse_yaml
 
@@ -920,6 +922,29 @@ def test_identifier_links():
     assert doi_url("javascript:alert(1)") == "" and doi_url("10.1/x") == ""
     assert pubmed_url("28436583") == "https://pubmed.ncbi.nlm.nih.gov/28436583/"
     assert pubmed_url("28436583<script>") == ""
+
+
+@pytest.mark.parametrize("doi, citation, link", [
+    ("10.1136/bjsports-2013-092538", "Lauersen JB. Br J Sports Med. 2014;48(11):871-7.", "https://doi.org/10.1136/bjsports-2013-092538"),
+    ("10.1136/BJSPORTS-2013-092538", Markup("Lauersen JB. <em>BJSM</em>. doi:10.1136/bjsports-2013-092538"), ""),  # shown already
+    ("javascript:alert(1)", "Evil E. 2020.", ""),
+    ("", "No DOI. 2020.", ""),
+])
+def test_doi_link_beside_a_citation_only_when_the_citation_does_not_show_the_doi(doi, citation, link):
+    assert _doi_link(doi, citation) == link
+
+
+def test_pages_link_a_doi_their_citation_does_not_show(site_kb, tmp_path, monkeypatch, capsys):
+    """A style that does not print DOIs (every built-in one does): claim and article pages link the
+    DOI beside the citation, the reference view's ``doi_link``."""
+    import kb.site
+
+    monkeypatch.setattr(kb.site, "format_reference", lambda kb, key, style, backend: (f"Citation of {key}.", None))
+    out = tmp_path / "site"
+    assert build(site_kb, out) == 0, capsys.readouterr().err
+    for path in ("claims/preventie.html", "article/test.html"):
+        page = Page(out / path)
+        assert "https://doi.org/10.1136/bjsports-2013-092538" in [a.get("href") for t, a in page.elements if t == "a"], path
 
 
 def test_sanitize_html_keeps_formatting_and_drops_everything_active():
