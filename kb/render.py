@@ -409,7 +409,7 @@ def lang_attr(tag: Any) -> Any:
     marks an element's language only when it is known (kb.yaml ``review_language``)."""
     if not tag:
         return ""
-    return _lang_attr(tag) if type(tag) is str else Markup(' lang="%s"') % tag
+    return _lang_attr(tag) if type(tag) is str else _lang_attr.__wrapped__(tag)  # an unhashable or str-like tag: not remembered
 
 
 @lru_cache(maxsize=64)  # one tag per build, on every piece of reviewer text (76 a page of an article)
@@ -418,7 +418,7 @@ def _lang_attr(tag: str) -> Markup:
 
 
 def pubmed_url(pmid: Any) -> str:
-    return _pubmed_url(pmid) if type(pmid) is str else _pubmed_url(str(pmid or ""))
+    return _pubmed_url(pmid if type(pmid) is str else str(pmid or ""))
 
 
 @lru_cache(maxsize=65536)
